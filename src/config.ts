@@ -1,0 +1,115 @@
+import { z } from "zod";
+import type { DatabaseTarget } from "./db/index.ts";
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Issuer URL without a trailing slash, e.g. http://localhost:4000 */
+  issuer: string;
+  database: DatabaseTarget;
+  seedDemo: boolean;
+  logLevel: string;
+  /** Cookies get `Secure` when the issuer is https. */
+  secureCookies: boolean;
+}
+
+export class ConfigError extends Error {}
+
+const bool = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(0|false|no|off)$/i.test(v)) return false;
+      ctx.addIssue({ code: "custom", message: `${name} must be true or false (got "${v}")` });
+      return z.NEVER;
+    });
+
+const envSchema = z.object({
+  PORT: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return 4000;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n > 65535) {
+        ctx.addIssue({ code: "custom", message: `PORT must be a number from 0 to 65535 (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  HOST: z.string().optional(),
+  ISSUER: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: `ISSUER must be an absolute http(s) URL (got "${v}")` });
+        return z.NEVER;
+      }
+      if ((u.protocol !== "https:" && u.protocol !== "http:") || u.search || u.hash || u.username) {
+        ctx.addIssue({
+          code: "custom",
+          message: `ISSUER must be an http(s) URL without query, fragment or credentials (got "${v}")`,
+        });
+        return z.NEVER;
+      }
+      return u.href.replace(/\/+$/, "");
+    }),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      let u: URL;
+      try {
+        u = new URL(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "DATABASE_URL is not a valid URL (expected postgres://user:password@host:5432/database)" });
+        return z.NEVER;
+      }
+      if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+        ctx.addIssue({ code: "custom", message: `DATABASE_URL must start with postgres:// or postgresql:// (got ${u.protocol}//)` });
+        return z.NEVER;
+      }
+      if (!u.hostname) {
+        ctx.addIssue({ code: "custom", message: "DATABASE_URL has no host (expected postgres://user:password@host:5432/database)" });
+        return z.NEVER;
+      }
+      return v;
+    }),
+  DATA_DIR: z.string().optional(),
+  SEED_DEMO: bool("SEED_DEMO"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+});
+
+/** Reads and checks the environment; throws ConfigError with a one-line message. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const message = issue.code === "custom" ? issue.message : `${issue.path.join(".")}: ${issue.message}`;
+    throw new ConfigError(message);
+  }
+  const e = parsed.data;
+  const port = e.PORT;
+  const issuer = e.ISSUER ?? `http://localhost:${port || 4000}`;
+  const database: DatabaseTarget = e.DATABASE_URL
+    ? { kind: "postgres", url: e.DATABASE_URL }
+    : { kind: "embedded", dataDir: e.DATA_DIR || ".data" };
+  return {
+    port,
+    host: e.HOST || "0.0.0.0",
+    issuer,
+    database,
+    seedDemo: e.SEED_DEMO ?? database.kind === "embedded",
+    logLevel: e.LOG_LEVEL ?? "info",
+    secureCookies: issuer.startsWith("https:"),
+  };
+}
