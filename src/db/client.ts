@@ -1,8 +1,10 @@
 import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaClient } from "../generated/prisma/client.ts";
+import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import type { PgConnection } from "./embedded.ts";
 
 export type Db = PrismaClient;
+/** A client or an open transaction: functions that take this can run inside either. */
+export type DbTx = Prisma.TransactionClient;
 
 /** Splits a postgres:// URL into the discrete fields PrismaPg needs. */
 export function parseDatabaseUrl(url: string): PgConnection {

@@ -4,7 +4,7 @@ import { createPrismaClient, parseDatabaseUrl } from "./client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase, type PgConnection } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
 
-export type { Db } from "./client.ts";
+export type { Db, DbTx } from "./client.ts";
 
 export interface Database {
   kind: "embedded" | "postgres";

@@ -1,0 +1,6 @@
+// npm run schema: rewrites schema.graphql from the code.
+import { writeFileSync } from "node:fs";
+import { printedSchema } from "../src/graphql/schema.ts";
+
+writeFileSync(new URL("../schema.graphql", import.meta.url), printedSchema());
+console.log("wrote schema.graphql");

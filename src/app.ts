@@ -1,0 +1,83 @@
+import { randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { databaseAnswers } from "./db/index.ts";
+import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
+import { safeEqual } from "./auth/tokens.ts";
+import { createGraphQLServer } from "./graphql/yoga.ts";
+import { accountPages } from "./pages/account.ts";
+import { homePage } from "./pages/home.ts";
+import { loadSession } from "./pages/session.ts";
+
+const REQUEST_ID = /^[\w.:-]{1,100}$/;
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const yoga = createGraphQLServer(deps.logger);
+
+  app.use(async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const log = deps.logger.child({ reqId: requestId });
+    c.set("requestId", requestId);
+    c.set("log", log);
+    const started = performance.now();
+    await next();
+    c.header("X-Request-Id", requestId);
+    // The path only: query strings can carry codes and tokens.
+    log.info(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      "request",
+    );
+  });
+
+  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413) }));
+
+  app.get("/healthz", async (c) => {
+    const ok = await databaseAnswers(deps.prisma);
+    c.header("Cache-Control", "no-store");
+    return ok ? c.json({ status: "ok" }) : c.json({ status: "unavailable" }, 503);
+  });
+
+  app.route("/", homePage(deps));
+  app.route("/", accountPages(deps));
+
+  app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
+    const session = await loadSession(c, deps);
+    let viewer: Viewer = ANONYMOUS;
+    if (session) {
+      // A cookie rides along on cross-site requests too, so a cookie-authenticated
+      // operation must also prove it came from our own pages: the session's CSRF
+      // token in a header, which another site cannot read or set. Only the GraphiQL
+      // page itself (an HTML GET with no operation) is served without it.
+      const isGraphiQLPage =
+        c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html") && !c.req.query("query");
+      const token = c.req.header("x-csrf-token");
+      if (!isGraphiQLPage && !(token && safeEqual(token, session.csrfToken))) {
+        return c.json(
+          {
+            errors: [
+              {
+                message: "Requests made with the account session cookie need the X-CSRF-Token header from the page.",
+                extensions: { code: "CSRF_TOKEN_INVALID" },
+              },
+            ],
+          },
+          403,
+        );
+      }
+      viewer = { kind: "account", userId: session.userId, session };
+    }
+    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, csrfToken: session?.csrfToken });
+  });
+
+  app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.onError((err, c) => {
+    (c.get("log") ?? deps.logger).error({ err }, "unhandled error");
+    return c.json({ error: "server_error", error_description: "Something went wrong on our side." }, 500);
+  });
+
+  return app;
+}

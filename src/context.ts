@@ -1,0 +1,20 @@
+import type { Config } from "./config.ts";
+import type { Db } from "./db/index.ts";
+import type { LiveSession } from "./auth/sessions.ts";
+import type { Logger } from "./log.ts";
+
+/** What every route handler can reach. */
+export interface AppDeps {
+  config: Config;
+  prisma: Db;
+  logger: Logger;
+}
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    /** memoised by loadSession() */
+    session?: LiveSession | null;
+  };
+};

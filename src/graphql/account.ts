@@ -1,0 +1,30 @@
+import { builder } from "./builder.ts";
+import { UserRef } from "./user.ts";
+
+/** The signed-in account: only ever reachable with a first-party account session. */
+interface AccountShape {
+  userId: string;
+}
+
+export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
+  description: "The signed-in account (first-party account session only).",
+  authScopes: { account: true },
+  fields: (t) => ({
+    user: t.prismaField({
+      type: UserRef,
+      nullable: false,
+      authScopes: { account: true },
+      resolve: (query, account, _args, ctx) =>
+        ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: account.userId } }),
+    }),
+  }),
+});
+
+builder.queryField("viewer", (t) =>
+  t.field({
+    type: AccountRef,
+    description: "The signed-in account; null for OAuth tokens.",
+    authScopes: { account: true },
+    resolve: (_root, _args, ctx) => (ctx.viewer.kind === "account" ? { userId: ctx.viewer.userId } : null),
+  }),
+);

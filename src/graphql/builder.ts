@@ -1,0 +1,81 @@
+import SchemaBuilder from "@pothos/core";
+import PrismaPlugin from "@pothos/plugin-prisma";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import type { Viewer } from "../auth/viewer.ts";
+import type { Db } from "../db/index.ts";
+import type PrismaTypes from "../generated/pothos-types.ts";
+import { getDatamodel } from "../generated/pothos-types.ts";
+import { GraphQLError } from "graphql";
+
+export interface GraphQLContext {
+  viewer: Viewer;
+  prisma: Db;
+}
+
+/**
+ * account: a first-party account session (every scope over its own data);
+ * authenticated: any live credential; profileRead/dataRead/dataWrite: the OAuth scope,
+ * or an account session.
+ */
+export interface AuthScopes {
+  account: boolean;
+  authenticated: boolean;
+  profileRead: boolean;
+  dataRead: boolean;
+  dataWrite: boolean;
+}
+
+export const OAUTH_SCOPE_OF: Record<"profileRead" | "dataRead" | "dataWrite", string> = {
+  profileRead: "profile:read",
+  dataRead: "data:read",
+  dataWrite: "data:write",
+};
+
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  AuthScopes: AuthScopes;
+  PrismaTypes: PrismaTypes;
+
+  Scalars: { DateTime: { Input: Date; Output: Date | string } };
+}>({
+  plugins: [ScopeAuthPlugin, PrismaPlugin],
+  scopeAuth: {
+    treatErrorsAsUnauthorized: true,
+    authScopes: (ctx) => {
+      const v = ctx.viewer;
+      const has = (scope: string) => v.kind === "account" || (v.kind === "token" && v.scopes.has(scope));
+      return {
+        account: v.kind === "account",
+        authenticated: v.kind !== "anonymous",
+        profileRead: has("profile:read"),
+        dataRead: has("data:read"),
+        dataWrite: has("data:write"),
+      };
+    },
+    unauthorizedError: (_parent, context, _info, result) => {
+      if (context.viewer.kind === "anonymous") {
+        return new GraphQLError("Authentication required.", { extensions: { code: "UNAUTHENTICATED" } });
+      }
+      return new GraphQLError(result.message || "Not authorized.", { extensions: { code: "FORBIDDEN" } });
+    },
+  },
+  prisma: {
+    client: (ctx) => ctx.prisma,
+    dmmf: getDatamodel(),
+    exposeDescriptions: false,
+    filterConnectionTotalCount: true,
+    onUnusedQuery: process.env.NODE_ENV === "production" ? null : "warn",
+  },
+});
+
+builder.scalarType("DateTime", {
+  description: "An ISO-8601 date and time in UTC.",
+  serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()),
+  parseValue: (value) => {
+    const d = typeof value === "string" ? new Date(value) : null;
+    if (!d || Number.isNaN(d.getTime())) throw new GraphQLError("DateTime must be an ISO-8601 string.");
+    return d;
+  },
+});
+
+builder.queryType({});

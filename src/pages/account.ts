@@ -1,0 +1,150 @@
+import { Hono, type Context } from "hono";
+import { html } from "hono/html";
+import { signIn, signUp, type FieldErrors } from "../auth/accounts.ts";
+import { checkFormCsrf, formCsrfToken } from "../auth/csrf.ts";
+import {
+  clearSessionCookie,
+  createAccountSession,
+  revokeAccountSession,
+  writeSessionCookie,
+} from "../auth/sessions.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
+import { field, layout } from "./layout.ts";
+import { loadSession, safeReturnTo } from "./session.ts";
+
+const CSRF_MESSAGE = "This form expired or came from another site. Please try again.";
+
+async function readForm(c: Context): Promise<Record<string, string>> {
+  const type = c.req.header("content-type") ?? "";
+  if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return {};
+  const body = await c.req.parseBody().catch(() => ({}));
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body)) if (typeof v === "string") out[k] = v;
+  return out;
+}
+
+function signupPage(opts: { csrf: string; returnTo: string; values?: Record<string, string>; errors?: FieldErrors }) {
+  const e = opts.errors ?? {};
+  return layout({
+    title: "Create account",
+    body: html`<div class="card">
+<h1>Create your scopegate account</h1>
+${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
+<form method="post" action="/signup" novalidate>
+  <input type="hidden" name="csrf" value="${opts.csrf}">
+  <input type="hidden" name="return_to" value="${opts.returnTo}">
+  ${field({ name: "name", label: "Name", type: "text", value: opts.values?.name, error: e.name, autocomplete: "name" })}
+  ${field({ name: "email", label: "Email", type: "email", value: opts.values?.email, error: e.email, autocomplete: "email" })}
+  ${field({ name: "password", label: "Password", type: "password", error: e.password, autocomplete: "new-password" })}
+  <p class="muted">At least 10 characters.</p>
+  <button type="submit">Create account</button>
+</form>
+<p class="muted">Already have an account? <a href="/login${opts.returnTo !== "/" ? `?return_to=${encodeURIComponent(opts.returnTo)}` : ""}">Sign in</a></p>
+</div>`,
+  });
+}
+
+function loginPage(opts: { csrf: string; returnTo: string; email?: string; errors?: FieldErrors }) {
+  const e = opts.errors ?? {};
+  return layout({
+    title: "Sign in",
+    body: html`<div class="card">
+<h1>Sign in to scopegate</h1>
+${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
+<form method="post" action="/login" novalidate>
+  <input type="hidden" name="csrf" value="${opts.csrf}">
+  <input type="hidden" name="return_to" value="${opts.returnTo}">
+  ${field({ name: "email", label: "Email", type: "email", value: opts.email, error: e.email, autocomplete: "username" })}
+  ${field({ name: "password", label: "Password", type: "password", error: e.password, autocomplete: "current-password" })}
+  <button type="submit">Sign in</button>
+</form>
+<p class="muted">New here? <a href="/signup${opts.returnTo !== "/" ? `?return_to=${encodeURIComponent(opts.returnTo)}` : ""}">Create account</a></p>
+</div>`,
+  });
+}
+
+export function accountPages(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const secure = deps.config.secureCookies;
+  const issuerOrigin = new URL(deps.config.issuer).origin;
+
+  async function startSession(c: Context<AppEnv>, userId: string, returnTo: string) {
+    const { token } = await createAccountSession(deps.prisma, userId, c.req.header("user-agent"));
+    writeSessionCookie(c, secure, token);
+    c.header("Cache-Control", "no-store");
+    return c.redirect(returnTo, 303);
+  }
+
+  app.get("/signup", async (c) => {
+    const returnTo = safeReturnTo(c.req.query("return_to"));
+    if (await loadSession(c, deps)) return c.redirect(returnTo, 303);
+    return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo }));
+  });
+
+  app.post("/signup", async (c) => {
+    const form = await readForm(c);
+    const returnTo = safeReturnTo(form.return_to);
+    const values = { name: form.name ?? "", email: form.email ?? "" };
+    if (!checkFormCsrf(c, null, secure, issuerOrigin, form.csrf)) {
+      return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: { form: CSRF_MESSAGE } }), 403);
+    }
+    const result = await signUp(deps.prisma, { name: form.name ?? "", email: form.email ?? "", password: form.password ?? "" });
+    if (!result.ok) {
+      return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: result.errors }), 400);
+    }
+    c.var.log.info({ userId: result.user.id }, "account created");
+    return startSession(c, result.user.id, returnTo);
+  });
+
+  app.get("/login", async (c) => {
+    const returnTo = safeReturnTo(c.req.query("return_to"));
+    if (await loadSession(c, deps)) return c.redirect(returnTo, 303);
+    return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo }));
+  });
+
+  app.post("/login", async (c) => {
+    const form = await readForm(c);
+    const returnTo = safeReturnTo(form.return_to);
+    if (!checkFormCsrf(c, null, secure, issuerOrigin, form.csrf)) {
+      return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: { form: CSRF_MESSAGE } }), 403);
+    }
+    const result = await signIn(deps.prisma, { email: form.email ?? "", password: form.password ?? "" });
+    if (!result.ok) {
+      c.var.log.info("sign-in refused");
+      return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: result.errors }), 401);
+    }
+    c.var.log.info({ userId: result.user.id }, "signed in");
+    return startSession(c, result.user.id, returnTo);
+  });
+
+  // GET only shows a button: signing out from a link would let any site sign a user out.
+  app.get("/logout", async (c) => {
+    const session = await loadSession(c, deps);
+    if (!session) return c.redirect("/login", 303);
+    return c.html(
+      layout({
+        title: "Sign out",
+        signedInAs: session.user.email,
+        csrf: session.csrfToken,
+        body: html`<div class="card"><h1>Sign out?</h1>
+<form method="post" action="/logout"><input type="hidden" name="csrf" value="${session.csrfToken}"><button type="submit">Sign out</button></form></div>`,
+      }),
+    );
+  });
+
+  app.post("/logout", async (c) => {
+    const session = await loadSession(c, deps);
+    const form = await readForm(c);
+    if (session) {
+      if (!checkFormCsrf(c, session, secure, issuerOrigin, form.csrf)) {
+        return c.text("This sign-out form came from another site or expired. Reload the page and try again.", 403);
+      }
+      await revokeAccountSession(deps.prisma, session.id);
+      c.var.log.info({ userId: session.userId }, "signed out");
+    }
+    clearSessionCookie(c, secure);
+    return c.redirect("/login", 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,77 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import { createApp } from "./app.ts";
+import type { Config } from "./config.ts";
+import { openDatabase, type Database } from "./db/index.ts";
+import type { Logger } from "./log.ts";
+import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
+
+export interface RunningServer {
+  /** http://host:port the server listens on */
+  url: string;
+  port: number;
+  db: Database;
+  http: Server;
+  /** what a first start seeded (null when nothing was seeded) */
+  seeded: DemoCredentials | null;
+  /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes the database. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export class PortInUseError extends Error {}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off("listening", onListening);
+      reject(err.code === "EADDRINUSE" ? new PortInUseError(`port ${port} is already in use (set PORT to another port)`) : err);
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(port, host);
+  });
+}
+
+export async function startServer(config: Config, logger: Logger, options: { db?: Database } = {}): Promise<RunningServer> {
+  const db = options.db ?? (await openDatabase(config.database));
+  try {
+    if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
+    const seeded = config.seedDemo ? await seedDemo(db.prisma, config.issuer) : null;
+    const app = createApp({ config, prisma: db.prisma, logger });
+    const http = createServer(getRequestListener(app.fetch));
+    http.keepAliveTimeout = 5_000;
+    await listen(http, config.port, config.host);
+    const port = (http.address() as AddressInfo).port;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      db,
+      http,
+      seeded,
+      close(drainMs = 10_000) {
+        closing ??= (async () => {
+          await new Promise<void>((resolve) => {
+            const force = setTimeout(() => http.closeAllConnections(), drainMs);
+            force.unref();
+            http.close(() => {
+              clearTimeout(force);
+              resolve();
+            });
+            http.closeIdleConnections();
+          });
+          await db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (!options.db) await db.close().catch(() => {});
+    throw err;
+  }
+}
