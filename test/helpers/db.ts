@@ -1,0 +1,64 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import { inject } from "vitest";
+import { parseDatabaseUrl } from "../../src/db/client.ts";
+import { openDatabase, type Database, type DatabaseTarget } from "../../src/db/index.ts";
+import { currentKind, POSTGRES_ADMIN_URL } from "./kinds.ts";
+
+export interface TestDatabase {
+  kind: "pglite" | "postgres";
+  /** what openDatabase() needs to open it (again) */
+  target: DatabaseTarget;
+  /** drops the PostgreSQL database; PGlite ones live in memory */
+  drop(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const admin = new pg.Client(parseDatabaseUrl(POSTGRES_ADMIN_URL));
+  await admin.connect();
+  try {
+    await admin.query(sql);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A fresh, migrated database of the kind this test project runs on. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (currentKind() === "postgres") {
+    const name = `t_${randomBytes(8).toString("hex")}`;
+    const template = inject("postgresTemplate");
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+        break;
+      } catch (err) {
+        // Two files cloning the template at the same instant: try again shortly.
+        if (attempt >= 20 || !/being accessed by other users/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+    const url = new URL(POSTGRES_ADMIN_URL);
+    url.pathname = `/${name}`;
+    return {
+      kind: "postgres",
+      target: { kind: "postgres", url: url.href },
+      drop: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    };
+  }
+  const dump = new Blob([readFileSync(inject("pgliteDump"))]);
+  return { kind: "pglite", target: { kind: "embedded", loadDataDir: dump }, drop: async () => {} };
+}
+
+/** A fresh database, opened (migrations already applied). */
+export async function openTestDatabase(): Promise<Database & { drop(): Promise<void> }> {
+  const t = await createTestDatabase();
+  const db = await openDatabase(t.target);
+  return Object.assign(db, {
+    async drop() {
+      await db.close();
+      await t.drop();
+    },
+  });
+}

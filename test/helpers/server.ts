@@ -1,0 +1,49 @@
+import net from "node:net";
+import { loadConfig, type Config } from "../../src/config.ts";
+import { openDatabase } from "../../src/db/index.ts";
+import { createLogger } from "../../src/log.ts";
+import { startServer, type RunningServer } from "../../src/server.ts";
+import { createTestDatabase } from "./db.ts";
+
+export interface TestServer extends RunningServer {
+  issuer: string;
+  /** closes the server and drops its database */
+  stop(): Promise<void>;
+}
+
+/** A port nobody listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real scopegate server on a fresh database of this project's kind,
+ * listening on 127.0.0.1 with ISSUER set to its own URL.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const testDb = await createTestDatabase();
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const config: Config = {
+    ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false", ...env }),
+    host: "127.0.0.1",
+    database: testDb.target,
+  };
+  const db = await openDatabase(testDb.target);
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
+  const server = await startServer(config, logger, { db });
+  return Object.assign(server, {
+    issuer,
+    async stop() {
+      await server.close(1_000);
+      await testDb.drop();
+    },
+  });
+}

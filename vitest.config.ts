@@ -1,0 +1,34 @@
+import { defineConfig, type ViteUserConfig } from "vitest/config";
+import { postgresAnswers } from "./test/helpers/kinds.ts";
+
+// Integration tests run once per database kind: embedded PGlite always, and
+// real PostgreSQL whenever it answers (TEST_DATABASES=pglite limits the run).
+export default defineConfig(async (): Promise<ViteUserConfig> => {
+  const wanted = (process.env.TEST_DATABASES ?? "pglite,postgres").split(",").map((s) => s.trim());
+  const kinds = wanted.filter((k) => k === "pglite" || k === "postgres");
+  const withPostgres = kinds.includes("postgres") && (await postgresAnswers());
+  const databaseKinds = kinds.filter((k) => k === "pglite" || withPostgres);
+  process.env.SCOPEGATE_TEST_KINDS = databaseKinds.join(",");
+  if (kinds.includes("postgres") && !withPostgres) {
+    console.warn("PostgreSQL does not answer on 127.0.0.1:5432: integration tests run on PGlite only");
+  }
+  return {
+    test: {
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      pool: "forks" as const,
+      projects: [
+        { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+        ...databaseKinds.map((kind) => ({
+          extends: true as const,
+          test: {
+            name: kind,
+            include: ["test/integration/**/*.test.ts"],
+            globalSetup: ["./test/global-setup.ts"],
+            env: { TEST_DATABASE: kind },
+          },
+        })),
+      ],
+    },
+  };
+});
