@@ -9,6 +9,7 @@ import { createGraphQLServer } from "./graphql/yoga.ts";
 import { accountPages } from "./pages/account.ts";
 import { homePage } from "./pages/home.ts";
 import { loadSession } from "./pages/session.ts";
+import { oauthRoutes } from "./oauth/routes.ts";
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
+  app.route("/", oauthRoutes(deps));
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
     const session = await loadSession(c, deps);

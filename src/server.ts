@@ -5,6 +5,7 @@ import { createApp } from "./app.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./log.ts";
+import { KeyStore } from "./oauth/keys.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 
 export interface RunningServer {
@@ -42,7 +43,9 @@ export async function startServer(config: Config, logger: Logger, options: { db?
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
     const seeded = config.seedDemo ? await seedDemo(db.prisma, config.issuer) : null;
-    const app = createApp({ config, prisma: db.prisma, logger });
+    const keys = new KeyStore(db.prisma);
+    await keys.init();
+    const app = createApp({ config, prisma: db.prisma, logger, keys });
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);

@@ -1,0 +1,39 @@
+import type { DbTx } from "../db/index.ts";
+
+export type AuditAction =
+  | "token.issued"
+  | "token.revoked"
+  | "grant.created"
+  | "grant.updated"
+  | "grant.revoked"
+  | "code.reused"
+  | "refresh_token.reused"
+  | "client.created"
+  | "client.updated"
+  | "client.secret_rotated"
+  | "client.revoked"
+  | "data.read"
+  | "data.written";
+
+export interface AuditEntry {
+  action: AuditAction;
+  userId?: string | null;
+  /** OAuthClient row id */
+  clientId?: string | null;
+  grantId?: string | null;
+  /** short, secret-free description: scopes, grant type, fields */
+  detail?: string | null;
+}
+
+/** Appends one event. Pass the transaction that makes the change so both commit or neither. */
+export async function recordAudit(db: DbTx, entry: AuditEntry): Promise<void> {
+  await db.auditEvent.create({
+    data: {
+      action: entry.action,
+      userId: entry.userId ?? null,
+      clientId: entry.clientId ?? null,
+      grantId: entry.grantId ?? null,
+      detail: entry.detail?.slice(0, 1000) ?? null,
+    },
+  });
+}

@@ -1,0 +1,55 @@
+import type { DbTx } from "../db/index.ts";
+import type { AuthorizationCode } from "../generated/prisma/client.ts";
+import { randomToken, sha256 } from "../auth/tokens.ts";
+
+export const CODE_TTL_MS = 60_000;
+
+export interface NewAuthorizationCode {
+  grantId: string;
+  clientRowId: string;
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  codeChallenge: string;
+  nonce?: string | null;
+  authTime: Date;
+}
+
+/** A random one-time code; only its hash is stored. */
+export async function createAuthorizationCode(tx: DbTx, input: NewAuthorizationCode): Promise<string> {
+  const code = randomToken();
+  await tx.authorizationCode.create({
+    data: {
+      codeHash: sha256(code),
+      grantId: input.grantId,
+      clientId: input.clientRowId,
+      userId: input.userId,
+      redirectUri: input.redirectUri,
+      scopes: input.scopes,
+      codeChallenge: input.codeChallenge,
+      codeChallengeMethod: "S256",
+      nonce: input.nonce ?? null,
+      authTime: input.authTime,
+      expiresAt: new Date(Date.now() + CODE_TTL_MS),
+    },
+  });
+  return code;
+}
+
+export type ConsumedCode =
+  | { outcome: "ok"; code: AuthorizationCode }
+  | { outcome: "unknown" }
+  /** the code was used before: the caller must revoke what the first use issued */
+  | { outcome: "reused"; code: AuthorizationCode };
+
+/** Marks a code used, atomically: of two concurrent exchanges only one gets "ok". */
+export async function consumeAuthorizationCode(tx: DbTx, code: string): Promise<ConsumedCode> {
+  const codeHash = sha256(code);
+  const { count } = await tx.authorizationCode.updateMany({
+    where: { codeHash, usedAt: null },
+    data: { usedAt: new Date() },
+  });
+  const row = await tx.authorizationCode.findUnique({ where: { codeHash } });
+  if (!row) return { outcome: "unknown" };
+  return count === 1 ? { outcome: "ok", code: row } : { outcome: "reused", code: row };
+}

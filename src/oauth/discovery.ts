@@ -1,0 +1,56 @@
+import { Hono } from "hono";
+import type { AppDeps, AppEnv } from "../context.ts";
+import { ALL_SCOPES, DATA_SCOPES } from "./scopes.ts";
+import { KEY_ALGORITHMS } from "./keys.ts";
+import { resourceAudience } from "./tokens.ts";
+
+export function authorizationServerMetadata(issuer: string) {
+  return {
+    issuer,
+    authorization_endpoint: `${issuer}/v1/oauth/authorize`,
+    token_endpoint: `${issuer}/v1/oauth/token`,
+    revocation_endpoint: `${issuer}/v1/oauth/revoke`,
+    introspection_endpoint: `${issuer}/v1/oauth/introspect`,
+    userinfo_endpoint: `${issuer}/v1/oauth/userinfo`,
+    jwks_uri: `${issuer}/v1/oauth/jwks`,
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+    subject_types_supported: ["public"],
+    scopes_supported: [...ALL_SCOPES],
+    claims_supported: ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "name", "email", "birthdate"],
+    code_challenge_methods_supported: ["S256"],
+    token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    id_token_signing_alg_values_supported: [KEY_ALGORITHMS.id],
+    authorization_response_iss_parameter_supported: true,
+    prompt_values_supported: ["none", "login", "consent"],
+    claims_parameter_supported: false,
+    request_parameter_supported: false,
+    request_uri_parameter_supported: false,
+  };
+}
+
+export function protectedResourceMetadata(issuer: string) {
+  return {
+    resource: resourceAudience(issuer),
+    authorization_servers: [issuer],
+    scopes_supported: [...DATA_SCOPES],
+    bearer_methods_supported: ["header"],
+    resource_name: "scopegate GraphQL API",
+  };
+}
+
+export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const issuer = deps.config.issuer;
+  const metadata = authorizationServerMetadata(issuer);
+  const cors = { "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300" };
+  app.get("/.well-known/oauth-authorization-server", (c) => c.json(metadata, 200, cors));
+  app.get("/.well-known/openid-configuration", (c) => c.json(metadata, 200, cors));
+  app.get("/.well-known/oauth-protected-resource", (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  // RFC 9728 §3.1: the resource path is appended to the well-known path.
+  app.get("/.well-known/oauth-protected-resource/graphql", (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  return app;
+}

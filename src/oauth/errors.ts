@@ -1,0 +1,49 @@
+import type { Context } from "hono";
+
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "unsupported_response_type"
+  | "invalid_scope"
+  | "access_denied"
+  | "server_error"
+  | "temporarily_unavailable"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "login_required"
+  | "consent_required"
+  | "interaction_required"
+  | "unsupported_token_type";
+
+/** An RFC 6749 error: `error` and a human-readable `error_description`. */
+export class OAuthError extends Error {
+  constructor(
+    readonly error: OAuthErrorCode,
+    readonly description: string,
+    readonly status = 400,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(description);
+  }
+}
+
+export function noStore(c: Context): void {
+  c.header("Cache-Control", "no-store");
+  c.header("Pragma", "no-cache");
+}
+
+export function oauthErrorResponse(c: Context, err: OAuthError): Response {
+  noStore(c);
+  for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+  return c.json({ error: err.error, error_description: err.description }, err.status as 400);
+}
+
+export function invalidClient(description: string, usedBasic: boolean): OAuthError {
+  // RFC 6749 §5.2: 401 with the scheme the client tried (Basic is the one we offer).
+  return new OAuthError("invalid_client", description, 401, {
+    "WWW-Authenticate": `Basic realm="scopegate", charset="UTF-8"${usedBasic ? ', error="invalid_client"' : ""}`,
+  });
+}

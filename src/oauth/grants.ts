@@ -1,0 +1,68 @@
+import type { DbTx } from "../db/index.ts";
+import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
+import { recordAudit } from "../audit/audit.ts";
+
+/** The user's live grant to a client (a connected app), if any. */
+export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Promise<Grant | null> {
+  return db.grant.findFirst({
+    where: { userId, clientId: clientRowId, revokedAt: null },
+    orderBy: { createdAt: "desc" },
+  });
+}
+
+/**
+ * Records the user's consent to `scopes` for a client: a new grant, or the
+ * live one widened to cover them (incremental consent keeps earlier scopes).
+ */
+export async function grantAccess(
+  tx: DbTx,
+  input: { userId: string; client: OAuthClient; scopes: string[] },
+): Promise<Grant> {
+  const existing = await findLiveGrant(tx, input.userId, input.client.id);
+  if (existing) {
+    const merged = [...new Set([...existing.scopes, ...input.scopes])];
+    if (merged.length === existing.scopes.length) return existing;
+    const grant = await tx.grant.update({ where: { id: existing.id }, data: { scopes: merged } });
+    await recordAudit(tx, {
+      action: "grant.updated",
+      userId: input.userId,
+      clientId: input.client.id,
+      grantId: grant.id,
+      detail: `scopes: ${merged.join(" ")}`,
+    });
+    return grant;
+  }
+  const grant = await tx.grant.create({
+    data: { userId: input.userId, clientId: input.client.id, scopes: input.scopes },
+  });
+  await recordAudit(tx, {
+    action: "grant.created",
+    userId: input.userId,
+    clientId: input.client.id,
+    grantId: grant.id,
+    detail: `scopes: ${input.scopes.join(" ")}`,
+  });
+  return grant;
+}
+
+/**
+ * Ends a grant and everything hanging off it: refresh tokens, access tokens and
+ * unused authorization codes. Idempotent: returns false when it was already revoked.
+ */
+export async function revokeGrant(tx: DbTx, grantId: string, reason: string): Promise<boolean> {
+  const now = new Date();
+  const { count } = await tx.grant.updateMany({ where: { id: grantId, revokedAt: null }, data: { revokedAt: now } });
+  await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
+  await tx.authorizationCode.updateMany({ where: { grantId, usedAt: null }, data: { usedAt: now } });
+  if (count === 0) return false;
+  const grant = await tx.grant.findUniqueOrThrow({ where: { id: grantId } });
+  await recordAudit(tx, {
+    action: "grant.revoked",
+    userId: grant.userId,
+    clientId: grant.clientId,
+    grantId,
+    detail: reason,
+  });
+  return true;
+}

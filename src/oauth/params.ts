@@ -1,0 +1,50 @@
+import type { Context } from "hono";
+import { OAuthError } from "./errors.ts";
+
+const MAX_PARAM_LENGTH = 4096;
+
+/**
+ * The parameters of an OAuth POST: form-encoded (RFC 6749) or a JSON object.
+ * A parameter sent twice is refused (RFC 6749 §3.1); values must be strings.
+ */
+export async function readOAuthParams(c: Context): Promise<Record<string, string>> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const out: Record<string, string> = {};
+  if (type === "application/x-www-form-urlencoded") {
+    const text = await c.req.text();
+    for (const [key, value] of new URLSearchParams(text)) {
+      if (key in out) throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
+      out[key] = value;
+    }
+  } else if (type === "application/json") {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new OAuthError("invalid_request", "The request body is not valid JSON.");
+    }
+    if (!body || typeof body !== "object" || Array.isArray(body)) {
+      throw new OAuthError("invalid_request", "The request body must be a JSON object.");
+    }
+    for (const [key, value] of Object.entries(body)) {
+      if (value === null || value === undefined) continue;
+      if (typeof value !== "string") throw new OAuthError("invalid_request", `Parameter ${key} must be a string.`);
+      out[key] = value;
+    }
+  } else {
+    throw new OAuthError(
+      "invalid_request",
+      "Send parameters as application/x-www-form-urlencoded (or application/json).",
+    );
+  }
+  for (const [key, value] of Object.entries(out)) {
+    if (value.length > MAX_PARAM_LENGTH) throw new OAuthError("invalid_request", `Parameter ${key} is too long.`);
+  }
+  return out;
+}
+
+/** Space-separated scope string -> unique list (empty string -> []). */
+export function parseScope(scope: string | undefined): string[] {
+  if (!scope) return [];
+  return [...new Set(scope.split(" ").filter(Boolean))];
+}

@@ -1,0 +1,147 @@
+import { createHash, randomUUID } from "node:crypto";
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import type { DbTx } from "../db/index.ts";
+import type { OAuthClient } from "../generated/prisma/client.ts";
+import { randomToken, sha256 } from "../auth/tokens.ts";
+import type { KeyStore } from "./keys.ts";
+
+export const ID_TOKEN_TTL_S = 3600;
+export const REFRESH_IDLE_TTL_MS = 30 * 24 * 3600 * 1000;
+export const REFRESH_ABSOLUTE_TTL_MS = 365 * 24 * 3600 * 1000;
+
+/** The one audience of every access token: the GraphQL resource. */
+export function resourceAudience(issuer: string): string {
+  return `${issuer}/graphql`;
+}
+
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string;
+  client_id: string;
+  scope: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  grant_id?: string;
+}
+
+export interface IssuedAccessToken {
+  accessToken: string;
+  jti: string;
+  expiresIn: number;
+}
+
+/** An RFC 9068 JWT access token, recorded so that it can be revoked before it expires. */
+export async function issueAccessToken(
+  db: DbTx,
+  keys: KeyStore,
+  issuer: string,
+  input: { client: OAuthClient; userId: string; grantId: string | null; scopes: string[]; codeId?: string | null },
+): Promise<IssuedAccessToken> {
+  const key = await keys.signingKey("access");
+  const jti = randomUUID();
+  const now = Math.floor(Date.now() / 1000);
+  const ttl = input.client.accessTokenTtl;
+  const accessToken = await new SignJWT({
+    client_id: input.client.clientId,
+    scope: input.scopes.join(" "),
+    ...(input.grantId ? { grant_id: input.grantId } : {}),
+  })
+    .setProtectedHeader({ alg: key.alg, typ: "at+jwt", kid: key.kid })
+    .setIssuer(issuer)
+    .setSubject(input.userId)
+    .setAudience(resourceAudience(issuer))
+    .setJti(jti)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttl)
+    .sign(key.privateKey);
+  await db.accessToken.create({
+    data: {
+      jti,
+      clientId: input.client.id,
+      grantId: input.grantId,
+      userId: input.userId,
+      scopes: input.scopes,
+      codeId: input.codeId ?? null,
+      expiresAt: new Date((now + ttl) * 1000),
+    },
+  });
+  return { accessToken, jti, expiresIn: ttl };
+}
+
+/** OIDC Core §3.1.3.6: left half of the SHA-256 of the access token, base64url. */
+export function atHash(accessToken: string): string {
+  const digest = createHash("sha256").update(accessToken).digest();
+  return digest.subarray(0, digest.length / 2).toString("base64url");
+}
+
+export async function issueIdToken(
+  keys: KeyStore,
+  issuer: string,
+  input: { client: OAuthClient; userId: string; nonce?: string | null; authTime: Date; accessToken: string },
+): Promise<string> {
+  const key = await keys.signingKey("id");
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    auth_time: Math.floor(input.authTime.getTime() / 1000),
+    at_hash: atHash(input.accessToken),
+    azp: input.client.clientId,
+    ...(input.nonce ? { nonce: input.nonce } : {}),
+  })
+    .setProtectedHeader({ alg: key.alg, typ: "JWT", kid: key.kid })
+    .setIssuer(issuer)
+    .setSubject(input.userId)
+    .setAudience(input.client.clientId)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ID_TOKEN_TTL_S)
+    .sign(key.privateKey);
+}
+
+export class InvalidTokenError extends Error {}
+
+/** Checks signature, typ, issuer, audience and expiry. Liveness (revocation) is checked by the caller. */
+export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token: string): Promise<AccessTokenClaims> {
+  if (token.length > 8192 || token.split(".").length !== 3) throw new InvalidTokenError("The access token is malformed.");
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      async (header) => {
+        const key = await keys.verificationKey(header.kid, "access");
+        if (!key) throw new InvalidTokenError("The access token was signed by an unknown key.");
+        return key;
+      },
+      { issuer, audience: resourceAudience(issuer), typ: "at+jwt", algorithms: ["ES256"], requiredClaims: ["sub", "jti", "exp", "iat", "client_id"] },
+    );
+    if (typeof payload.scope !== "string" || typeof payload.client_id !== "string") {
+      throw new InvalidTokenError("The access token lacks scope or client_id.");
+    }
+    return payload as AccessTokenClaims;
+  } catch (err) {
+    if (err instanceof InvalidTokenError) throw err;
+    if (err instanceof joseErrors.JWTExpired) throw new InvalidTokenError("The access token expired.");
+    if (err instanceof joseErrors.JOSEError) throw new InvalidTokenError("The access token is invalid.");
+    throw err;
+  }
+}
+
+/** An opaque refresh token, stored hashed, with idle and absolute lifetimes. */
+export async function issueRefreshToken(
+  tx: DbTx,
+  input: { grantId: string; scopes: string[]; codeId?: string | null; absoluteExpiresAt?: Date },
+): Promise<string> {
+  const token = randomToken();
+  const now = Date.now();
+  const absoluteExpiresAt = input.absoluteExpiresAt ?? new Date(now + REFRESH_ABSOLUTE_TTL_MS);
+  await tx.refreshToken.create({
+    data: {
+      tokenHash: sha256(token),
+      grantId: input.grantId,
+      scopes: input.scopes,
+      codeId: input.codeId ?? null,
+      idleExpiresAt: new Date(Math.min(now + REFRESH_IDLE_TTL_MS, absoluteExpiresAt.getTime())),
+      absoluteExpiresAt,
+    },
+  });
+  return token;
+}
