@@ -11,14 +11,17 @@ export type KeyUse = keyof typeof KEY_ALGORITHMS;
  */
 export const RETIRED_KEY_PUBLISHED_MS = 25 * 3600 * 1000;
 
-interface LoadedKey {
+export interface SigningKey {
   kid: string;
   alg: string;
+  privateKey: CryptoKey;
+}
+
+interface LoadedKey extends SigningKey {
   use: KeyUse;
   createdAt: Date;
   retiredAt: Date | null;
   publicJwk: JWK;
-  privateKey: CryptoKey;
   publicKey: CryptoKey;
 }
 

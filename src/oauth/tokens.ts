@@ -3,7 +3,7 @@ import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose"
 import type { DbTx } from "../db/index.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../auth/tokens.ts";
-import type { KeyStore } from "./keys.ts";
+import type { KeyStore, SigningKey } from "./keys.ts";
 
 export const ID_TOKEN_TTL_S = 3600;
 export const REFRESH_IDLE_TTL_MS = 30 * 24 * 3600 * 1000;
@@ -32,14 +32,17 @@ export interface IssuedAccessToken {
   expiresIn: number;
 }
 
-/** An RFC 9068 JWT access token, recorded so that it can be revoked before it expires. */
+/**
+ * An RFC 9068 JWT access token, recorded so that it can be revoked before it expires.
+ * The key is fetched by the caller before its transaction opens: the key store
+ * may read the database, and the embedded database has a single connection.
+ */
 export async function issueAccessToken(
   db: DbTx,
-  keys: KeyStore,
+  key: SigningKey,
   issuer: string,
   input: { client: OAuthClient; userId: string; grantId: string | null; scopes: string[]; codeId?: string | null },
 ): Promise<IssuedAccessToken> {
-  const key = await keys.signingKey("access");
   const jti = randomUUID();
   const now = Math.floor(Date.now() / 1000);
   const ttl = input.client.accessTokenTtl;
@@ -77,11 +80,10 @@ export function atHash(accessToken: string): string {
 }
 
 export async function issueIdToken(
-  keys: KeyStore,
+  key: SigningKey,
   issuer: string,
   input: { client: OAuthClient; userId: string; nonce?: string | null; authTime: Date; accessToken: string },
 ): Promise<string> {
-  const key = await keys.signingKey("id");
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({
     auth_time: Math.floor(input.authTime.getTime() / 1000),

@@ -1,0 +1,84 @@
+import { recordAudit } from "../../audit/audit.ts";
+import { consumeAuthorizationCode } from "../codes.ts";
+import { OAuthError } from "../errors.ts";
+import { PKCE_VALUE, verifyPkceS256 } from "../pkce.ts";
+import { issueAccessToken, issueIdToken, issueRefreshToken } from "../tokens.ts";
+import type { GrantHandler, TokenResponse } from "./types.ts";
+
+export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, params }) => {
+  const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
+  if (!code) throw new OAuthError("invalid_request", "code is required.");
+  if (!redirectUri) throw new OAuthError("invalid_request", "redirect_uri is required.");
+  if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
+  if (!PKCE_VALUE.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43 to 128 unreserved characters.");
+
+  const accessKey = await deps.keys.signingKey("access");
+  const idKey = await deps.keys.signingKey("id");
+  const issuer = deps.config.issuer;
+  // Refusals are returned, not thrown, so that the transaction commits them:
+  // a code is burnt by any exchange attempt, and a reuse's revocations stick.
+  const outcome = await deps.prisma.$transaction(async (tx): Promise<TokenResponse | OAuthError> => {
+      const consumed = await consumeAuthorizationCode(tx, code);
+      if (consumed.outcome === "unknown") return new OAuthError("invalid_grant", "The authorization code is invalid.");
+      const row = consumed.code;
+      if (row.clientId !== client.id) return new OAuthError("invalid_grant", "The authorization code was issued to another client.");
+      if (consumed.outcome === "reused") {
+        // RFC 6749 §4.1.2: a code used twice may have been stolen: revoke what the first use issued.
+        const now = new Date();
+        await tx.accessToken.updateMany({ where: { codeId: row.id, revokedAt: null }, data: { revokedAt: now } });
+        await tx.refreshToken.updateMany({ where: { codeId: row.id, revokedAt: null }, data: { revokedAt: now } });
+        await recordAudit(tx, {
+          action: "code.reused",
+          userId: row.userId,
+          clientId: row.clientId,
+          grantId: row.grantId,
+          detail: "authorization code used twice; tokens from its first use revoked",
+        });
+        c.var.log.warn({ clientId: client.clientId }, "authorization code reused: tokens from its first use revoked");
+        return new OAuthError("invalid_grant", "The authorization code was already used.");
+      }
+      if (row.expiresAt <= new Date()) return new OAuthError("invalid_grant", "The authorization code expired.");
+      if (row.redirectUri !== redirectUri) return new OAuthError("invalid_grant", "redirect_uri does not match the authorization request.");
+      if (!verifyPkceS256(verifier, row.codeChallenge)) return new OAuthError("invalid_grant", "code_verifier does not match code_challenge.");
+      const grant = await tx.grant.findUnique({ where: { id: row.grantId } });
+      if (!grant || grant.revokedAt) return new OAuthError("invalid_grant", "The user's consent was revoked.");
+
+      const scopes = row.scopes;
+      const access = await issueAccessToken(tx, accessKey, issuer, {
+        client,
+        userId: row.userId,
+        grantId: grant.id,
+        scopes,
+        codeId: row.id,
+      });
+      const response: TokenResponse = {
+        access_token: access.accessToken,
+        token_type: "Bearer",
+        expires_in: access.expiresIn,
+        scope: scopes.join(" "),
+      };
+      if (client.refreshTokens) {
+        response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id });
+      }
+      if (scopes.includes("openid")) {
+        response.id_token = await issueIdToken(idKey, issuer, {
+          client,
+          userId: row.userId,
+          nonce: row.nonce,
+          authTime: row.authTime,
+          accessToken: access.accessToken,
+        });
+      }
+      await tx.grant.update({ where: { id: grant.id }, data: { lastUsedAt: new Date() } });
+      await recordAudit(tx, {
+        action: "token.issued",
+        userId: row.userId,
+        clientId: client.id,
+        grantId: grant.id,
+        detail: `grant_type=authorization_code scope=${response.scope}${response.refresh_token ? " +refresh_token" : ""}`,
+      });
+      return response;
+  });
+  if (outcome instanceof OAuthError) throw outcome;
+  return outcome;
+};

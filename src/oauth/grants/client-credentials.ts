@@ -1,0 +1,38 @@
+import { recordAudit } from "../../audit/audit.ts";
+import { OAuthError } from "../errors.ts";
+import { parseScope } from "../params.ts";
+import { issueAccessToken } from "../tokens.ts";
+import type { GrantHandler } from "./types.ts";
+
+/** A token for the client's own data: it acts as the client's owner, has no grant, and ends with the client. */
+export const clientCredentialsGrant: GrantHandler = async ({ deps, client, params }) => {
+  if (client.type !== "CONFIDENTIAL") {
+    throw new OAuthError("unauthorized_client", "Only confidential clients may use client_credentials.");
+  }
+  const requested = params.scope !== undefined ? parseScope(params.scope) : client.scopes;
+  const extra = requested.filter((s) => !client.scopes.includes(s));
+  if (extra.length) {
+    throw new OAuthError("invalid_scope", `client_credentials may only ask for the client's own scopes; not allowed: ${extra.join(" ")}.`);
+  }
+  const accessKey = await deps.keys.signingKey("access");
+  return deps.prisma.$transaction(async (tx) => {
+    const access = await issueAccessToken(tx, accessKey, deps.config.issuer, {
+      client,
+      userId: client.ownerId,
+      grantId: null,
+      scopes: requested,
+    });
+    await recordAudit(tx, {
+      action: "token.issued",
+      userId: client.ownerId,
+      clientId: client.id,
+      detail: `grant_type=client_credentials scope=${requested.join(" ")}`,
+    });
+    return {
+      access_token: access.accessToken,
+      token_type: "Bearer" as const,
+      expires_in: access.expiresIn,
+      scope: requested.join(" "),
+    };
+  });
+};

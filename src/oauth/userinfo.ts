@@ -1,0 +1,49 @@
+import { Hono, type Context } from "hono";
+import type { AppDeps, AppEnv } from "../context.ts";
+import { checkAccessToken } from "./access-tokens.ts";
+import { noStore } from "./errors.ts";
+import { InvalidTokenError } from "./tokens.ts";
+
+function bearerError(c: Context, status: 401 | 403, error: string, description: string, scope?: string) {
+  noStore(c);
+  const parts = [`error="${error}"`, `error_description="${description.replace(/"/g, "'")}"`];
+  if (scope) parts.push(`scope="${scope}"`);
+  c.header("WWW-Authenticate", `Bearer ${parts.join(", ")}`);
+  return c.json({ error, error_description: description }, status);
+}
+
+/** GET/POST /v1/oauth/userinfo (OpenID Connect Core §5.3): claims per the granted scopes. */
+export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const handler = async (c: Context<AppEnv>) => {
+    const header = c.req.header("authorization") ?? "";
+    const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header);
+    if (!m) {
+      noStore(c);
+      c.header("WWW-Authenticate", 'Bearer realm="scopegate"');
+      return c.json({ error: "invalid_request", error_description: "Send the access token as Authorization: Bearer." }, 401);
+    }
+    let live;
+    try {
+      live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, m[1]!);
+    } catch (err) {
+      if (err instanceof InvalidTokenError) return bearerError(c, 401, "invalid_token", err.message);
+      throw err;
+    }
+    if (!live.scopes.includes("openid")) {
+      return bearerError(c, 403, "insufficient_scope", "userinfo needs a token with the openid scope.", "openid");
+    }
+    const user = await deps.prisma.user.findUnique({ where: { id: live.claims.sub } });
+    if (!user) return bearerError(c, 401, "invalid_token", "The user of this token no longer exists.");
+    noStore(c);
+    return c.json({
+      sub: user.id,
+      ...(live.scopes.includes("profile:read")
+        ? { name: user.name, email: user.email, birthdate: user.birthDate?.toISOString().slice(0, 10) ?? null }
+        : {}),
+    });
+  };
+  app.get("/v1/oauth/userinfo", handler);
+  app.post("/v1/oauth/userinfo", handler);
+  return app;
+}
