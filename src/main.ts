@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { MigrationChecksumError } from "./db/migrate.ts";
+import { DataDirInUseError } from "./db/embedded.ts";
 import { PortInUseError, startServer } from "./server.ts";
 import type { DemoCredentials } from "./seed/demo.ts";
 
@@ -47,7 +48,7 @@ async function main() {
   try {
     server = await startServer(config, logger);
   } catch (err) {
-    if (err instanceof PortInUseError || err instanceof MigrationChecksumError) fail(err.message);
+    if (err instanceof PortInUseError || err instanceof MigrationChecksumError || err instanceof DataDirInUseError) fail(err.message);
     const e = err as NodeJS.ErrnoException;
     if (config.database.kind === "postgres" && (e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "28P01" || e.code === "3D000" || e.code === "28000")) {
       fail(`cannot connect to DATABASE_URL: ${e.message}`);

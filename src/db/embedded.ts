@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
@@ -22,6 +23,49 @@ export interface EmbeddedDatabase {
  * loopback port, so that the same PrismaPg adapter and SQL serve both modes.
  * `dataDir` undefined keeps everything in memory; `loadDataDir` starts from a dump.
  */
+export class DataDirInUseError extends Error {}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * PGlite has no locking of its own: two processes on one folder would corrupt
+ * it. A lock file names the owner; one left by a dead process is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, "scopegate.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx");
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, "utf8") === String(process.pid)) unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const owner = Number(readFileSync(path, "utf8").trim());
+      if (owner && owner !== process.pid && processAlive(owner)) {
+        throw new DataDirInUseError(
+          `the embedded database in ${dataDir} is in use by process ${owner}; stop it first (or use DATABASE_URL)`,
+        );
+      }
+      unlinkSync(path);
+    }
+  }
+  throw new DataDirInUseError(`could not lock ${dataDir}`);
+}
+
 export async function startEmbeddedDatabase(options: {
   dataDir?: string;
   loadDataDir?: Blob | File;
@@ -29,9 +73,14 @@ export async function startEmbeddedDatabase(options: {
   unref?: boolean;
 }): Promise<EmbeddedDatabase> {
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const pglite = await PGlite.create(options.dataDir, {
-    loadDataDir: options.loadDataDir,
-  });
+  const unlock = options.dataDir ? lockDataDir(options.dataDir) : () => {};
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(options.dataDir, { loadDataDir: options.loadDataDir });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   // PGlite executes one statement at a time; one socket connection keeps
   // transactions from interleaving.
   const server = new PGLiteSocketServer({ db: pglite, host: "127.0.0.1", port: 0, maxConnections: 1 });
@@ -48,6 +97,7 @@ export async function startEmbeddedDatabase(options: {
       stopped = true;
       await server.stop();
       await pglite.close();
+      unlock();
     },
   };
 }

@@ -1,5 +1,6 @@
 import { builder } from "./builder.ts";
 import { UserRef } from "./user.ts";
+import { OAuthClientRef } from "./oauth-client.ts";
 
 /** The signed-in account: only ever reachable with a first-party account session. */
 interface AccountShape {
@@ -16,6 +17,14 @@ export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
       authScopes: { account: true },
       resolve: (query, account, _args, ctx) =>
         ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: account.userId } }),
+    }),
+    oauthClients: t.prismaField({
+      type: [OAuthClientRef],
+      nullable: false,
+      description: "The OAuth clients this account registered, newest first (revoked ones included).",
+      authScopes: { account: true },
+      resolve: (query, account, _args, ctx) =>
+        ctx.prisma.oAuthClient.findMany({ ...query, where: { ownerId: account.userId }, orderBy: { createdAt: "desc" } }),
     }),
   }),
 });

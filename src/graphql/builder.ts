@@ -79,3 +79,4 @@ builder.scalarType("DateTime", {
 });
 
 builder.queryType({});
+builder.mutationType({});

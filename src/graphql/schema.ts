@@ -2,6 +2,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphq
 import { builder } from "./builder.ts";
 import "./user.ts";
 import "./account.ts";
+import "./oauth-client.ts";
 
 let built: GraphQLSchema | undefined;
 
