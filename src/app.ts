@@ -5,6 +5,7 @@ import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
 import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
 import { safeEqual } from "./auth/tokens.ts";
+import { bearerChallenge, viewerFromBearer } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
 import { accountPages } from "./pages/account.ts";
 import { homePage } from "./pages/home.ts";
@@ -46,6 +47,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", oauthRoutes(deps));
 
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
+    const bearer = await viewerFromBearer(deps, c.req.header("authorization"));
+    if (bearer.kind === "invalid") {
+      c.header("WWW-Authenticate", bearerChallenge(deps.config.issuer, { code: "invalid_token", description: bearer.description }));
+      c.header("Cache-Control", "no-store");
+      return c.json({ errors: [{ message: bearer.description, extensions: { code: "INVALID_TOKEN" } }] }, 401);
+    }
+    if (bearer.kind === "ok") {
+      // A bearer token is not ambient like a cookie: no CSRF check, and the cookie is ignored.
+      const res = await yoga.fetch(c.req.raw, { viewer: bearer.viewer, prisma: deps.prisma, issuer: deps.config.issuer });
+      const headers = new Headers(res.headers);
+      headers.set("X-OAuth-Scopes", [...bearer.viewer.scopes].join(" "));
+      return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+    }
     const session = await loadSession(c, deps);
     let viewer: Viewer = ANONYMOUS;
     if (session) {
@@ -71,7 +85,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       }
       viewer = { kind: "account", userId: session.userId, session };
     }
-    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, csrfToken: session?.csrfToken });
+    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, csrfToken: session?.csrfToken, issuer: deps.config.issuer });
   });
 
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));

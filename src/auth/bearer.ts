@@ -1,0 +1,49 @@
+import type { AppDeps } from "../context.ts";
+import { checkAccessToken } from "../oauth/access-tokens.ts";
+import { InvalidTokenError } from "../oauth/tokens.ts";
+import type { Viewer } from "./viewer.ts";
+
+export type BearerResult =
+  | { kind: "none" }
+  | { kind: "invalid"; description: string }
+  | { kind: "ok"; viewer: Extract<Viewer, { kind: "token" }> };
+
+/** RFC 6750 §2.1: `Authorization: Bearer <token>` only (no query or body tokens). */
+export async function viewerFromBearer(deps: AppDeps, authorization: string | undefined): Promise<BearerResult> {
+  if (!authorization) return { kind: "none" };
+  const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization);
+  if (!m) {
+    return /^Bearer\b/i.test(authorization)
+      ? { kind: "invalid", description: "The bearer token is malformed." }
+      : { kind: "invalid", description: "Use the Bearer authorization scheme." };
+  }
+  try {
+    const live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, m[1]!);
+    return {
+      kind: "ok",
+      viewer: {
+        kind: "token",
+        userId: live.claims.sub,
+        clientRowId: live.client.id,
+        clientId: live.client.clientId,
+        grantId: live.record.grantId,
+        jti: live.claims.jti,
+        scopes: new Set(live.scopes),
+      },
+    };
+  } catch (err) {
+    if (err instanceof InvalidTokenError) return { kind: "invalid", description: err.message };
+    throw err;
+  }
+}
+
+/** The WWW-Authenticate value for /graphql (RFC 6750 §3, RFC 9728 §5.1). */
+export function bearerChallenge(issuer: string, error?: { code: string; description?: string; scope?: string }): string {
+  const parts = [`realm="scopegate"`, `resource_metadata="${issuer}/.well-known/oauth-protected-resource"`];
+  if (error) {
+    parts.push(`error="${error.code}"`);
+    if (error.description) parts.push(`error_description="${error.description.replace(/["\\]/g, "'")}"`);
+    if (error.scope) parts.push(`scope="${error.scope}"`);
+  }
+  return `Bearer ${parts.join(", ")}`;
+}
