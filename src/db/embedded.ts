@@ -81,9 +81,13 @@ export async function startEmbeddedDatabase(options: {
     unlock();
     throw err;
   }
-  // PGlite executes one statement at a time; one socket connection keeps
-  // transactions from interleaving.
-  const server = new PGLiteSocketServer({ db: pglite, host: "127.0.0.1", port: 0, maxConnections: 1 });
+  // PGlite executes one statement at a time; the Prisma pool on it holds one
+  // connection (max: 1) so transactions don't interleave. The socket server
+  // allows a second one because pg-pool replaces its connection after any query
+  // error (a unique violation, say): the new socket must be accepted while the
+  // old one is still closing, or the next query fails with "Connection
+  // terminated unexpectedly".
+  const server = new PGLiteSocketServer({ db: pglite, host: "127.0.0.1", port: 0, maxConnections: 2 });
   await server.start();
   if (options.unref) (server as unknown as { server?: { unref(): void } }).server?.unref();
   const address = server.getServerConn();
