@@ -16,7 +16,7 @@ export interface RunningServer {
   http: Server;
   /** what a first start seeded (null when nothing was seeded) */
   seeded: DemoCredentials | null;
-  /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes the database. */
+  /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes the database if it opened it. */
   close(drainMs?: number): Promise<void>;
 }
 
@@ -68,7 +68,7 @@ export async function startServer(config: Config, logger: Logger, options: { db?
             });
             http.closeIdleConnections();
           });
-          await db.close();
+          if (!options.db) await db.close();
         })();
         return closing;
       },

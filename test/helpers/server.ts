@@ -43,6 +43,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     issuer,
     async stop() {
       await server.close(1_000);
+      await db.close();
       await testDb.drop();
     },
   });
