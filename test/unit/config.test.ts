@@ -1,0 +1,190 @@
+// loadConfig(): environment -> typed, checked configuration; a bad value is a
+// ConfigError with one clear line (main.ts prints it and exits 1).
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+
+/** The ConfigError loadConfig throws for `env`. */
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig defaults", () => {
+  it("with an empty environment: port 4000, embedded database in .data, demo seed on", () => {
+    expect(loadConfig({})).toEqual({
+      port: 4000,
+      host: "0.0.0.0",
+      issuer: "http://localhost:4000",
+      database: { kind: "embedded", dataDir: ".data" },
+      seedDemo: true,
+      logLevel: "info",
+      secureCookies: false,
+    });
+  });
+
+  it("treats empty values as unset", () => {
+    expect(loadConfig({ PORT: "", ISSUER: "", DATABASE_URL: "", DATA_DIR: "", SEED_DEMO: "", HOST: "" })).toEqual(
+      loadConfig({}),
+    );
+  });
+
+  it("reads the real process environment when given none", () => {
+    const saved = process.env.PORT;
+    process.env.PORT = "4711";
+    try {
+      expect(loadConfig().port).toBe(4711);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
+
+describe("PORT", () => {
+  it("is parsed as a number, and the default issuer follows it", () => {
+    const c = loadConfig({ PORT: "8080" });
+    expect(c.port).toBe(8080);
+    expect(c.issuer).toBe("http://localhost:8080");
+  });
+
+  it("accepts 0 (any free port) and 65535", () => {
+    expect(loadConfig({ PORT: "0" }).port).toBe(0);
+    expect(loadConfig({ PORT: "65535" }).port).toBe(65535);
+  });
+
+  it.each(["abc", "-1", "65536", "80.5", " 80", "1e3", "0x50"])("refuses %j with a one-line message", (value) => {
+    const err = configError({ PORT: value });
+    expect(err.message).toBe(`PORT must be a number from 0 to 65535 (got "${value}")`);
+  });
+});
+
+describe("ISSUER", () => {
+  it("drops a trailing slash and keeps a path", () => {
+    expect(loadConfig({ ISSUER: "http://auth.example.test/" }).issuer).toBe("http://auth.example.test");
+    expect(loadConfig({ ISSUER: "http://example.test/scopegate/" }).issuer).toBe("http://example.test/scopegate");
+  });
+
+  it("an https issuer turns on Secure cookies; the port does not change it", () => {
+    const c = loadConfig({ ISSUER: "https://auth.example.com", PORT: "8443" });
+    expect(c.issuer).toBe("https://auth.example.com");
+    expect(c.secureCookies).toBe(true);
+    expect(c.port).toBe(8443);
+  });
+
+  it("an http issuer keeps cookies without Secure", () => {
+    expect(loadConfig({ ISSUER: "http://127.0.0.1:4000" }).secureCookies).toBe(false);
+  });
+
+  it("refuses a value that is not a URL", () => {
+    expect(configError({ ISSUER: "auth.example.com" }).message).toBe(
+      'ISSUER must be an absolute http(s) URL (got "auth.example.com")',
+    );
+  });
+
+  it.each(["ftp://auth.example.com", "https://auth.example.com/?x=1", "https://auth.example.com/#top", "https://user:pw@auth.example.com"])(
+    "refuses %j",
+    (value) => {
+      expect(configError({ ISSUER: value }).message).toBe(
+        `ISSUER must be an http(s) URL without query, fragment or credentials (got "${value}")`,
+      );
+    },
+  );
+});
+
+describe("DATABASE_URL", () => {
+  it("selects PostgreSQL and turns the demo seed off by default", () => {
+    const url = "postgres://app:secret@db.internal:5432/scopegate";
+    const c = loadConfig({ DATABASE_URL: url });
+    expect(c.database).toEqual({ kind: "postgres", url });
+    expect(c.seedDemo).toBe(false);
+  });
+
+  it("accepts postgresql:// too, and SEED_DEMO=true still seeds", () => {
+    const c = loadConfig({ DATABASE_URL: "postgresql://app@localhost/scopegate", SEED_DEMO: "true" });
+    expect(c.database).toEqual({ kind: "postgres", url: "postgresql://app@localhost/scopegate" });
+    expect(c.seedDemo).toBe(true);
+  });
+
+  it("ignores DATA_DIR when it is set", () => {
+    expect(loadConfig({ DATABASE_URL: "postgres://localhost/x", DATA_DIR: "/srv/data" }).database.kind).toBe("postgres");
+  });
+
+  it("refuses a value that is not a URL", () => {
+    expect(configError({ DATABASE_URL: "db.internal/scopegate" }).message).toBe(
+      "DATABASE_URL is not a valid URL (expected postgres://user:password@host:5432/database)",
+    );
+  });
+
+  it("refuses another scheme, without echoing the password", () => {
+    const message = configError({ DATABASE_URL: "mysql://app:hunter22@db/scopegate" }).message;
+    expect(message).toBe("DATABASE_URL must start with postgres:// or postgresql:// (got mysql://)");
+    expect(message).not.toContain("hunter22");
+  });
+
+  it("refuses a URL without a host", () => {
+    expect(configError({ DATABASE_URL: "postgres:///scopegate" }).message).toBe(
+      "DATABASE_URL has no host (expected postgres://user:password@host:5432/database)",
+    );
+  });
+});
+
+describe("DATA_DIR, SEED_DEMO, LOG_LEVEL, HOST", () => {
+  it("DATA_DIR moves the embedded database", () => {
+    expect(loadConfig({ DATA_DIR: "/var/lib/scopegate" }).database).toEqual({ kind: "embedded", dataDir: "/var/lib/scopegate" });
+  });
+
+  it.each([
+    ["false", false],
+    ["0", false],
+    ["no", false],
+    ["OFF", false],
+    ["true", true],
+    ["1", true],
+    ["Yes", true],
+    ["on", true],
+  ])("SEED_DEMO=%j is %s", (value, expected) => {
+    expect(loadConfig({ SEED_DEMO: value }).seedDemo).toBe(expected);
+  });
+
+  it("refuses a SEED_DEMO that is not a boolean", () => {
+    expect(configError({ SEED_DEMO: "maybe" }).message).toBe('SEED_DEMO must be true or false (got "maybe")');
+  });
+
+  it("LOG_LEVEL takes pino's levels", () => {
+    expect(loadConfig({ LOG_LEVEL: "debug" }).logLevel).toBe("debug");
+    expect(loadConfig({ LOG_LEVEL: "silent" }).logLevel).toBe("silent");
+  });
+
+  it("refuses an unknown LOG_LEVEL with a message naming the variable", () => {
+    const message = configError({ LOG_LEVEL: "loud" }).message;
+    expect(message).toMatch(/^LOG_LEVEL: /);
+    expect(message).toContain("debug");
+  });
+
+  it("HOST sets the listening address", () => {
+    expect(loadConfig({ HOST: "127.0.0.1" }).host).toBe("127.0.0.1");
+  });
+});
+
+describe("every ConfigError is one line", () => {
+  it.each<Record<string, string>>([
+    { PORT: "x" },
+    { ISSUER: "nope" },
+    { ISSUER: "ftp://x" },
+    { DATABASE_URL: "nope" },
+    { DATABASE_URL: "mysql://x/y" },
+    { DATABASE_URL: "postgres:///y" },
+    { SEED_DEMO: "perhaps" },
+    { LOG_LEVEL: "loud" },
+  ])("%j", (env) => {
+    const message = configError(env).message;
+    expect(message.length).toBeGreaterThan(10);
+    expect(message).not.toContain("\n");
+    expect(message).toContain(Object.keys(env)[0]!);
+  });
+});
