@@ -51,7 +51,7 @@ export function listFiles(dir: string): string[] {
 /**
  * Compares two folders file by file. Returns one line per difference (missing,
  * extra or changed file, with its first changed line), [] when they are equal.
- * `normalise` rewrites the generated text before comparing.
+ * `normalise` rewrites both sides before comparing.
  */
 export function compareTrees(
   committedDir: string,
@@ -65,7 +65,7 @@ export function compareTrees(
   for (const f of committed) if (!fresh.includes(f)) problems.push(`extra: ${f} (the generator no longer writes it)`);
   for (const f of fresh) {
     if (!committed.includes(f)) continue;
-    const a = readFileSync(join(committedDir, f), "utf8");
+    const a = normalise(readFileSync(join(committedDir, f), "utf8"));
     const b = normalise(readFileSync(join(freshDir, f), "utf8"));
     if (a !== b) problems.push(`changed: ${f}: ${firstDifference(a, b)}`);
   }
