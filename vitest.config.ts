@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { defineConfig, type ViteUserConfig } from "vitest/config";
 import { postgresAnswers } from "./test/helpers/kinds.ts";
 
@@ -13,6 +14,12 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
     console.warn("PostgreSQL does not answer on 127.0.0.1:5432: integration tests run on PGlite only");
   }
   return {
+    resolve: {
+      // Node loads graphql's CommonJS build for the packages (Pothos, Yoga); Vite
+      // would hand our own files the .mjs build, and graphql refuses objects
+      // from "another realm". One copy for everyone.
+      alias: [{ find: /^graphql$/, replacement: createRequire(import.meta.url).resolve("graphql") }],
+    },
     test: {
       testTimeout: 30_000,
       hookTimeout: 60_000,

@@ -1,6 +1,6 @@
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
-import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
 import type { Db } from "../db/index.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
@@ -31,6 +31,19 @@ export const OAUTH_SCOPE_OF: Record<"profileRead" | "dataRead" | "dataWrite", st
   dataWrite: "data:write",
 };
 
+/** The OAuth scopes whose absence made a check fail (any one of them would have passed). */
+function oauthScopesIn(failure: AuthFailure): string[] {
+  const out = new Set<string>();
+  const walk = (f: AuthFailure) => {
+    if (f.kind === AuthScopeFailureType.AuthScope && f.scope in OAUTH_SCOPE_OF) {
+      out.add(OAUTH_SCOPE_OF[f.scope as keyof typeof OAUTH_SCOPE_OF]);
+    }
+    if (f.kind === AuthScopeFailureType.AnyAuthScopes || f.kind === AuthScopeFailureType.AllAuthScopes) f.failures.forEach(walk);
+  };
+  walk(failure);
+  return [...out];
+}
+
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   AuthScopes: AuthScopes;
@@ -52,11 +65,23 @@ export const builder = new SchemaBuilder<{
         dataWrite: has("data:write"),
       };
     },
-    unauthorizedError: (_parent, context, _info, result) => {
+    unauthorizedError: (_parent, context, info, result) => {
+      const where = `${info.parentType.name}.${info.fieldName}`;
       if (context.viewer.kind === "anonymous") {
         return new GraphQLError("Authentication required.", { extensions: { code: "UNAUTHENTICATED" } });
       }
-      return new GraphQLError(result.message || "Not authorized.", { extensions: { code: "FORBIDDEN" } });
+      const requiredScopes = oauthScopesIn(result.failure);
+      if (context.viewer.kind === "token" && requiredScopes.length) {
+        return new GraphQLError(`${where} needs the scope ${requiredScopes.join(" or ")}.`, {
+          extensions: { code: "INSUFFICIENT_SCOPE", requiredScopes },
+        });
+      }
+      return new GraphQLError(
+        context.viewer.kind === "token"
+          ? `${where} is available only to the signed-in account, never to an OAuth token.`
+          : `${where} is not available to this account.`,
+        { extensions: { code: "FORBIDDEN" } },
+      );
     },
   },
   prisma: {

@@ -1,8 +1,11 @@
-import { lexicographicSortSchema, printSchema, type GraphQLSchema } from "graphql";
+import type { GraphQLSchema } from "graphql";
+import { printSchemaWithScopes, scopesMarkdown } from "./scope-rules.ts";
 import { builder } from "./builder.ts";
 import "./user.ts";
 import "./account.ts";
 import "./oauth-client.ts";
+import "./measurement.ts";
+import "./activity.ts";
 
 let built: GraphQLSchema | undefined;
 
@@ -11,7 +14,12 @@ export function getSchema(): GraphQLSchema {
   return built;
 }
 
-/** The text of schema.graphql. */
+/** The text of schema.graphql: the schema with each field's scope rule as a directive. */
 export function printedSchema(): string {
-  return printSchema(lexicographicSortSchema(getSchema())) + "\n";
+  return printSchemaWithScopes(getSchema());
+}
+
+/** The text of docs/scopes.md. */
+export function printedScopesDoc(): string {
+  return scopesMarkdown(getSchema());
 }

@@ -1,6 +1,9 @@
+import { z } from "zod";
 import { builder } from "./builder.ts";
+import { badUserInput } from "./errors.ts";
 
 export const UserRef = builder.prismaObject("User", {
+  authScopes: { authenticated: true },
   fields: (t) => ({
     id: t.exposeID("id", { nullable: false, authScopes: { authenticated: true } }),
     name: t.exposeString("name", { authScopes: { profileRead: true } }),
@@ -23,5 +26,45 @@ builder.queryField("me", (t) =>
       ctx.viewer.kind === "anonymous"
         ? null
         : ctx.prisma.user.findUnique({ ...query, where: { id: ctx.viewer.userId } }),
+  }),
+);
+
+const UpdateProfileInput = builder.inputType("UpdateProfileInput", {
+  fields: (t) => ({
+    name: t.string({ description: "1 to 100 characters." }),
+    birthDate: t.string({ description: "YYYY-MM-DD, or null to clear it." }),
+  }),
+});
+
+const birthDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "birthDate must be YYYY-MM-DD.")
+  .transform((s) => new Date(`${s}T00:00:00Z`))
+  .refine((d) => !Number.isNaN(d.getTime()) && d.getTime() <= Date.now() && d.getUTCFullYear() >= 1900, "birthDate must be a real date between 1900 and today.");
+
+builder.mutationField("updateProfile", (t) =>
+  t.prismaField({
+    type: "User",
+    description: "Changes the signed-in account's profile (account session only).",
+    authScopes: { account: true },
+    args: { input: t.arg({ type: UpdateProfileInput, required: true }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      if (ctx.viewer.kind !== "account") return null;
+      const data: { name?: string; birthDate?: Date | null } = {};
+      if (input.name !== undefined) {
+        const name = (input.name ?? "").trim();
+        if (!name || name.length > 100) throw badUserInput("input.name", "name must be 1 to 100 characters.");
+        data.name = name;
+      }
+      if (input.birthDate !== undefined) {
+        if (input.birthDate === null) data.birthDate = null;
+        else {
+          const parsed = birthDate.safeParse(input.birthDate);
+          if (!parsed.success) throw badUserInput("input.birthDate", parsed.error.issues[0]!.message);
+          data.birthDate = parsed.data;
+        }
+      }
+      return ctx.prisma.user.update({ ...query, where: { id: ctx.viewer.userId }, data });
+    },
   }),
 );

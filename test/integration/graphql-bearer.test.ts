@@ -76,6 +76,7 @@ describe("/graphql with bearer tokens", () => {
     const body = await narrow.json();
     expect(body.data.me).toEqual({ id: userId, email: null });
     expect(body.errors[0].path).toEqual(["me", "email"]);
+    expect(body.errors[0].extensions).toEqual({ code: "INSUFFICIENT_SCOPE", requiredScopes: ["profile:read"] });
   });
 
   it("stops a token on its next request once it is revoked", async () => {
@@ -106,6 +107,6 @@ describe("/graphql with bearer tokens", () => {
     const res = await gql("{ viewer { user { id } } }", { authorization: `Bearer ${await token()}` });
     const body = await res.json();
     expect(body.data.viewer).toBeNull();
-    expect(body.errors.length).toBeGreaterThan(0);
+    expect(body.errors[0].extensions.code).toBe("FORBIDDEN");
   });
 });

@@ -1,0 +1,48 @@
+import { builder } from "./builder.ts";
+import { UserRef } from "./user.ts";
+
+// Workout sessions and GPS points: account-only data. No OAuth scope opens them.
+
+export const LocationRef = builder.prismaObject("Location", {
+  authScopes: { account: true },
+  fields: (t) => ({
+    id: t.exposeID("id", { nullable: false, authScopes: { account: true } }),
+    latitude: t.exposeFloat("latitude", { nullable: false, authScopes: { account: true } }),
+    longitude: t.exposeFloat("longitude", { nullable: false, authScopes: { account: true } }),
+    recordedAt: t.expose("recordedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+  }),
+});
+
+export const SessionRef = builder.prismaObject("Session", {
+  description: "A workout session.",
+  authScopes: { account: true },
+  fields: (t) => ({
+    id: t.exposeID("id", { nullable: false, authScopes: { account: true } }),
+    activity: t.exposeString("activity", { nullable: false, authScopes: { account: true } }),
+    startedAt: t.expose("startedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+    endedAt: t.expose("endedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+    distanceMeters: t.exposeFloat("distanceMeters", { authScopes: { account: true } }),
+    calories: t.exposeFloat("calories", { authScopes: { account: true } }),
+    locations: t.relation("locations", {
+      nullable: false,
+      authScopes: { account: true },
+      query: { orderBy: { recordedAt: "asc" } },
+    }),
+  }),
+});
+
+builder.prismaObjectField(UserRef, "sessions", (t) =>
+  t.relation("sessions", {
+    description: "Workout sessions, newest first (account session only).",
+    authScopes: { account: true },
+    query: { orderBy: { startedAt: "desc" }, take: 100 },
+  }),
+);
+
+builder.prismaObjectField(UserRef, "locations", (t) =>
+  t.relation("locations", {
+    description: "GPS points, newest first (account session only).",
+    authScopes: { account: true },
+    query: { orderBy: { recordedAt: "desc" }, take: 1000 },
+  }),
+);

@@ -1,0 +1,175 @@
+import type { Measurement, MeasurementType as MeasurementTypeName } from "../generated/prisma/client.ts";
+import { recordAudit } from "../audit/audit.ts";
+import { builder, type GraphQLContext } from "./builder.ts";
+import { badUserInput, notFound } from "./errors.ts";
+import { afterCursorWhere, decodeCursor, encodeCursor, PageInfoRef, pageSize } from "./pagination.ts";
+import { UserRef } from "./user.ts";
+
+/** The unit each type is recorded in, and the range a real reading falls in. */
+export const MEASUREMENT_RULES: Record<MeasurementTypeName, { unit: string; min: number; max: number; integer?: boolean }> = {
+  HEART_RATE: { unit: "bpm", min: 20, max: 250 },
+  STEPS: { unit: "count", min: 0, max: 100_000, integer: true },
+  BODY_TEMPERATURE: { unit: "celsius", min: 30, max: 45 },
+  RESPIRATION_RATE: { unit: "breaths/min", min: 4, max: 60 },
+  OXYGEN_SATURATION: { unit: "percent", min: 50, max: 100 },
+  WEIGHT: { unit: "kg", min: 1, max: 500 },
+};
+
+// A device clock may run a little ahead of ours.
+const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+const EARLIEST = new Date("1900-01-01T00:00:00Z");
+
+export const MeasurementTypeEnum = builder.enumType("MeasurementType", {
+  values: Object.keys(MEASUREMENT_RULES) as MeasurementTypeName[],
+});
+
+export const MeasurementRef = builder.prismaObject("Measurement", {
+  authScopes: { dataRead: true, dataWrite: true },
+  fields: (t) => ({
+    id: t.exposeID("id", { nullable: false, authScopes: { dataRead: true, dataWrite: true } }),
+    type: t.expose("type", { type: MeasurementTypeEnum, authScopes: { dataRead: true } }),
+    value: t.exposeFloat("value", { authScopes: { dataRead: true } }),
+    unit: t.exposeString("unit", { authScopes: { dataRead: true } }),
+    recordedAt: t.expose("recordedAt", { type: "DateTime", authScopes: { dataRead: true } }),
+  }),
+});
+
+const MeasurementEdgeRef = builder.objectRef<{ cursor: string; node: Measurement }>("MeasurementEdge").implement({
+  authScopes: { dataRead: true },
+  fields: (t) => ({
+    cursor: t.exposeString("cursor", { nullable: false, authScopes: { dataRead: true } }),
+    node: t.field({ type: MeasurementRef, nullable: false, authScopes: { dataRead: true }, resolve: (e) => e.node }),
+  }),
+});
+
+const MeasurementConnectionRef = builder
+  .objectRef<{ edges: { cursor: string; node: Measurement }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>(
+    "MeasurementConnection",
+  )
+  .implement({
+    authScopes: { dataRead: true },
+    fields: (t) => ({
+      edges: t.field({ type: [MeasurementEdgeRef], nullable: false, authScopes: { dataRead: true }, resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfoRef, nullable: false, authScopes: { dataRead: true }, resolve: (c) => c.pageInfo }),
+    }),
+  });
+
+builder.objectField(UserRef, "measurements", (t) =>
+  t.field({
+    type: MeasurementConnectionRef,
+    description: "Health measurements, newest first.",
+    authScopes: { dataRead: true },
+    args: { first: t.arg.int(), after: t.arg.string() },
+    resolve: async (user, args, ctx) => {
+      const take = pageSize(args.first);
+      const cursor = decodeCursor(args.after);
+      const rows = await ctx.prisma.measurement.findMany({
+        where: { userId: user.id, ...afterCursorWhere("recordedAt", cursor) },
+        orderBy: [{ recordedAt: "desc" }, { id: "desc" }],
+        take: take + 1,
+      });
+      const page = rows.slice(0, take);
+      const edges = page.map((node) => ({ cursor: encodeCursor(node.recordedAt, node.id), node }));
+      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
+    },
+  }),
+);
+
+const RecordMeasurementInput = builder.inputType("RecordMeasurementInput", {
+  fields: (t) => ({
+    type: t.field({ type: MeasurementTypeEnum, required: true }),
+    value: t.float({ required: true }),
+    unit: t.string({ required: true }),
+    recordedAt: t.field({ type: "DateTime", required: true }),
+  }),
+});
+
+type MeasurementInput = { type: MeasurementTypeName; value: number; unit: string; recordedAt: Date };
+
+/** Throws BAD_USER_INPUT naming the field at fault. */
+export function checkMeasurement(input: MeasurementInput, now = Date.now()): MeasurementInput {
+  const rule = MEASUREMENT_RULES[input.type];
+  if (!rule) throw badUserInput("input.type", `Unknown measurement type ${input.type}.`);
+  if (!Number.isFinite(input.value)) throw badUserInput("input.value", "value must be a finite number.");
+  if (rule.integer && !Number.isInteger(input.value)) throw badUserInput("input.value", `${input.type} must be a whole number.`);
+  if (input.value < rule.min || input.value > rule.max) {
+    throw badUserInput("input.value", `${input.type} must be between ${rule.min} and ${rule.max} ${rule.unit}.`);
+  }
+  if (input.unit !== rule.unit) throw badUserInput("input.unit", `${input.type} is recorded in ${rule.unit}, not ${input.unit}.`);
+  const at = input.recordedAt.getTime();
+  if (at > now + FUTURE_TOLERANCE_MS) throw badUserInput("input.recordedAt", "recordedAt must not be in the future.");
+  if (at < EARLIEST.getTime()) throw badUserInput("input.recordedAt", "recordedAt is too far in the past.");
+  return input;
+}
+
+function actingUser(ctx: GraphQLContext): string {
+  if (ctx.viewer.kind === "anonymous") throw new Error("unreachable: scope rules admit no anonymous viewer here");
+  return ctx.viewer.userId;
+}
+
+/** Writes and their audit event commit together. */
+async function writeAudited<T>(ctx: GraphQLContext, field: string, detail: string, write: (tx: Parameters<Parameters<GraphQLContext["prisma"]["$transaction"]>[0]>[0]) => Promise<T>): Promise<T> {
+  return ctx.prisma.$transaction(async (tx) => {
+    const result = await write(tx);
+    if (ctx.viewer.kind === "token") {
+      await recordAudit(tx, {
+        action: "data.written",
+        userId: ctx.viewer.userId,
+        clientId: ctx.viewer.clientRowId,
+        grantId: ctx.viewer.grantId,
+        detail: `${field}: ${detail}`,
+      });
+    }
+    return result;
+  });
+}
+
+builder.mutationField("recordMeasurement", (t) =>
+  t.prismaField({
+    type: "Measurement",
+    authScopes: { dataWrite: true },
+    args: { input: t.arg({ type: RecordMeasurementInput, required: true }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const userId = actingUser(ctx);
+      const data = checkMeasurement(input);
+      return writeAudited(ctx, "recordMeasurement", data.type, (tx) =>
+        tx.measurement.create({ ...query, data: { ...data, userId } }),
+      );
+    },
+  }),
+);
+
+builder.mutationField("updateMeasurement", (t) =>
+  t.prismaField({
+    type: "Measurement",
+    authScopes: { dataWrite: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: RecordMeasurementInput, required: true }) },
+    resolve: async (query, _root, { id, input }, ctx) => {
+      const userId = actingUser(ctx);
+      const data = checkMeasurement(input);
+      return writeAudited(ctx, "updateMeasurement", `${data.type} ${id}`, async (tx) => {
+        // Scoped by user: another user's id answers exactly like an unknown one.
+        const { count } = await tx.measurement.updateMany({ where: { id: String(id), userId }, data });
+        if (count === 0) throw notFound("Measurement");
+        return tx.measurement.findUniqueOrThrow({ ...query, where: { id: String(id) } });
+      });
+    },
+  }),
+);
+
+builder.mutationField("deleteMeasurement", (t) =>
+  t.prismaField({
+    type: "Measurement",
+    authScopes: { dataWrite: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (query, _root, { id }, ctx) => {
+      const userId = actingUser(ctx);
+      return writeAudited(ctx, "deleteMeasurement", String(id), async (tx) => {
+        const row = await tx.measurement.findFirst({ ...query, where: { id: String(id), userId } });
+        if (!row) throw notFound("Measurement");
+        await tx.measurement.delete({ where: { id: row.id } });
+        return row;
+      });
+    },
+  }),
+);
