@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { KeyStore } from "./oauth/keys.ts";
+import { AuditBuffer } from "./audit/buffer.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 
 export interface RunningServer {
@@ -42,13 +43,24 @@ export async function startServer(config: Config, logger: Logger, options: { db?
   const db = options.db ?? (await openDatabase(config.database));
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
-    const seeded = config.seedDemo ? await seedDemo(db.prisma, config.issuer) : null;
     const keys = new KeyStore(db.prisma);
     await keys.init();
-    const app = createApp({ config, prisma: db.prisma, logger, keys });
+    const audit = new AuditBuffer(db.prisma, logger);
+    audit.start();
+    const app = createApp({ config, prisma: db.prisma, logger, keys, audit });
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);
+    // Seed only once the port is ours: seeding first and then failing on a busy
+    // port would create the demo accounts and never show their passwords.
+    let seeded: DemoCredentials | null;
+    try {
+      seeded = config.seedDemo ? await seedDemo(db.prisma, config.issuer) : null;
+    } catch (err) {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+      throw err;
+    }
     const port = (http.address() as AddressInfo).port;
     let closing: Promise<void> | undefined;
     return {
@@ -68,6 +80,7 @@ export async function startServer(config: Config, logger: Logger, options: { db?
             });
             http.closeIdleConnections();
           });
+          await audit.stop();
           if (!options.db) await db.close();
         })();
         return closing;
