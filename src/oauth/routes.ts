@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { authorizeRoutes } from "./authorize.ts";
 import { discoveryRoutes } from "./discovery.ts";
 import { jwksRoute } from "./jwks.ts";
 import { AllowedOrigins, corsForPublicClients } from "./cors.ts";
@@ -13,6 +14,7 @@ export function oauthRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.route("/", discoveryRoutes(deps));
   app.route("/", jwksRoute(deps));
+  app.route("/", authorizeRoutes(deps));
   const origins = new AllowedOrigins(deps);
   app.use("/v1/oauth/token", corsForPublicClients(origins, "POST"));
   app.use("/v1/oauth/revoke", corsForPublicClients(origins, "POST"));
