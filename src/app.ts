@@ -11,6 +11,7 @@ import { accountPages } from "./pages/account.ts";
 import { homePage } from "./pages/home.ts";
 import { loadSession } from "./pages/session.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
+import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -46,6 +47,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", accountPages(deps));
   app.route("/", oauthRoutes(deps));
 
+  // Single-page partner apps call /graphql with a bearer token from their own origin.
+  app.use("/graphql", corsForPublicClients(new AllowedOrigins(deps), "GET, POST"));
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
     const bearer = await viewerFromBearer(deps, c.req.header("authorization"));
     if (bearer.kind === "invalid") {
@@ -55,7 +58,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }
     if (bearer.kind === "ok") {
       // A bearer token is not ambient like a cookie: no CSRF check, and the cookie is ignored.
-      const res = await yoga.fetch(c.req.raw, { viewer: bearer.viewer, prisma: deps.prisma, issuer: deps.config.issuer });
+      const res = await yoga.fetch(c.req.raw, {
+        viewer: bearer.viewer,
+        prisma: deps.prisma,
+        issuer: deps.config.issuer,
+        audit: deps.audit,
+      });
       const headers = new Headers(res.headers);
       headers.set("X-OAuth-Scopes", [...bearer.viewer.scopes].join(" "));
       return new Response(res.body, { status: res.status, statusText: res.statusText, headers });

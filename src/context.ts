@@ -3,6 +3,7 @@ import type { Db } from "./db/index.ts";
 import type { LiveSession } from "./auth/sessions.ts";
 import type { Logger } from "./log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
+import type { AuditBuffer } from "./audit/buffer.ts";
 
 /** What every route handler can reach. */
 export interface AppDeps {
@@ -11,6 +12,8 @@ export interface AppDeps {
   logger: Logger;
   /** JWT signing keys (kept in the database) */
   keys: KeyStore;
+  /** batched audit events for reads, and grants' lastUsedAt */
+  audit: AuditBuffer;
 }
 
 export type AppEnv = {

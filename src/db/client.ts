@@ -22,11 +22,18 @@ export function parseDatabaseUrl(url: string): PgConnection {
   };
 }
 
-export function createPrismaClient(connection: PgConnection, poolMax: number): PrismaClient {
+export function createPrismaClient(
+  connection: PgConnection,
+  poolMax: number,
+  onQuery?: (sql: string) => void,
+): PrismaClient {
   const adapter = new PrismaPg({
     ...connection,
     max: poolMax,
     connectionTimeoutMillis: 5_000,
   });
-  return new PrismaClient({ adapter });
+  if (!onQuery) return new PrismaClient({ adapter });
+  const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
+  client.$on("query", (e) => onQuery(e.query));
+  return client as unknown as PrismaClient;
 }

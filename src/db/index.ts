@@ -20,7 +20,10 @@ export type DatabaseTarget =
   | { kind: "embedded"; dataDir?: string; loadDataDir?: Blob };
 
 /** Opens the database, applies pending migrations and returns a Prisma client on it. */
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: { /** sees every SQL statement Prisma sends (tests count them) */ onQuery?: (sql: string) => void } = {},
+): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
   let connection: PgConnection;
   if (target.kind === "postgres") {
@@ -35,7 +38,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   try {
     const appliedMigrations = await migrate(connection);
     // The embedded server takes one connection; PostgreSQL gets a small pool per instance.
-    const prisma = createPrismaClient(connection, embedded ? 1 : 10);
+    const prisma = createPrismaClient(connection, embedded ? 1 : 10, options.onQuery);
     await prisma.$connect();
     return {
       kind: target.kind,

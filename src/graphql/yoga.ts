@@ -3,11 +3,65 @@ import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSe
 import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
 import type { Logger } from "../log.ts";
+import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
 import { getSchema } from "./schema.ts";
 
 /** Passed by the HTTP layer with each request (see app.ts). */
-export type GraphQLServerContext = GraphQLContext & { csrfToken?: string; issuer: string };
+export type GraphQLServerContext = GraphQLContext & { csrfToken?: string; issuer: string; audit?: AuditBuffer };
+
+/** "me{id,email,measurements}": top-level fields and the fields selected directly under them. */
+export function describeSelection(selectionSet: SelectionSetNode, document: DocumentNode, depth = 2): string[] {
+  const out: string[] = [];
+  const visitSet = (set: SelectionSetNode, seen: Set<string>) => {
+    for (const sel of set.selections) {
+      if (sel.kind === Kind.FIELD) {
+        if (sel.name.value.startsWith("__")) continue;
+        const children = depth > 1 && sel.selectionSet ? describeSelection(sel.selectionSet, document, depth - 1) : [];
+        out.push(children.length ? `${sel.name.value}{${children.join(",")}}` : sel.name.value);
+      } else if (sel.kind === Kind.INLINE_FRAGMENT) {
+        visitSet(sel.selectionSet, seen);
+      } else if (!seen.has(sel.name.value)) {
+        seen.add(sel.name.value);
+        const fragment = document.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === sel.name.value);
+        if (fragment && fragment.kind === Kind.FRAGMENT_DEFINITION) visitSet(fragment.selectionSet, seen);
+      }
+    }
+  };
+  visitSet(selectionSet, new Set());
+  return [...new Set(out)];
+}
+
+/**
+ * Every token-authenticated read leaves an audit event naming client, user,
+ * grant and the fields read (batched, see AuditBuffer); writes are audited by
+ * their resolvers, inside the transaction that makes them.
+ */
+function auditTokenUse(): Plugin<GraphQLServerContext> {
+  return {
+    onExecute({ args }) {
+      const ctx = args.contextValue as GraphQLServerContext;
+      const viewer = ctx.viewer;
+      if (viewer.kind !== "token" || !ctx.audit) return;
+      if (viewer.grantId) ctx.audit.grantUsed(viewer.grantId);
+      const document = args.document as DocumentNode;
+      const operation = document.definitions.find(
+        (d): d is OperationDefinitionNode =>
+          d.kind === Kind.OPERATION_DEFINITION && (!args.operationName || d.name?.value === args.operationName),
+      );
+      if (!operation || operation.operation !== "query") return;
+      const fields = describeSelection(operation.selectionSet, document);
+      if (!fields.length) return;
+      ctx.audit.push({
+        action: "data.read",
+        userId: viewer.userId,
+        clientId: viewer.clientRowId,
+        grantId: viewer.grantId,
+        detail: `fields: ${fields.join(", ")}`,
+      });
+    },
+  };
+}
 
 /** True when the selection reads only __schema / __type / __typename (fragments followed). */
 function onlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNode, seen = new Set<string>()): boolean {
@@ -53,7 +107,7 @@ export function createGraphQLServer(logger: Logger): YogaServerInstance<GraphQLS
     graphqlEndpoint: "/graphql",
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
-    plugins: [requireCredentials()],
+    plugins: [requireCredentials(), auditTokenUse()],
     // Assets come from the package, not a CDN. The account session's CSRF token
     // rides along so that GraphiQL's requests pass the CSRF check.
     renderGraphiQL,

@@ -27,7 +27,10 @@ export function freePort(): Promise<number> {
  * A real scopegate server on a fresh database of this project's kind,
  * listening on 127.0.0.1 with ISSUER set to its own URL.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { onQuery?: (sql: string) => void } = {},
+): Promise<TestServer> {
   const testDb = await createTestDatabase();
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -36,7 +39,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     host: "127.0.0.1",
     database: testDb.target,
   };
-  const db = await openDatabase(testDb.target);
+  const db = await openDatabase(testDb.target, { onQuery: options.onQuery });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
   const server = await startServer(config, logger, { db });
   return Object.assign(server, {

@@ -1,0 +1,84 @@
+import type { Db } from "../db/index.ts";
+import type { Logger } from "../log.ts";
+import type { AuditEntry } from "./audit.ts";
+
+const FLUSH_EVERY_MS = 500;
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Read events are written off the request's critical path, in batches, at most
+ * about a second late; a grant's lastUsedAt moves at most once a minute. Writes,
+ * grants, revocations and tokens are audited in their own transactions instead
+ * (recordAudit), never through here.
+ */
+export class AuditBuffer {
+  private events: (AuditEntry & { at: Date })[] = [];
+  private grantsUsed = new Map<string, Date>();
+  private lastUsedWritten = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly prisma: Db, private readonly logger: Logger) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), FLUSH_EVERY_MS);
+    this.timer.unref();
+  }
+
+  push(entry: AuditEntry): void {
+    this.events.push({ ...entry, at: new Date() });
+  }
+
+  grantUsed(grantId: string): void {
+    const last = this.lastUsedWritten.get(grantId) ?? 0;
+    if (Date.now() - last >= LAST_USED_RESOLUTION_MS) this.grantsUsed.set(grantId, new Date());
+  }
+
+  /** Writes what is pending; concurrent calls queue behind each other. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.write());
+    return this.flushing;
+  }
+
+  private async write(): Promise<void> {
+    const events = this.events;
+    const grants = this.grantsUsed;
+    if (!events.length && !grants.size) return;
+    this.events = [];
+    this.grantsUsed = new Map();
+    try {
+      if (events.length) {
+        await this.prisma.auditEvent.createMany({
+          data: events.map((e) => ({
+            at: e.at,
+            action: e.action,
+            userId: e.userId ?? null,
+            clientId: e.clientId ?? null,
+            grantId: e.grantId ?? null,
+            detail: e.detail?.slice(0, 1000) ?? null,
+          })),
+        });
+      }
+      for (const [grantId, at] of grants) {
+        const threshold = new Date(at.getTime() - LAST_USED_RESOLUTION_MS);
+        await this.prisma.grant.updateMany({
+          where: { id: grantId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: threshold } }] },
+          data: { lastUsedAt: at },
+        });
+        this.lastUsedWritten.set(grantId, at.getTime());
+      }
+    } catch (err) {
+      // Put them back: the next flush tries again rather than losing the trail.
+      this.events = events.concat(this.events);
+      for (const [k, v] of grants) if (!this.grantsUsed.has(k)) this.grantsUsed.set(k, v);
+      this.logger.error({ err, pending: this.events.length }, "could not write audit events; will retry");
+    }
+  }
+
+  /** Stops the timer and writes everything pending (graceful shutdown). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
