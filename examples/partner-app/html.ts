@@ -1,0 +1,95 @@
+// HTML for the example partner app. Every value that comes from outside
+// (scopegate's answers, the user's profile, error descriptions) goes through
+// escapeHtml(); nothing here ever renders a token.
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;");
+}
+
+/** A pre-escaped fragment: the result of html`...` or safe(). */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+type Interpolation = SafeHtml | string | number | null | undefined | false | Interpolation[];
+
+function render(v: Interpolation): string {
+  if (v === null || v === undefined || v === false) return "";
+  if (Array.isArray(v)) return v.map(render).join("");
+  if (v instanceof SafeHtml) return v.value;
+  return escapeHtml(v);
+}
+
+/** Tagged template: interpolated values are escaped unless they are SafeHtml. */
+export function html(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {
+  let out = strings[0]!;
+  values.forEach((v, i) => {
+    out += render(v) + strings[i + 1]!;
+  });
+  return new SafeHtml(out);
+}
+
+const CSS = `
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0; background: #f4f6fb; color: #1d2330; }
+header { background: #27306b; color: #fff; padding: .8rem 1.5rem; font-weight: 700; }
+main { max-width: 46rem; margin: 2rem auto; padding: 0 1.5rem; }
+.card { background: #fff; border: 1px solid #d6dbe8; border-radius: 8px; padding: 1.25rem 1.5rem; margin-bottom: 1rem; }
+h1 { font-size: 1.4rem; margin-top: 0; }
+h2 { font-size: 1.1rem; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .35rem .5rem; border-top: 1px solid #e5e8f0; vertical-align: top; }
+th { width: 11rem; color: #4a5370; font-weight: 600; }
+code { font-size: .9em; background: #eef1f8; padding: 0 .25rem; border-radius: 3px; }
+button { background: #27306b; color: #fff; border: 0; border-radius: 6px; padding: .6rem 1.1rem; font: inherit; font-weight: 600; cursor: pointer; }
+button.secondary { background: #fff; color: #27306b; border: 1px solid #27306b; }
+form.inline { display: inline-block; margin: .5rem .5rem 0 0; }
+.notice { border-radius: 6px; padding: .7rem .9rem; margin-bottom: 1rem; }
+.notice.ok { background: #ecfdf3; border: 1px solid #abefc6; }
+.notice.error { background: #fef3f2; border: 1px solid #fecdca; }
+.muted { color: #5b6480; }
+`;
+
+export function page(title: string, body: SafeHtml): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · Example partner app</title>
+<style>${new SafeHtml(CSS)}</style>
+</head>
+<body>
+<header>Example partner app</header>
+<main>${body}</main>
+</body>
+</html>`.value;
+}
+
+export interface Notice {
+  kind: "ok" | "error";
+  title: string;
+  lines: string[];
+}
+
+export function notice(n: Notice | undefined): SafeHtml {
+  if (!n) return html``;
+  return html`<div class="notice ${n.kind}" role="${n.kind === "error" ? "alert" : "status"}">
+<strong>${n.title}</strong>${n.lines.map((l) => html`<br>${l}`)}
+</div>`;
+}
+
+/** A POST form with the session's CSRF token and one button. */
+export function button(action: string, label: string, csrf: string, secondary = false): SafeHtml {
+  return html`<form class="inline" method="post" action="${action}">
+<input type="hidden" name="csrf" value="${csrf}">
+<button type="submit"${secondary ? new SafeHtml(' class="secondary"') : ""}>${label}</button>
+</form>`;
+}
