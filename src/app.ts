@@ -9,7 +9,8 @@ import { bearerChallenge, viewerFromBearer } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
 import { accountPages } from "./pages/account.ts";
 import { homePage } from "./pages/home.ts";
-import { loadSession } from "./pages/session.ts";
+import { loadSession } from "./auth/request-session.ts";
+import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 
@@ -45,10 +46,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
-  app.route("/", oauthRoutes(deps));
+  const origins = new AllowedOrigins(deps);
+  app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
 
   // Single-page partner apps call /graphql with a bearer token from their own origin.
-  app.use("/graphql", corsForPublicClients(new AllowedOrigins(deps), "GET, POST"));
+  app.use("/graphql", corsForPublicClients(origins, "GET, POST"));
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {
     const bearer = await viewerFromBearer(deps, c.req.header("authorization"));
     if (bearer.kind === "invalid") {

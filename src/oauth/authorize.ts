@@ -3,8 +3,9 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import type { LiveSession } from "../auth/sessions.ts";
 import { checkFormCsrf } from "../auth/csrf.ts";
-import { loadSession } from "../pages/session.ts";
-import { authorizeErrorPage, consentPage, type ConsentScope } from "../pages/consent.ts";
+import { loadSession } from "../auth/request-session.ts";
+import type { ClientEnvironment } from "../generated/prisma/client.ts";
+import type { HtmlEscapedString } from "hono/utils/html";
 import { createAuthorizationCode } from "./codes.ts";
 import type { OAuthErrorCode } from "./errors.ts";
 import { findLiveGrant, grantAccess } from "./grants.ts";
@@ -22,6 +23,48 @@ import { PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "./scopes.ts";
  */
 
 export const AUTHORIZE_PATH = "/v1/oauth/authorize";
+
+/** One requested scope as the consent page lists it. */
+export interface ConsentScope {
+  scope: string;
+  /** what it lets the app do, in plain words */
+  description: string;
+  /**
+   * "choose": a checkbox the user may untick; "granted": allowed earlier, shown
+   * ticked and fixed (narrowed under Connected apps); "always": no checkbox
+   * (openid, offline_access: they come with any consent).
+   */
+  choice: "choose" | "granted" | "always";
+  /** the user has a grant for this app and this scope is not in it */
+  isNew: boolean;
+  /** for "choose": ticked when the page is shown */
+  ticked: boolean;
+}
+
+export interface ConsentPageInput {
+  /** where the form posts */
+  action: string;
+  session: LiveSession;
+  client: { name: string; environment: ClientEnvironment };
+  /** host of the redirect URI: where the user goes after choosing */
+  redirectHost: string;
+  scopes: ConsentScope[];
+  /** the authorization request's parameters, carried in hidden fields */
+  hidden: Record<string, string>;
+  /** shown above the list (e.g. when nothing was ticked) */
+  message?: string;
+}
+
+/**
+ * The pages this endpoint shows, supplied by src/pages/ (through app.ts), so that
+ * the authorization server never imports the web pages.
+ */
+export interface AuthorizeViews {
+  consentPage(input: ConsentPageInput): Html;
+  errorPage(input: { title: string; message: string; session: LiveSession | null }): Html;
+}
+
+type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The authorization-endpoint error codes (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6). */
 export type AuthorizeErrorCode =
@@ -326,7 +369,7 @@ function frameHeaders(c: Context): void {
   c.header("Referrer-Policy", "same-origin");
 }
 
-export function authorizeRoutes(deps: AppDeps): Hono<AppEnv> {
+export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
   const issuerOrigin = new URL(issuer).origin;
@@ -335,7 +378,7 @@ export function authorizeRoutes(deps: AppDeps): Hono<AppEnv> {
   async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
     frameHeaders(c);
     const session = await loadSession(c, deps);
-    return c.html(authorizeErrorPage({ title, message, session }), status);
+    return c.html(views.errorPage({ title, message, session }), status);
   }
 
   function redirectTo(c: Context<AppEnv>, url: string, status: 302 | 303) {
@@ -380,7 +423,7 @@ export function authorizeRoutes(deps: AppDeps): Hono<AppEnv> {
   ) {
     frameHeaders(c);
     return c.html(
-      consentPage({
+      views.consentPage({
         action: AUTHORIZE_PATH,
         session,
         client: { name: req.client.name, environment: req.client.environment },

@@ -1,21 +1,24 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { authorizeRoutes } from "./authorize.ts";
+import { authorizeRoutes, type AuthorizeViews } from "./authorize.ts";
 import { discoveryRoutes } from "./discovery.ts";
 import { jwksRoute } from "./jwks.ts";
-import { AllowedOrigins, corsForPublicClients } from "./cors.ts";
+import { corsForPublicClients, type AllowedOrigins } from "./cors.ts";
 import { introspectRoute } from "./introspect.ts";
 import { revokeRoute } from "./revoke.ts";
 import { tokenRoute } from "./token.ts";
 import { userinfoRoute } from "./userinfo.ts";
 
-/** The authorization server: /.well-known/* and /v1/oauth/*. */
-export function oauthRoutes(deps: AppDeps): Hono<AppEnv> {
+/**
+ * The authorization server: /.well-known/* and /v1/oauth/*. Its pages (consent,
+ * errors) come from src/pages through `views`; `origins` are the browser origins
+ * allowed to call the token, revocation and userinfo endpoints.
+ */
+export function oauthRoutes(deps: AppDeps, views: AuthorizeViews, origins: AllowedOrigins): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.route("/", discoveryRoutes(deps));
   app.route("/", jwksRoute(deps));
-  app.route("/", authorizeRoutes(deps));
-  const origins = new AllowedOrigins(deps);
+  app.route("/", authorizeRoutes(deps, views));
   app.use("/v1/oauth/token", corsForPublicClients(origins, "POST"));
   app.use("/v1/oauth/revoke", corsForPublicClients(origins, "POST"));
   app.use("/v1/oauth/userinfo", corsForPublicClients(origins, "GET, POST"));

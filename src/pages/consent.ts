@@ -1,38 +1,7 @@
 import { html, raw } from "hono/html";
 import type { LiveSession } from "../auth/sessions.ts";
-import type { ClientEnvironment } from "../generated/prisma/client.ts";
+import type { ConsentPageInput, ConsentScope } from "../oauth/authorize.ts";
 import { layout, type Html } from "./layout.ts";
-
-/** One requested scope as the consent page lists it. */
-export interface ConsentScope {
-  scope: string;
-  /** what it lets the app do, in plain words */
-  description: string;
-  /**
-   * "choose": a checkbox the user may untick; "granted": allowed earlier, shown
-   * ticked and fixed (narrowed under Connected apps); "always": no checkbox
-   * (openid, offline_access: they come with any consent).
-   */
-  choice: "choose" | "granted" | "always";
-  /** the user has a grant for this app and this scope is not in it */
-  isNew: boolean;
-  /** for "choose": ticked when the page is shown */
-  ticked: boolean;
-}
-
-export interface ConsentPageInput {
-  /** where the form posts */
-  action: string;
-  session: LiveSession;
-  client: { name: string; environment: ClientEnvironment };
-  /** host of the redirect URI: where the user goes after choosing */
-  redirectHost: string;
-  scopes: ConsentScope[];
-  /** the authorization request's parameters, carried in hidden fields */
-  hidden: Record<string, string>;
-  /** shown above the list (e.g. when nothing was ticked) */
-  message?: string;
-}
 
 const CSS = `
 .consent h1 { font-size:1.35rem; line-height:1.35; }

@@ -1,15 +1,5 @@
-import type { Context } from "hono";
-import type { AppDeps, AppEnv } from "../context.ts";
-import { findAccountSession, readSessionCookie, type LiveSession } from "../auth/sessions.ts";
-
-/** The request's account session, looked up once per request. */
-export async function loadSession(c: Context<AppEnv>, deps: AppDeps): Promise<LiveSession | null> {
-  const cached = c.get("session");
-  if (cached !== undefined) return cached;
-  const session = await findAccountSession(deps.prisma, readSessionCookie(c, deps.config.secureCookies));
-  c.set("session", session);
-  return session;
-}
+// Sessions are looked up by src/auth/request-session.ts; re-exported for the pages.
+export { loadSession } from "../auth/request-session.ts";
 
 /** A local path to return to after sign-in; anything else (other hosts, `//x`, `/\x`) becomes "/". */
 export function safeReturnTo(value: unknown): string {
