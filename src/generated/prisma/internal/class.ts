@@ -23,7 +23,7 @@ const config: runtime.GetPrismaClientConfig = {
       "value": "prisma-client"
     },
     "output": {
-      "value": "/work/main/src/generated/prisma",
+      "value": "src/generated/prisma",
       "fromEnvVar": null
     },
     "config": {
@@ -37,7 +37,7 @@ const config: runtime.GetPrismaClientConfig = {
       }
     ],
     "previewFeatures": [],
-    "sourceFilePath": "/work/main/prisma/schema.prisma",
+    "sourceFilePath": "prisma/schema.prisma",
     "isCustomOutput": true
   },
   "relativePath": "../../../prisma",
