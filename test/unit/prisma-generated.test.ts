@@ -12,13 +12,14 @@ const fresh = join(tmp, "src/generated");
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /**
- * The client records where it was generated: absolute paths in
- * internal/class.ts. Compare them as if every checkout lived at <root>.
+ * Prisma records where it generated the client (absolute paths in
+ * internal/class.ts); `npm run generate` strips the checkout's root from them
+ * (scripts/generate.mjs). Compare the fresh output the same way.
  */
 function withoutCheckoutPath(text: string): string {
   return text
-    .replace(/("value": ")[^"]*(\/src\/generated\/prisma")/g, "$1<root>$2")
-    .replace(/("sourceFilePath": ")[^"]*(\/prisma\/schema\.prisma")/g, "$1<root>$2");
+    .replace(/("value": ")(?:[^"]*\/)?(src\/generated\/prisma")/g, "$1$2")
+    .replace(/("sourceFilePath": ")(?:[^"]*\/)?(prisma\/schema\.prisma")/g, "$1$2");
 }
 
 function report(what: string, problems: string[]): void {
@@ -48,7 +49,8 @@ describe("src/generated", () => {
 
   // `npm ci` regenerates src/generated (postinstall), so on CI the work tree
   // says nothing about what was committed: compare the committed files too.
-  it.runIf(process.env.CI && existsSync(join(ROOT, ".git")))("as committed (HEAD) matches `prisma generate` too (CI only)", () => {
+  it("as committed (HEAD) matches `prisma generate` too", () => {
+    expect(existsSync(join(ROOT, ".git")), "this check needs the git repository").toBe(true);
     const committed = join(tmp, "head");
     mkdirSync(committed);
     const archive = execFileSync("git", ["archive", "--format=tar", "HEAD", "src/generated"], {
