@@ -32,6 +32,7 @@ export function layout(opts: { title: string; signedInAs?: string | null; csrf?:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${opts.title} · scopegate</title>
+<link rel="icon" href="data:,">
 <style>${raw(CSS)}</style>
 </head>
 <body>
