@@ -10,6 +10,7 @@ import {
 } from "../auth/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout } from "./layout.ts";
+import { seedUserData } from "../seed/demo.ts";
 import { loadSession, safeReturnTo } from "./session.ts";
 
 const CSRF_MESSAGE = "This form expired or came from another site. Please try again.";
@@ -93,6 +94,8 @@ export function accountPages(deps: AppDeps): Hono<AppEnv> {
       return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: result.errors }), 400);
     }
     c.var.log.info({ userId: result.user.id }, "account created");
+    // In demo mode a new account starts with sample data to explore.
+    if (deps.config.seedDemo) await seedUserData(deps.prisma, result.user.id);
     return startSession(c, result.user.id, returnTo);
   });
 

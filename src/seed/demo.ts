@@ -73,6 +73,14 @@ export async function seedDemoActivity(prisma: DbTx, userId: string, now = Date.
   }
 }
 
+/** Real-looking measurements, sessions and locations for a new account (demo mode). */
+export async function seedUserData(prisma: Db, userId: string): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    await tx.measurement.createMany({ data: demoMeasurements(userId) });
+    await seedDemoActivity(tx, userId);
+  });
+}
+
 /**
  * Seeds a first start: a demo user with data, an administrator, a demo
  * confidential client and a first-party client. Does nothing (returns null)
