@@ -399,12 +399,14 @@ describe("GraphQL with the account session", () => {
     expect(viaGet.status).toBe(403);
   });
 
-  it("refuses a cross-site form post of a mutation before it reaches GraphQL", async () => {
-    const { client } = await signedUpClient("gqlform");
+  it("refuses a cross-site form post of a mutation: 403 and the mutation does not run", async () => {
+    const { client, email } = await signedUpClient("gqlform");
     const csrf = await client.csrfFrom("/logout");
-    const mutation = "mutation { __typename }";
+    const mutation = `mutation { updateProfile(input: { name: "Renamed by evil.example" }) { name } }`;
+    const nameNow = async () => (await server.db.prisma.user.findUniqueOrThrow({ where: { email } })).name;
     // What an attacker's page can send with the victim's cookie: simple CORS requests
-    // (form-encoded or text/plain bodies) without custom headers.
+    // (form-encoded, multipart or text/plain bodies) without custom headers, or
+    // anything else without the header (it cannot read the token).
     for (const [type, body] of [
       ["application/x-www-form-urlencoded", new URLSearchParams({ query: mutation }).toString()],
       ["text/plain", JSON.stringify({ query: mutation })],
@@ -420,12 +422,14 @@ describe("GraphQL with the account session", () => {
       const json = (await res.json()) as { data?: unknown; errors: { extensions: { code: string } }[] };
       expect(json.errors[0]!.extensions.code).toBe("CSRF_TOKEN_INVALID");
       expect(json.data).toBeUndefined();
+      expect(await nameNow(), type).toBe("Test User");
     }
-    // The same operation with the page's token does reach GraphQL (it is the
-    // header, nothing else, that made the difference above).
+    // The same mutation with the page's token runs: it is the header, nothing
+    // else, that made the difference above.
     const allowed = await client.graphql(mutation, { csrf });
     expect(allowed.res.status).toBe(200);
-    expect(JSON.stringify(allowed.body)).not.toContain("CSRF_TOKEN_INVALID");
+    expect(allowed.body?.data).toEqual({ updateProfile: { name: "Renamed by evil.example" } });
+    expect(await nameNow()).toBe("Renamed by evil.example");
   });
 
   it("serves the GraphiQL page to a signed-in browser with the token configured", async () => {
