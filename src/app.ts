@@ -8,7 +8,11 @@ import { safeEqual } from "./auth/tokens.ts";
 import { bearerChallenge, viewerFromBearer } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
 import { accountPages } from "./pages/account.ts";
+import { developerPages } from "./pages/developers.ts";
 import { homePage } from "./pages/home.ts";
+import { connectedAppsPages } from "./pages/connected-apps.ts";
+import { activityPages } from "./pages/activity.ts";
+import { accountSettingsPages } from "./pages/account-settings.ts";
 import { loadSession } from "./auth/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
@@ -36,7 +40,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
-  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413) }));
+  // The rest of an oversized body is never read, so the connection cannot be reused.
+  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413, { Connection: "close" }) }));
 
   app.get("/healthz", async (c) => {
     const ok = await databaseAnswers(deps.prisma);
@@ -46,6 +51,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
+  app.route("/", connectedAppsPages(deps));
+  app.route("/", activityPages(deps));
+  app.route("/", accountSettingsPages(deps));
+  app.route("/", developerPages(deps));
   const origins = new AllowedOrigins(deps);
   app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
 
@@ -77,8 +86,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       // operation must also prove it came from our own pages: the session's CSRF
       // token in a header, which another site cannot read or set. Only the GraphiQL
       // page itself (an HTML GET with no operation) is served without it.
-      const isGraphiQLPage =
-        c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html") && !c.req.query("query");
+      // (Yoga renders GraphiQL, and executes nothing, for a GET that accepts HTML,
+      // even with ?query= pre-filled: the editor runs it later with the header.)
+      const isGraphiQLPage = c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html");
       const token = c.req.header("x-csrf-token");
       if (!isGraphiQLPage && !(token && safeEqual(token, session.csrfToken))) {
         return c.json(

@@ -80,6 +80,10 @@ let warned = false;
  * when it is missing.
  */
 export function describeBrowser(name: string, fn: () => void): void {
+  // .ci/run installs Chromium: on CI a missing browser is a broken setup, not a skip.
+  if (!chromiumPath && process.env.CI) {
+    throw new Error(`CI is set but Chromium is missing: ${chromiumMissingReason}`);
+  }
   if (!chromiumPath && !warned) {
     warned = true;
     console.warn(`[scopegate tests] browser tests SKIPPED: ${chromiumMissingReason}`);

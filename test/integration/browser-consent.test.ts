@@ -1,31 +1,23 @@
 // The consent flow in real Chromium: sign in on the real /login page, see the
 // consent page, click Allow (or Deny), land on the partner app's redirect URI.
-import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import * as oauth from "oauth4webapi";
-import { chromium, type Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { chromiumMissingReason, chromiumPath, describeBrowser, openBrowser, type TestBrowser } from "../helpers/browser.ts";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
 import { authorizationUrl, discover, exchangeCode, PASSWORD, registerClient, signedInUser } from "../helpers/oauth.ts";
 import { REPO_ROOT } from "../helpers/process.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
-function findChromium(): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-const chromiumPath = findChromium();
-const SKIP_REASON = "Chromium is not installed (`command -v chromium` found nothing; apt-get install -y chromium)";
-if (!chromiumPath) console.warn(`[browser-consent] skipped: ${SKIP_REASON}`);
+const SKIP_REASON = chromiumMissingReason ?? "";
 
 let server: TestServer;
 let browser: Browser;
+let testBrowser: TestBrowser;
 let as: oauth.AuthorizationServer;
 /** the partner app's redirect URI: a tiny server on 127.0.0.1 that records what it receives */
 let partner: Server;
@@ -51,14 +43,11 @@ beforeAll(async () => {
   const user = await signedInUser(server, "Ada Lovelace");
   email = user.email;
   userId = user.user.id;
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"],
-  });
+  testBrowser = await openBrowser();
+  browser = testBrowser.browser;
 });
 afterAll(async () => {
-  await browser?.close();
+  await testBrowser?.close();
   await new Promise((r) => (partner ? partner.close(r) : r(undefined)));
   await server?.stop();
 });
@@ -68,7 +57,7 @@ async function client(input: Parameters<typeof registerClient>[2]): Promise<OAut
   return (await registerClient(server, ownerId, { redirectUris: ["http://127.0.0.1:9/callback"], ...input })).client;
 }
 
-describe("the consent page in Chromium", { timeout: 60_000 }, () => {
+describeBrowser("the consent page in Chromium", () => {
   it("signed out → /login → consent page → untick one scope → Allow → back at the app with a code", async (ctx) => {
     ctx.skip(!chromiumPath, SKIP_REASON);
     const app = await client({

@@ -162,6 +162,10 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     expect(narrow.scope).toBe("data:read");
     expect(decodeJwt(narrow.access_token).scope).toBe("data:read");
     await expect(refresh(reg, narrow.refresh_token!, "data:read data:write")).rejects.toMatchObject({ error: "invalid_scope" });
+    // a refused request does not spend the token: the plain retry works and no reuse is detected
+    const retry = await refresh(reg, narrow.refresh_token!);
+    expect(retry.access_token).toBeTruthy();
+    expect(await graphqlStatus(retry.access_token)).toBe(200);
   });
 
   it("refuses an expired refresh token", async () => {

@@ -19,13 +19,8 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
     if (!token) return new OAuthError("invalid_grant", "The refresh token is invalid.");
     if (token.grant.clientId !== client.id) return new OAuthError("invalid_grant", "The refresh token was issued to another client.");
     if (token.revokedAt || token.grant.revokedAt) return new OAuthError("invalid_grant", "The refresh token was revoked.");
-    const now = new Date();
-    // Rotate atomically: of two requests with the same token only one wins.
-    const rotated = token.rotatedAt
-      ? 0
-      : (await tx.refreshToken.updateMany({ where: { id: token.id, rotatedAt: null }, data: { rotatedAt: now } })).count;
-    if (rotated === 0) {
-      // An already-rotated token came back: someone holds a copy. End the whole grant (RFC 9700 §4.14.2).
+    // An already-rotated token came back: someone holds a copy. End the whole grant (RFC 9700 §4.14.2).
+    const reuseDetected = async () => {
       await revokeGrant(tx, token.grantId, "refresh token reuse detected");
       await recordAudit(tx, {
         action: "refresh_token.reused",
@@ -36,7 +31,11 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
       });
       c.var.log.warn({ clientId: client.clientId, grantId: token.grantId }, "refresh token reuse: grant revoked");
       return new OAuthError("invalid_grant", "The refresh token was already used; access has been revoked.");
-    }
+    };
+    const now = new Date();
+    if (token.rotatedAt) return reuseDetected();
+    // Refusals that are the client's mistake leave the token usable: only a
+    // token that passes every check is spent.
     if (token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
       return new OAuthError("invalid_grant", "The refresh token expired.");
     }
@@ -51,6 +50,10 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
       if (extra.length) return new OAuthError("invalid_scope", `The refresh token does not cover: ${extra.join(" ")}.`);
       scopes = requested;
     }
+    // Rotate atomically: of two requests with the same token only one wins.
+    const { count } = await tx.refreshToken.updateMany({ where: { id: token.id, rotatedAt: null }, data: { rotatedAt: now } });
+    if (count === 0) return reuseDetected();
+
     const access = await issueAccessToken(tx, accessKey, deps.config.issuer, {
       client,
       userId: token.grant.userId,
