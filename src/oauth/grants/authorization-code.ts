@@ -3,7 +3,7 @@ import { consumeAuthorizationCode } from "../codes.ts";
 import { OAuthError } from "../errors.ts";
 import { PKCE_VALUE, verifyPkceS256 } from "../pkce.ts";
 import { issueAccessToken, issueIdToken, issueRefreshToken } from "../tokens.ts";
-import type { GrantHandler, TokenResponse } from "./types.ts";
+import { bearerResponse, type GrantHandler, type TokenResponse } from "./types.ts";
 
 export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, params }) => {
   const { code, redirect_uri: redirectUri, code_verifier: verifier } = params;
@@ -51,12 +51,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
         scopes,
         codeId: row.id,
       });
-      const response: TokenResponse = {
-        access_token: access.accessToken,
-        token_type: "Bearer",
-        expires_in: access.expiresIn,
-        scope: scopes.join(" "),
-      };
+      const response = bearerResponse(access, scopes);
       if (client.refreshTokens) {
         response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id });
       }

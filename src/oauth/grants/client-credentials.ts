@@ -2,7 +2,7 @@ import { recordAudit } from "../../audit/audit.ts";
 import { OAuthError } from "../errors.ts";
 import { parseScope } from "../params.ts";
 import { issueAccessToken } from "../tokens.ts";
-import type { GrantHandler } from "./types.ts";
+import { bearerResponse, type GrantHandler } from "./types.ts";
 
 /** A token for the client's own data: it acts as the client's owner, has no grant, and ends with the client. */
 export const clientCredentialsGrant: GrantHandler = async ({ deps, client, params }) => {
@@ -28,11 +28,6 @@ export const clientCredentialsGrant: GrantHandler = async ({ deps, client, param
       clientId: client.id,
       detail: `grant_type=client_credentials scope=${requested.join(" ")}`,
     });
-    return {
-      access_token: access.accessToken,
-      token_type: "Bearer" as const,
-      expires_in: access.expiresIn,
-      scope: requested.join(" "),
-    };
+    return bearerResponse(access, requested);
   });
 };

@@ -5,7 +5,7 @@ import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../scopes.ts";
 import { issueAccessToken, issueRefreshToken } from "../tokens.ts";
-import type { GrantHandler, TokenResponse } from "./types.ts";
+import { bearerResponse, type GrantHandler, type TokenResponse } from "./types.ts";
 
 export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params }) => {
   const presented = params.refresh_token;
@@ -61,12 +61,7 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
       scopes,
       codeId: token.codeId,
     });
-    const response: TokenResponse = {
-      access_token: access.accessToken,
-      token_type: "Bearer",
-      expires_in: access.expiresIn,
-      scope: scopes.join(" "),
-    };
+    const response = bearerResponse(access, scopes);
     if (client.refreshTokens) {
       // The new token keeps the family's scopes and absolute expiry; only the idle window restarts.
       response.refresh_token = await issueRefreshToken(tx, {

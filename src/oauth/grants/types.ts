@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { AppDeps, AppEnv } from "../../context.ts";
 import type { OAuthClient } from "../../generated/prisma/client.ts";
+import type { IssuedAccessToken } from "../tokens.ts";
 
 export interface TokenResponse {
   access_token: string;
@@ -19,3 +20,8 @@ export interface GrantRequest {
 }
 
 export type GrantHandler = (req: GrantRequest) => Promise<TokenResponse>;
+
+/** The RFC 6749 §5.1 body for an issued access token; grants add refresh_token / id_token. */
+export function bearerResponse(access: IssuedAccessToken, scopes: string[]): TokenResponse {
+  return { access_token: access.accessToken, token_type: "Bearer", expires_in: access.expiresIn, scope: scopes.join(" ") };
+}
