@@ -55,7 +55,7 @@ function lockDataDir(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const owner = Number(readFileSync(path, "utf8").trim());
-      if (owner && owner !== process.pid && processAlive(owner)) {
+      if (owner && processAlive(owner)) {
         throw new DataDirInUseError(
           `the embedded database in ${dataDir} is in use by process ${owner}; stop it first (or use DATABASE_URL)`,
         );
