@@ -7,6 +7,7 @@ import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
 import { safeEqual } from "./auth/tokens.ts";
 import { bearerChallenge, viewerFromBearer } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
+import { graphiqlAssets } from "./graphql/graphiql.ts";
 import { accountPages } from "./pages/account.ts";
 import { developerPages } from "./pages/developers.ts";
 import { homePage } from "./pages/home.ts";
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return ok ? c.json({ status: "ok" }) : c.json({ status: "unavailable" }, 503);
   });
 
+  app.route("/", graphiqlAssets());
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
   app.route("/", connectedAppsPages(deps));

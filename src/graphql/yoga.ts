@@ -1,4 +1,4 @@
-import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { renderGraphiQLPage } from "./graphiql.ts";
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
 import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
@@ -108,9 +108,9 @@ export function createGraphQLServer(logger: Logger): YogaServerInstance<GraphQLS
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
     plugins: [requireCredentials(), auditTokenUse()],
-    // Assets come from the package, not a CDN. The account session's CSRF token
-    // rides along so that GraphiQL's requests pass the CSRF check.
-    renderGraphiQL,
+    // Assets come from the package, not a CDN (see graphiql.ts). The account
+    // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
+    renderGraphiQL: renderGraphiQLPage,
     graphiql: (_request, ctx) => ({
       title: "scopegate GraphQL",
       defaultEditorToolsVisibility: false,

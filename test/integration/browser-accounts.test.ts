@@ -133,7 +133,7 @@ describeBrowser("accounts in real Chromium: sign up, sign out, sign in, GraphiQL
     expect(fromPage.withToken).toEqual({ status: 200, body: { data: { viewer: { user: { email } } } } });
     expect(fromPage.without.status).toBe(403);
 
-    // Nothing was fetched from another host (GraphiQL's workers come from blob: URLs of this page).
+    // Nothing was fetched from another host: GraphiQL's script, styles and workers are our own files.
     const origin = new URL(server.url).origin;
     const foreign = seen.requests.filter((u) => {
       if (u.startsWith("data:")) return false;
@@ -141,7 +141,9 @@ describeBrowser("accounts in real Chromium: sign up, sign out, sign in, GraphiQL
       return url.origin !== origin;
     });
     expect(foreign).toEqual([]);
-    expect(seen.requests.some((u) => u.startsWith("blob:"))).toBe(true);
+    const assets = seen.requests.filter((u) => u.startsWith(`${origin}/assets/graphiql/`)).map((u) => u.split("/").pop());
+    expect(assets).toEqual(expect.arrayContaining(["graphiql.js", "graphiql.css", "boot.js"]));
+    expect(assets.some((a) => a?.endsWith(".worker.js"))).toBe(true);
     // No script errors and no failed loads, except the two refusals this test asked for.
     const expected = [/status of 401 .*\/login\)$/, /status of 403 .*\/graphql\)$/];
     expect(seen.problems.filter((p) => !expected.some((re) => re.test(p)))).toEqual([]);
