@@ -6,6 +6,7 @@ import "./account.ts";
 import "./oauth-client.ts";
 import "./measurement.ts";
 import "./activity.ts";
+import "./connected-app.ts";
 
 let built: GraphQLSchema | undefined;
 

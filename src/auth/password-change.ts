@@ -1,0 +1,50 @@
+import type { Db } from "../db/index.ts";
+import { signUpInput } from "./accounts.ts";
+import { hashPassword, verifyPassword } from "./passwords.ts";
+
+export type PasswordChangeErrors = Partial<Record<"currentPassword" | "newPassword" | "form", string>>;
+
+export type PasswordChangeResult =
+  | { ok: true; /** how many other sign-ins were ended */ endedSessions: number }
+  | { ok: false; errors: PasswordChangeErrors };
+
+/**
+ * Changes a user's password after checking the current one, and ends every
+ * other account session of the user (other browsers, other devices), keeping
+ * `keepSessionId` (the one making the change). OAuth grants are not touched:
+ * apps the user connected keep working (they are managed under Connected apps).
+ */
+export async function changePassword(
+  prisma: Db,
+  input: { userId: string; keepSessionId: string; currentPassword: unknown; newPassword: unknown },
+): Promise<PasswordChangeResult> {
+  const current = typeof input.currentPassword === "string" ? input.currentPassword : "";
+  const next = typeof input.newPassword === "string" ? input.newPassword : "";
+  if (!current) return { ok: false, errors: { currentPassword: "Enter your current password." } };
+  if (current.length > 200) return { ok: false, errors: { currentPassword: "That is not your current password." } };
+  const parsed = signUpInput.shape.password.safeParse(next);
+  if (!next) return { ok: false, errors: { newPassword: "Enter a new password." } };
+  if (!parsed.success) return { ok: false, errors: { newPassword: parsed.error.issues[0]!.message } };
+
+  const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { passwordHash: true } });
+  if (!user) return { ok: false, errors: { form: "This account no longer exists." } };
+  if (!(await verifyPassword(current, user.passwordHash))) {
+    return { ok: false, errors: { currentPassword: "That is not your current password." } };
+  }
+  if (next === current) return { ok: false, errors: { newPassword: "Choose a password different from your current one." } };
+
+  const passwordHash = await hashPassword(next);
+  return prisma.$transaction(async (tx) => {
+    // Only over the hash we checked: of two concurrent changes, the second must re-enter the (new) current password.
+    const { count } = await tx.user.updateMany({
+      where: { id: input.userId, passwordHash: user.passwordHash },
+      data: { passwordHash },
+    });
+    if (count === 0) return { ok: false as const, errors: { form: "Your password was changed meanwhile. Please try again." } };
+    const ended = await tx.accountSession.updateMany({
+      where: { userId: input.userId, id: { not: input.keepSessionId }, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
+    return { ok: true as const, endedSessions: ended.count };
+  });
+}

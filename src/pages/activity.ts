@@ -1,0 +1,167 @@
+import { Hono } from "hono";
+import { html } from "hono/html";
+import type { AppDeps, AppEnv } from "../context.ts";
+import { AuditCursorError, auditTrailApps, auditTrailPage, type AuditEventWithClient } from "../audit/audit-log.ts";
+import { SCOPE_DESCRIPTIONS } from "../oauth/scopes.ts";
+import type { Html } from "./layout.ts";
+import { accountLayout, envBadge, protect, sessionOrLogin, utc } from "./account-ui.ts";
+
+/**
+ * /account/activity: the user's audit trail, newest first, 25 to a page, with
+ * a filter by app (a plain GET form) and Older / Newest links.
+ */
+
+const PAGE_SIZE = 25;
+
+const ACTIONS: Record<string, string> = {
+  "token.issued": "Token issued",
+  "token.revoked": "Token revoked",
+  "data.read": "Data read",
+  "data.written": "Data written",
+  "grant.created": "Access granted",
+  "grant.updated": "Access changed",
+  "grant.revoked": "Access revoked",
+  "client.created": "App registered",
+  "client.updated": "App settings changed",
+  "client.secret_rotated": "App secret rotated",
+  "client.revoked": "App revoked",
+  "code.reused": "Security: code used twice",
+  "refresh_token.reused": "Security: refresh token reused",
+};
+
+const GRANT_TYPES: Record<string, string> = {
+  authorization_code: "after you allowed it",
+  refresh_token: "by refreshing",
+  client_credentials: "for the app itself",
+};
+
+/** The detail of an event, told for a person: what was read, written, allowed, and why access ended. */
+function describe(e: AuditEventWithClient): Html {
+  const d = e.detail ?? "";
+  switch (e.action) {
+    case "data.read": {
+      const fields = d.replace(/^fields:\s*/, "");
+      return html`Fields read: <code class="fields">${fields}</code>`;
+    }
+    case "data.written":
+      return html`Change: <code class="fields">${d}</code>`;
+    case "token.issued": {
+      const gt = /grant_type=(\S+)/.exec(d)?.[1];
+      const scope = /scope=([^+]*?)(?:\s\+|$)/.exec(d)?.[1]?.trim() ?? "";
+      const how = gt ? (GRANT_TYPES[gt] ?? gt) : "";
+      return html`${how ? html`Issued ${how}` : "Issued"}${scope ? html` · scopes <code class="fields">${scope}</code>` : ""}${/\+refresh_token/.test(d) ? " · with a refresh token" : ""}`;
+    }
+    case "grant.created":
+    case "grant.updated": {
+      const m = /scopes:\s*([^;]*)/.exec(d);
+      const removed = /removed ([^;]+);/.exec(d)?.[1];
+      const scopes = (m?.[1] ?? "").split(" ").filter(Boolean);
+      const words = scopes.filter((s) => s !== "openid" && s !== "offline_access").map((s) => SCOPE_DESCRIPTIONS[s] ?? s);
+      return html`${removed ? html`You removed <code class="fields">${removed}</code>. ` : ""}${words.length
+        ? html`Allowed: ${words.join("; ")}`
+        : html`Allowed: who you are`}`;
+    }
+    default:
+      return html`${d}`;
+  }
+}
+
+function eventRow(e: AuditEventWithClient): Html {
+  const label = ACTIONS[e.action] ?? e.action;
+  const kind = e.action.split(".")[0];
+  return html`<tr>
+  <td class="when"><time datetime="${e.at.toISOString()}">${utc(e.at, true)}</time></td>
+  <td class="app">${e.client ? html`<span class="app-cell">${e.client.name}</span>${e.client.environment === "DEVELOPMENT" ? html` <span class="badge dev">Dev</span>` : ""}` : html`<span class="muted">—</span>`}</td>
+  <td class="what"><span class="action ${kind}" data-action="${e.action}">${label}</span><div class="detail">${describe(e)}</div></td>
+  <td class="grant">${e.grantId ? html`<code title="${e.grantId}">${e.grantId.slice(0, 8)}</code>` : html`<span class="muted">—</span>`}</td>
+</tr>`;
+}
+
+const CSS = `
+main { max-width:64rem; }
+.filter { display:flex; gap:.6rem; align-items:end; margin:0 0 1rem; flex-wrap:wrap; }
+.filter label { margin:0 0 .25rem; font-size:.9rem; }
+.filter select { font:inherit; padding:.45rem .6rem; border:1px solid var(--line); border-radius:6px; background:#fff; min-width:16rem; }
+.filter .showing { color:var(--muted); margin-left:auto; font-size:.92rem; }
+table.trail { width:100%; border-collapse:collapse; background:#fff; border:1px solid var(--line); border-radius:8px; overflow:hidden; font-size:.94rem; }
+table.trail th { text-align:left; font-size:.8rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); background:#f6f8fa; padding:.55rem .8rem; border-bottom:1px solid var(--line); }
+table.trail td { padding:.6rem .8rem; border-top:1px solid var(--line); vertical-align:top; }
+table.trail tr:first-child td { border-top:0; }
+td.when { white-space:nowrap; color:var(--muted); font-variant-numeric:tabular-nums; width:12.5rem; }
+td.app { width:12rem; }
+.app-cell { font-weight:600; }
+td.grant { width:6.5rem; }
+td.grant code { font-size:.85rem; color:var(--muted); }
+.action { font-weight:700; }
+.action.data { color:#1d4ed8; }
+.action.grant { color:var(--accent); }
+.action.client, .action.code, .action.refresh_token { color:#b42318; }
+.detail { color:var(--muted); margin-top:.1rem; overflow-wrap:anywhere; }
+code.fields { color:var(--fg); background:#f2f4f7; border-radius:4px; padding:0 .3rem; font-size:.86rem; }
+.pager { display:flex; justify-content:space-between; margin-top:1rem; }
+.empty { text-align:center; color:var(--muted); padding:2rem 1.5rem; }
+`;
+
+export function activityPages(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/account/activity", async (c) => {
+    const session = await sessionOrLogin(c, deps);
+    if (session instanceof Response) return session;
+    protect(c);
+    const appFilter = c.req.query("app") || undefined;
+    const after = c.req.query("after") || undefined;
+    let page;
+    let badCursor = false;
+    try {
+      page = await auditTrailPage(deps.prisma, session.userId, { first: PAGE_SIZE, after, clientId: appFilter });
+    } catch (err) {
+      if (!(err instanceof AuditCursorError)) throw err;
+      badCursor = true;
+      page = await auditTrailPage(deps.prisma, session.userId, { first: PAGE_SIZE, clientId: appFilter });
+    }
+    const apps = await auditTrailApps(deps.prisma, session.userId);
+    const selected = apps.find((a) => a.clientId === appFilter);
+    const query = (extra: Record<string, string>) => {
+      const q = new URLSearchParams();
+      if (appFilter) q.set("app", appFilter);
+      for (const [k, v] of Object.entries(extra)) q.set(k, v);
+      const s = q.toString();
+      return `/account/activity${s ? `?${s}` : ""}`;
+    };
+    return c.html(
+      accountLayout({
+        title: "Activity",
+        session,
+        tab: "activity",
+        css: CSS,
+        body: html`<h1>Activity</h1>
+<p class="lede">Every time an app got a token, read or changed your data, and every time access was granted or revoked: which app, when (UTC), and under which grant.</p>
+${badCursor ? html`<p class="form-error" role="alert">That page link is not valid any more; showing the newest activity.</p>` : ""}
+<form class="filter" method="get" action="/account/activity">
+  <div>
+    <label for="f-app">App</label>
+    <select id="f-app" name="app">
+      <option value="">All apps</option>
+      ${apps.map((a) => html`<option value="${a.clientId}"${a.clientId === appFilter ? html` selected` : ""}>${a.name}${a.environment === "DEVELOPMENT" ? " (development)" : ""}</option>`)}
+    </select>
+  </div>
+  <button type="submit" class="secondary">Show</button>
+  ${selected ? html`<span class="showing">Showing ${selected.name} only ${envBadge(selected.environment)} · <a href="/account/activity">show all</a></span>` : ""}
+</form>
+${page.events.length
+  ? html`<table class="trail">
+  <thead><tr><th scope="col">When</th><th scope="col">App</th><th scope="col">What</th><th scope="col">Grant</th></tr></thead>
+  <tbody>${page.events.map(eventRow)}</tbody>
+</table>`
+  : html`<div class="card empty"><p><strong>${after ? "No older activity." : appFilter ? "No activity for this app." : "No activity yet."}</strong></p><p>When an app you connect uses your data, it shows up here.</p></div>`}
+<nav class="pager" aria-label="Pages">
+  <span>${after ? html`<a href="${query({})}">← Newest</a>` : ""}</span>
+  <span>${page.hasNextPage && page.endCursor ? html`<a href="${query({ after: page.endCursor })}" rel="next">Older →</a>` : ""}</span>
+</nav>`,
+      }),
+    );
+  });
+
+  return app;
+}
