@@ -1,6 +1,7 @@
 import { registerClient, ClientInputError } from "../oauth/registration.ts";
-import { builder } from "./builder.ts";
-import { badUserInput } from "./errors.ts";
+import { ClientNotFoundError, revokeClient, rotateClientSecret, updateClient } from "../oauth/client-admin.ts";
+import { builder, type GraphQLContext } from "./builder.ts";
+import { badUserInput, notFound } from "./errors.ts";
 
 export const ClientEnvironmentEnum = builder.enumType("ClientEnvironment", {
   values: ["DEVELOPMENT", "PRODUCTION"] as const,
@@ -70,14 +71,116 @@ builder.mutationField("createOAuthClient", (t) =>
     authScopes: { account: true },
     args: { input: t.arg({ type: CreateOAuthClientInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      if (ctx.viewer.kind !== "account") return null;
-      try {
-        const { client, clientSecret } = await registerClient(ctx.prisma, ctx.viewer.session.user, input);
-        return { clientRowId: client.id, clientSecret };
-      } catch (err) {
-        if (err instanceof ClientInputError) throw badUserInput(err.field, err.message);
-        throw err;
-      }
+      const owner = accountOwner(ctx);
+      if (!owner) return null;
+      const { client, clientSecret } = await asGraphQLErrors(() => registerClient(ctx.prisma, owner, input));
+      return { clientRowId: client.id, clientSecret };
+    },
+  }),
+);
+
+/** The oauth/ errors as GraphQL errors: BAD_USER_INPUT with the field at fault, or NOT_FOUND. */
+async function asGraphQLErrors<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ClientInputError) throw badUserInput(err.field, err.message);
+    if (err instanceof ClientNotFoundError) throw notFound("OAuth client");
+    throw err;
+  }
+}
+
+/** The signed-in account's user (these mutations are account-session only). */
+function accountOwner(ctx: GraphQLContext) {
+  return ctx.viewer.kind === "account" ? ctx.viewer.session.user : null;
+}
+
+const UpdateOAuthClientInput = builder.inputType("UpdateOAuthClientInput", {
+  description: "What to change; a field left out (or null) stays as it is. Environment and type are fixed at creation.",
+  fields: (t) => ({
+    name: t.string({ description: "1 to 100 characters." }),
+    redirectUris: t.stringList({ description: "Replaces the registered redirect URIs (same rules as at creation)." }),
+    scopes: t.stringList({ description: "Replaces the allowed scopes; narrowing holds for new tokens at once." }),
+    accessTokenTtl: t.int({ description: "Access-token lifetime in seconds (60 to 86400)." }),
+    refreshTokens: t.boolean({ description: "Issue refresh tokens." }),
+    firstParty: t.boolean({ description: "Skip the consent screen (administrators only)." }),
+  }),
+});
+
+builder.mutationField("updateOAuthClient", (t) =>
+  t.prismaField({
+    type: OAuthClientRef,
+    description: "Changes one of your clients, with the checks of createOAuthClient.",
+    authScopes: { account: true },
+    args: {
+      clientId: t.arg.id({ required: true }),
+      input: t.arg({ type: UpdateOAuthClientInput, required: true }),
+    },
+    resolve: async (query, _root, { clientId, input }, ctx) => {
+      const owner = accountOwner(ctx);
+      if (!owner) return null;
+      const client = await asGraphQLErrors(() => updateClient(ctx.prisma, owner, String(clientId), input));
+      return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
+    },
+  }),
+);
+
+const RotateOAuthClientSecretPayload = builder
+  .objectRef<{ clientRowId: string; clientSecret: string }>("RotateOAuthClientSecretPayload")
+  .implement({
+    authScopes: { account: true },
+    fields: (t) => ({
+      client: t.prismaField({
+        type: OAuthClientRef,
+        nullable: false,
+        authScopes: { account: true },
+        resolve: (query, payload, _args, ctx) =>
+          ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
+      }),
+      clientSecret: t.string({
+        description: "The new client secret, shown this once only.",
+        nullable: false,
+        authScopes: { account: true },
+        resolve: (payload) => payload.clientSecret,
+      }),
+    }),
+  });
+
+builder.mutationField("rotateOAuthClientSecret", (t) =>
+  t.field({
+    type: RotateOAuthClientSecretPayload,
+    description:
+      "Gives a confidential client a new secret (returned once). Without gracePeriodSeconds (or with 0) the old secret " +
+      "stops at once; with it (at most 604800, 7 days) the old secret works until the period ends.",
+    authScopes: { account: true },
+    args: {
+      clientId: t.arg.id({ required: true }),
+      gracePeriodSeconds: t.arg.int(),
+    },
+    resolve: async (_root, { clientId, gracePeriodSeconds }, ctx) => {
+      const owner = accountOwner(ctx);
+      if (!owner) return null;
+      const { client, clientSecret } = await asGraphQLErrors(() =>
+        rotateClientSecret(ctx.prisma, owner, String(clientId), gracePeriodSeconds),
+      );
+      return { clientRowId: client.id, clientSecret };
+    },
+  }),
+);
+
+builder.mutationField("revokeOAuthClient", (t) =>
+  t.prismaField({
+    type: OAuthClientRef,
+    description:
+      "Switches one of your clients off for good: every grant, refresh token and access token of it ends, and it can no " +
+      "longer authenticate or start an authorization. It stays listed, with revokedAt. Revoking again changes nothing.",
+    authScopes: { account: true },
+    args: { clientId: t.arg.id({ required: true }) },
+    resolve: async (query, _root, { clientId }, ctx) => {
+      const owner = accountOwner(ctx);
+      if (!owner) return null;
+      const client = await asGraphQLErrors(() => revokeClient(ctx.prisma, owner, String(clientId)));
+      return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
     },
   }),
 );

@@ -57,7 +57,7 @@ const scopeList = z
   })
   .transform((s) => [...new Set(s)]);
 
-const clientFields = {
+export const clientFields = {
   name: z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters"),
   redirectUris: z.array(z.string().trim()).min(1, "add at least one redirect URI").max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs`),
   scopes: scopeList,
@@ -82,7 +82,7 @@ const createSchema = z.object({
 
 export type CreateClientInput = z.input<typeof createSchema>;
 
-function firstIssue(error: z.ZodError): ClientInputError {
+export function firstIssue(error: z.ZodError): ClientInputError {
   const issue = error.issues[0]!;
   const field = issue.path.filter((p) => typeof p === "string").join(".") || "input";
   return new ClientInputError(field, `${field} ${issue.message}`);

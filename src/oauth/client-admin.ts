@@ -1,0 +1,222 @@
+import { z } from "zod";
+import type { Db, DbTx } from "../db/index.ts";
+import type { OAuthClient, User } from "../generated/prisma/client.ts";
+import { recordAudit } from "../audit/audit.ts";
+import { newClientSecret } from "./clients.ts";
+import { revokeGrant } from "./grants.ts";
+import { checkRedirectUris, ClientInputError, clientFields, firstIssue } from "./registration.ts";
+
+/**
+ * A developer managing their own clients: change, rotate the secret, revoke.
+ * The GraphQL mutations and the /developers page both come here.
+ *
+ * Ownership is part of every lookup: another user's client and a client_id
+ * that does not exist give the same ClientNotFoundError, so nothing can be
+ * learnt by probing other people's client IDs.
+ */
+
+export type ClientOwner = Pick<User, "id" | "isAdmin">;
+
+/** The client does not exist, or it belongs to someone else (the two are never told apart). */
+export class ClientNotFoundError extends Error {
+  constructor() {
+    super("OAuth client not found.");
+  }
+}
+
+/** Longest grace period for a rotated secret: 7 days. */
+export const MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600;
+
+const updateSchema = z.object({
+  name: clientFields.name.nullish(),
+  redirectUris: clientFields.redirectUris.nullish(),
+  scopes: clientFields.scopes.nullish(),
+  accessTokenTtl: clientFields.accessTokenTtl.nullish(),
+  refreshTokens: clientFields.refreshTokens.nullish(),
+  firstParty: z.boolean().nullish(),
+});
+
+/** What may change after creation; a missing or null field stays as it is. Environment and type are fixed. */
+export type UpdateClientInput = z.input<typeof updateSchema>;
+
+const gracePeriodSchema = z
+  .number()
+  .int("must be a whole number of seconds")
+  .min(0, "must not be negative")
+  .max(MAX_GRACE_PERIOD_SECONDS, `must be at most ${MAX_GRACE_PERIOD_SECONDS} seconds (7 days)`);
+
+/** The owner's clients, newest first, revoked ones included. */
+export function listClients(prisma: Db, ownerId: string): Promise<OAuthClient[]> {
+  return prisma.oAuthClient.findMany({ where: { ownerId }, orderBy: [{ createdAt: "desc" }, { id: "asc" }] });
+}
+
+/** The client with this public client_id if `owner` owns it; otherwise ClientNotFoundError. */
+async function findOwnedClient(db: DbTx, owner: ClientOwner, clientId: string): Promise<OAuthClient> {
+  if (typeof clientId !== "string" || !clientId || clientId.length > 200) throw new ClientNotFoundError();
+  const client = await db.oAuthClient.findUnique({ where: { clientId } });
+  if (!client || client.ownerId !== owner.id) throw new ClientNotFoundError();
+  return client;
+}
+
+function revokedError(): ClientInputError {
+  return new ClientInputError("clientId", "This client was revoked; a revoked client cannot be changed.");
+}
+
+const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Changes a client's name, redirect URIs, scopes, token lifetime, refresh
+ * setting and (administrators only) firstParty, with the checks of creation.
+ *
+ * Narrowed scopes hold for new tokens at once: the authorization endpoint,
+ * client_credentials and the refresh grant all read the client's scopes, and
+ * unused authorization codes that carry a removed scope expire here.
+ */
+export async function updateClient(
+  prisma: Db,
+  owner: ClientOwner,
+  clientId: string,
+  raw: UpdateClientInput,
+): Promise<OAuthClient> {
+  const parsed = updateSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw firstIssue(parsed.error);
+  const input = parsed.data;
+
+  return prisma.$transaction(async (tx) => {
+    const client = await findOwnedClient(tx, owner, clientId);
+    if (client.revokedAt) throw revokedError();
+    if (input.firstParty != null && input.firstParty !== client.firstParty && !owner.isAdmin) {
+      throw new ClientInputError("firstParty", "firstParty can be set only by an administrator");
+    }
+    const redirectUris = input.redirectUris != null ? checkRedirectUris(input.redirectUris, client) : null;
+
+    const data: Partial<Pick<OAuthClient, "name" | "redirectUris" | "scopes" | "accessTokenTtl" | "refreshTokens" | "firstParty">> = {};
+    const changes: string[] = [];
+    if (input.name != null && input.name !== client.name) {
+      data.name = input.name;
+      changes.push(`name "${client.name}" -> "${input.name}"`);
+    }
+    if (redirectUris && !sameList(redirectUris, client.redirectUris)) {
+      data.redirectUris = redirectUris;
+      changes.push(`redirect URIs: ${redirectUris.join(" ")}`);
+    }
+    let removedScopes: string[] = [];
+    if (input.scopes != null && !sameList([...input.scopes].sort(), [...client.scopes].sort())) {
+      data.scopes = input.scopes;
+      removedScopes = client.scopes.filter((s) => !input.scopes!.includes(s));
+      changes.push(`scopes ${client.scopes.join(" ")} -> ${input.scopes.join(" ")}`);
+    }
+    if (input.accessTokenTtl != null && input.accessTokenTtl !== client.accessTokenTtl) {
+      data.accessTokenTtl = input.accessTokenTtl;
+      changes.push(`access-token lifetime ${client.accessTokenTtl}s -> ${input.accessTokenTtl}s`);
+    }
+    if (input.refreshTokens != null && input.refreshTokens !== client.refreshTokens) {
+      data.refreshTokens = input.refreshTokens;
+      changes.push(`refresh tokens ${input.refreshTokens ? "on" : "off"}`);
+    }
+    if (input.firstParty != null && input.firstParty !== client.firstParty) {
+      data.firstParty = input.firstParty;
+      changes.push(`first-party ${input.firstParty ? "on" : "off"}`);
+    }
+    if (!changes.length) return client;
+
+    // Guarded by revokedAt: a revocation that commits first wins.
+    const { count } = await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data });
+    if (count === 0) throw revokedError();
+    if (removedScopes.length) {
+      // A code already handed out would otherwise still turn into a token with a removed scope.
+      const now = new Date();
+      await tx.authorizationCode.updateMany({
+        where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
+        data: { expiresAt: now },
+      });
+    }
+    await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
+    return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
+  });
+}
+
+/**
+ * Gives a confidential client a new secret, returned here once (only its hash
+ * is kept). With no grace period the old secret stops at once; with one, the
+ * old secret keeps working until it ends. A secret older than the one being
+ * replaced (from an earlier rotation) stops at once either way.
+ */
+export async function rotateClientSecret(
+  prisma: Db,
+  owner: ClientOwner,
+  clientId: string,
+  gracePeriodSeconds?: number | null,
+): Promise<{ client: OAuthClient; clientSecret: string }> {
+  const grace = gracePeriodSchema.safeParse(gracePeriodSeconds ?? 0);
+  if (!grace.success) {
+    throw new ClientInputError("gracePeriodSeconds", `gracePeriodSeconds ${grace.error.issues[0]!.message}`);
+  }
+  const graceSeconds = grace.data;
+
+  return prisma.$transaction(async (tx) => {
+    const client = await findOwnedClient(tx, owner, clientId);
+    if (client.revokedAt) throw revokedError();
+    if (client.type !== "CONFIDENTIAL" || !client.secretHash) {
+      throw new ClientInputError("clientId", "Public clients have no secret to rotate.");
+    }
+    const secret = newClientSecret();
+    const now = new Date();
+    const expiresAt = graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : null;
+    // Guarded by the secret it replaces: of two concurrent rotations one wins, and
+    // the other is told to try again instead of handing out a secret that never works.
+    const { count } = await tx.oAuthClient.updateMany({
+      where: { id: client.id, revokedAt: null, secretHash: client.secretHash },
+      data: {
+        secretHash: secret.hash,
+        secretHint: secret.hint,
+        previousSecretHash: expiresAt ? client.secretHash : null,
+        previousSecretExpiresAt: expiresAt,
+      },
+    });
+    if (count === 0) {
+      throw new ClientInputError("clientId", "The client changed while its secret was being rotated; try again.");
+    }
+    await recordAudit(tx, {
+      action: "client.secret_rotated",
+      userId: owner.id,
+      clientId: client.id,
+      detail: expiresAt
+        ? `secret rotated; the old secret works until ${expiresAt.toISOString()} (grace period ${graceSeconds}s)`
+        : "secret rotated; the old secret stopped working at once",
+    });
+    return { client: await tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } }), clientSecret: secret.secret };
+  });
+}
+
+/**
+ * Switches a client off for good: it can no longer authenticate or start an
+ * authorization, every grant ends (with its refresh tokens, access tokens and
+ * unused codes), and every other access token of the client (client_credentials
+ * ones) is revoked, so each fails on its next use. The client stays listed,
+ * marked revoked. Idempotent: revoking again changes nothing and writes no event.
+ */
+export async function revokeClient(prisma: Db, owner: ClientOwner, clientId: string): Promise<OAuthClient> {
+  return prisma.$transaction(
+    async (tx) => {
+      const client = await findOwnedClient(tx, owner, clientId);
+      const now = new Date();
+      const first = (await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data: { revokedAt: now } })).count === 1;
+      // Swept on every call: cheap when nothing is left, and it closes any race with a token issued meanwhile.
+      const grants = await tx.grant.findMany({ where: { clientId: client.id, revokedAt: null }, select: { id: true } });
+      for (const grant of grants) await revokeGrant(tx, grant.id, "the developer revoked the client");
+      const tokens = await tx.accessToken.updateMany({ where: { clientId: client.id, revokedAt: null }, data: { revokedAt: now } });
+      await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
+      if (first) {
+        await recordAudit(tx, {
+          action: "client.revoked",
+          userId: owner.id,
+          clientId: client.id,
+          detail: `client "${client.name}" revoked: ${grants.length} grant(s) ended, ${tokens.count} other access token(s) revoked`,
+        });
+      }
+      return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
+    },
+    { timeout: 60_000 },
+  );
+}

@@ -1,0 +1,326 @@
+import { readFileSync } from "node:fs";
+import { Hono } from "hono";
+import { html, raw } from "hono/html";
+import type { AppDeps, AppEnv } from "../context.ts";
+import type { OAuthClient } from "../generated/prisma/client.ts";
+import { listClients } from "../oauth/client-admin.ts";
+import { DEFAULT_ACCESS_TOKEN_TTL } from "../oauth/clients.ts";
+import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from "../oauth/registration.ts";
+import { DATA_SCOPES, SCOPE_DESCRIPTIONS } from "../oauth/scopes.ts";
+import { layout, type Html } from "./layout.ts";
+import { loadSession } from "./session.ts";
+
+/**
+ * /developers: the signed-in user's OAuth clients ("API keys"). The list is
+ * rendered here; creating, rotating and revoking happen in the browser script
+ * (developers.client.js), which calls the GraphQL mutations with the account
+ * session and the page's CSRF token, so page and API share one code path
+ * (oauth/registration.ts, oauth/client-admin.ts).
+ */
+
+export const DEVELOPERS_PATH = "/developers";
+export const DEVELOPERS_SCRIPT_PATH = "/developers/developers.js";
+
+const SCRIPT = readFileSync(new URL("./developers.client.js", import.meta.url), "utf8");
+
+/** Scripts from this origin only; no inline script, no framing, forms and fetches to ourselves. */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+const CSS = `
+main { max-width:52rem; }
+.intro { margin:0 0 1.25rem; }
+.intro h1 { margin-bottom:.25rem; }
+.page-card { margin-bottom:1.5rem; }
+h2 { font-size:1.15rem; margin:0 0 .75rem; }
+code { font:.9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background:#f2f4f7; border-radius:4px; padding:.1rem .35rem; overflow-wrap:anywhere; }
+button.small { margin:0; padding:.25rem .65rem; font-size:.85rem; }
+button.danger { background:#b42318; }
+button.secondary.danger { background:#fff; color:#b42318; border-color:#fecdca; }
+button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline:3px solid #84caff; outline-offset:1px; }
+.badge { display:inline-block; font-size:.75rem; font-weight:700; border-radius:999px; padding:.05rem .55rem; border:1px solid var(--line); background:#f2f4f7; color:var(--muted); white-space:nowrap; }
+.badge.dev { background:#fff4e5; color:#8a4b00; border-color:#f5c27a; }
+.badge.prod { background:#ecfdf3; color:#05603a; border-color:#abefc6; }
+.badge.revoked { background:#fef3f2; color:#b42318; border-color:#fecdca; }
+.badge.first { background:#eef4ff; color:#1d4ed8; border-color:#c7d7fe; }
+.clients { list-style:none; padding:0; margin:0; display:grid; gap:1rem; }
+.client { border:1px solid var(--line); border-radius:8px; padding:1rem 1.1rem; background:#fff; }
+.client.is-revoked { background:#fafafa; }
+.client.is-revoked h3 { color:var(--muted); }
+.client-head { display:flex; flex-wrap:wrap; align-items:center; gap:.4rem .5rem; margin-bottom:.6rem; }
+.client-head h3 { margin:0 .25rem 0 0; font-size:1.05rem; }
+.client dl { display:grid; grid-template-columns:9.5rem 1fr; gap:.35rem 1rem; margin:0; font-size:.95rem; }
+.client dt { color:var(--muted); }
+.client dd { margin:0; min-width:0; }
+.client dd ul { margin:0; padding:0; list-style:none; }
+.copy-line { display:flex; flex-wrap:wrap; align-items:center; gap:.5rem; }
+.client .actions { display:flex; gap:.6rem; margin-top:.9rem; padding-top:.8rem; border-top:1px solid var(--line); }
+.empty { color:var(--muted); margin:0; }
+.notice { background:#ecfdf3; border:1px solid #abefc6; color:#05603a; border-radius:6px; padding:.6rem .8rem; margin:0 0 1rem; }
+.secret { border:2px solid #f5c27a; background:#fffaeb; }
+.secret h2 { color:#7a2e0e; }
+.secret .warning { font-weight:700; color:#7a2e0e; margin:.25rem 0 .75rem; }
+.secret .value { display:flex; gap:.5rem; align-items:stretch; flex-wrap:wrap; }
+.secret .value code { flex:1; min-width:16rem; font-size:1rem; padding:.55rem .7rem; background:#fff; border:1px solid #f5c27a; user-select:all; }
+.secret .value button { margin:0; }
+.secret .meta { margin:.75rem 0 0; }
+.secret .done { margin-top:1rem; }
+form.create textarea, form.create input[type=number] { width:100%; padding:.55rem .7rem; border:1px solid var(--line); border-radius:6px; font:inherit; }
+form.create textarea { min-height:4.5rem; font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.9rem; }
+form.create input[type=number] { max-width:12rem; }
+form.create textarea[aria-invalid=true], form.create input[aria-invalid=true], fieldset[aria-invalid=true] .choices { border-color:var(--error); }
+fieldset { border:0; padding:0; margin:1rem 0 0; min-width:0; }
+legend { font-weight:600; padding:0; margin-bottom:.25rem; }
+.choices { display:grid; gap:.4rem; border:1px solid transparent; border-radius:6px; }
+.choices.two { grid-template-columns:1fr 1fr; }
+.choice { display:flex; gap:.6rem; align-items:flex-start; margin:0; font-weight:400; border:1px solid var(--line); border-radius:6px; padding:.55rem .7rem; cursor:pointer; }
+.choice input { margin:.25rem 0 0; accent-color:var(--accent); flex:none; }
+.choice strong { display:block; }
+.choice small { color:var(--muted); display:block; line-height:1.35; }
+.choice code { font-size:.8rem; }
+.hint { color:var(--muted); font-size:.88rem; margin:.25rem 0 0; }
+.check { display:flex; gap:.6rem; align-items:center; font-weight:400; margin:1rem 0 0; }
+.check input { accent-color:var(--accent); width:1.05rem; height:1.05rem; }
+dialog { border:1px solid var(--line); border-radius:10px; padding:1.5rem; max-width:32rem; width:calc(100% - 2rem); box-shadow:0 20px 50px rgba(16,24,40,.25); }
+dialog::backdrop { background:rgba(16,24,40,.45); }
+dialog h2 { margin-top:0; }
+dialog select { width:100%; padding:.5rem .6rem; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
+dialog ul { padding-left:1.2rem; }
+dialog .buttons { display:flex; justify-content:flex-end; gap:.6rem; margin-top:1.25rem; }
+dialog .buttons button { margin:0; }
+@media (max-width: 40rem) { .client dl { grid-template-columns:1fr; } .choices.two { grid-template-columns:1fr; } }
+`;
+
+const dateFmt = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+
+function duration(seconds: number): string {
+  const unit = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (seconds % 3600 === 0) return unit(seconds / 3600, "hour");
+  if (seconds % 60 === 0) return unit(seconds / 60, "minute");
+  return unit(seconds, "second");
+}
+
+function copyButton(value: string, label: string): Html {
+  return html`<button type="button" class="secondary small" data-copy="${value}" aria-label="${label}">Copy</button>`;
+}
+
+function clientItem(c: OAuthClient): Html {
+  const revoked = c.revokedAt !== null;
+  const dev = c.environment === "DEVELOPMENT";
+  return html`<li class="client${revoked ? " is-revoked" : ""}" data-client-id="${c.clientId}" data-client-name="${c.name}">
+  <div class="client-head">
+    <h3>${c.name}</h3>
+    <span class="badge ${dev ? "dev" : "prod"}">${dev ? "Development" : "Production"}</span>
+    <span class="badge">${c.type === "CONFIDENTIAL" ? "Confidential" : "Public"}</span>
+    ${c.firstParty ? html`<span class="badge first">First-party</span>` : ""}
+    ${revoked ? html`<span class="badge revoked">Revoked</span>` : ""}
+  </div>
+  <dl>
+    <dt>Client ID</dt>
+    <dd class="copy-line"><code>${c.clientId}</code>${copyButton(c.clientId, `Copy the client ID of ${c.name}`)}</dd>
+    <dt>Client secret</dt>
+    <dd>${c.type !== "CONFIDENTIAL"
+      ? html`<span class="muted">none (public client: PKCE only)</span>`
+      : revoked
+        ? html`<span class="muted">no longer accepted</span>`
+        : html`<span class="muted">ending in</span> <code>…${c.secretHint ?? ""}</code>`}</dd>
+    <dt>Redirect URIs</dt>
+    <dd><ul>${c.redirectUris.map((u) => html`<li><code>${u}</code></li>`)}</ul></dd>
+    <dt>Scopes</dt>
+    <dd>${c.scopes.map((s, i) => html`${i ? " " : ""}<code>${s}</code>`)}</dd>
+    <dt>Access tokens</dt>
+    <dd>last ${duration(c.accessTokenTtl)}; refresh tokens ${c.refreshTokens ? "on" : "off"}</dd>
+    <dt>Created</dt>
+    <dd><time datetime="${c.createdAt.toISOString()}">${dateFmt(c.createdAt)}</time></dd>
+    ${revoked
+      ? html`<dt>Revoked</dt><dd><time datetime="${c.revokedAt!.toISOString()}">${dateFmt(c.revokedAt!)}</time></dd>`
+      : ""}
+  </dl>
+  ${revoked
+    ? ""
+    : html`<div class="actions">
+    ${c.type === "CONFIDENTIAL" ? html`<button type="button" class="secondary small" data-action="rotate">Rotate secret…</button>` : ""}
+    <button type="button" class="secondary small danger" data-action="revoke">Revoke…</button>
+  </div>`}
+</li>`;
+}
+
+/** The list of clients: also what the script swaps in after a change. */
+function clientList(clients: OAuthClient[]): Html {
+  if (!clients.length) return html`<p class="empty">No clients yet. Create one below to get a client ID.</p>`;
+  return html`<ul class="clients">${clients.map(clientItem)}</ul>`;
+}
+
+function errorSlot(name: string): Html {
+  return html`<p class="field-error" id="err-${name}" data-error-for="${name}" hidden></p>`;
+}
+
+function createForm(isAdmin: boolean): Html {
+  return html`<form class="create" id="create-form" novalidate>
+  <label for="f-name">Name</label>
+  <input id="f-name" name="name" type="text" maxlength="100" autocomplete="off" aria-describedby="err-name">
+  ${errorSlot("name")}
+
+  <fieldset id="f-environment" aria-describedby="err-environment">
+    <legend>Environment</legend>
+    <div class="choices two">
+      <label class="choice"><input type="radio" name="environment" value="DEVELOPMENT" checked>
+        <span><strong>Development</strong><small>Redirect URIs may use <code>http://localhost</code> or <code>127.0.0.1</code>. Users see a warning.</small></span></label>
+      <label class="choice"><input type="radio" name="environment" value="PRODUCTION">
+        <span><strong>Production</strong><small>Redirect URIs must use <code>https</code>.</small></span></label>
+    </div>
+    ${errorSlot("environment")}
+  </fieldset>
+
+  <fieldset id="f-type" aria-describedby="err-type">
+    <legend>Type</legend>
+    <div class="choices two">
+      <label class="choice"><input type="radio" name="type" value="CONFIDENTIAL" checked>
+        <span><strong>Confidential</strong><small>A server that can keep a secret. Gets a client secret; may use <code>client_credentials</code>.</small></span></label>
+      <label class="choice"><input type="radio" name="type" value="PUBLIC">
+        <span><strong>Public</strong><small>A browser or mobile app. No secret: PKCE only; may use a private-use scheme such as <code>com.example.app:/cb</code>.</small></span></label>
+    </div>
+    ${errorSlot("type")}
+  </fieldset>
+
+  <label for="f-redirectUris">Redirect URIs</label>
+  <textarea id="f-redirectUris" name="redirectUris" rows="3" spellcheck="false" aria-describedby="hint-redirectUris err-redirectUris" placeholder="http://localhost:3000/callback"></textarea>
+  <p class="hint" id="hint-redirectUris">One per line; exact match, no <code>#fragment</code>.</p>
+  ${errorSlot("redirectUris")}
+
+  <fieldset id="f-scopes" aria-describedby="err-scopes">
+    <legend>Scopes the client may ask for</legend>
+    <div class="choices">
+      ${DATA_SCOPES.map(
+        (s) => html`<label class="choice"><input type="checkbox" name="scopes" value="${s}"${s !== "data:write" ? raw(" checked") : ""}>
+        <span><strong><code>${s}</code></strong><small>${SCOPE_DESCRIPTIONS[s] ?? ""}</small></span></label>`,
+      )}
+    </div>
+    <p class="hint"><code>openid</code> and <code>offline_access</code> are always available.</p>
+    ${errorSlot("scopes")}
+  </fieldset>
+
+  <label for="f-accessTokenTtl">Access-token lifetime (seconds)</label>
+  <input id="f-accessTokenTtl" name="accessTokenTtl" type="number" inputmode="numeric" min="${MIN_ACCESS_TOKEN_TTL}" max="${MAX_ACCESS_TOKEN_TTL}" step="1" placeholder="${DEFAULT_ACCESS_TOKEN_TTL}" aria-describedby="hint-accessTokenTtl err-accessTokenTtl">
+  <p class="hint" id="hint-accessTokenTtl">${MIN_ACCESS_TOKEN_TTL} to ${MAX_ACCESS_TOKEN_TTL}; empty means ${DEFAULT_ACCESS_TOKEN_TTL} (${duration(DEFAULT_ACCESS_TOKEN_TTL)}).</p>
+  ${errorSlot("accessTokenTtl")}
+
+  <label class="check"><input type="checkbox" name="refreshTokens" id="f-refreshTokens" checked> Issue refresh tokens</label>
+  ${errorSlot("refreshTokens")}
+  ${isAdmin
+    ? html`<label class="check"><input type="checkbox" name="firstParty" id="f-firstParty"> First-party: skip the consent screen (administrators only)</label>
+  ${errorSlot("firstParty")}`
+    : ""}
+
+  <p class="form-error" id="create-error" role="alert" hidden></p>
+  <button type="submit">Create client</button>
+</form>`;
+}
+
+const dialogs = html`<dialog id="rotate-dialog" aria-labelledby="rotate-title">
+  <form method="dialog" id="rotate-form" novalidate>
+    <h2 id="rotate-title">Rotate the secret of <span data-fill="name"></span>?</h2>
+    <p>A new secret is created and shown once. Update your app with it.</p>
+    <label for="f-grace">Keep the current secret working for</label>
+    <select id="f-grace" name="gracePeriodSeconds" aria-describedby="err-gracePeriodSeconds">
+      <option value="0" selected>No time: it stops working now</option>
+      <option value="3600">1 hour</option>
+      <option value="86400">1 day</option>
+      <option value="604800">7 days</option>
+    </select>
+    ${errorSlot("gracePeriodSeconds")}
+    <p class="form-error" data-dialog-error role="alert" hidden></p>
+    <div class="buttons">
+      <button type="button" class="secondary" data-close>Cancel</button>
+      <button type="submit">Rotate secret</button>
+    </div>
+  </form>
+</dialog>
+<dialog id="revoke-dialog" aria-labelledby="revoke-title">
+  <form method="dialog" id="revoke-form" novalidate>
+    <h2 id="revoke-title">Revoke <span data-fill="name"></span>?</h2>
+    <p>This cannot be undone.</p>
+    <ul>
+      <li>Every user's connection to this app ends; all its access and refresh tokens stop working.</li>
+      <li>The client can no longer sign in users or get tokens.</li>
+      <li>It stays in this list, marked revoked.</li>
+    </ul>
+    <p class="form-error" data-dialog-error role="alert" hidden></p>
+    <div class="buttons">
+      <button type="button" class="secondary" data-close>Cancel</button>
+      <button type="submit" class="danger">Revoke client</button>
+    </div>
+  </form>
+</dialog>`;
+
+function developersPage(opts: { email: string; csrf: string; isAdmin: boolean; clients: OAuthClient[] }): Html {
+  return layout({
+    title: "Developers",
+    signedInAs: opts.email,
+    csrf: opts.csrf,
+    body: html`<style>${raw(CSS)}</style>
+<div id="developers" data-csrf="${opts.csrf}">
+  <div class="intro">
+    <h1>Developers</h1>
+    <p class="muted">OAuth clients (API keys) for your own apps. Discovery: <code>/.well-known/openid-configuration</code></p>
+  </div>
+  <noscript><p class="form-error">This page needs JavaScript to create, rotate and revoke clients.</p></noscript>
+  <p class="notice" id="notice" role="status" hidden></p>
+
+  <section class="card page-card secret" id="secret-panel" tabindex="-1" aria-labelledby="secret-title" hidden>
+    <h2 id="secret-title">Client secret for <span data-fill="name"></span></h2>
+    <p class="warning">Copy it now: you will not see this again.</p>
+    <p class="hint">scopegate keeps only a hash of it. If you lose it, rotate the secret to get a new one.</p>
+    <div class="value"><code id="secret-value"></code><button type="button" data-copy-from="secret-value" aria-label="Copy the client secret">Copy</button></div>
+    <p class="meta copy-line">Client ID: <code id="secret-client-id"></code><button type="button" class="secondary small" data-copy-from="secret-client-id" aria-label="Copy the new client's ID">Copy</button></p>
+    <button type="button" class="secondary done" id="secret-done">Done, I saved it</button>
+  </section>
+
+  <section class="card page-card" aria-labelledby="clients-title">
+    <h2 id="clients-title">Your clients</h2>
+    <div id="client-list">${clientList(opts.clients)}</div>
+  </section>
+
+  <section class="card page-card" aria-labelledby="create-title">
+    <h2 id="create-title">Create a client</h2>
+    ${createForm(opts.isAdmin)}
+  </section>
+</div>
+${dialogs}
+<script src="${DEVELOPERS_SCRIPT_PATH}" defer></script>`,
+  });
+}
+
+export function developerPages(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get(DEVELOPERS_PATH, async (c) => {
+    const session = await loadSession(c, deps);
+    c.header("Cache-Control", "no-store");
+    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(DEVELOPERS_PATH)}`, 303);
+    const clients = await listClients(deps.prisma, session.userId);
+    c.header("Content-Security-Policy", CSP);
+    c.header("X-Frame-Options", "DENY");
+    c.header("Referrer-Policy", "same-origin");
+    return c.html(
+      developersPage({ email: session.user.email, csrf: session.csrfToken, isAdmin: session.user.isAdmin, clients }),
+    );
+  });
+
+  app.get(DEVELOPERS_SCRIPT_PATH, (c) => {
+    c.header("Content-Type", "text/javascript; charset=utf-8");
+    c.header("Cache-Control", "no-cache");
+    c.header("X-Content-Type-Options", "nosniff");
+    return c.body(SCRIPT);
+  });
+
+  return app;
+}
