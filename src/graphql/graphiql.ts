@@ -27,6 +27,9 @@ const FILES: Record<string, { body: string; type: string }> = {
   },
 };
 
+const icon = /^data:([^;,]+);base64,(.*)$/.exec(favicon);
+const FAVICON = icon ? { type: icon[1]!, body: Buffer.from(icon[2]!, "base64") } : null;
+
 // The content hash in the path lets browsers cache the files for good.
 const VERSION = createHash("sha256").update(Object.values(FILES).map((f) => f.body).join("\0")).digest("hex").slice(0, 12);
 export const GRAPHIQL_ASSETS = `/assets/graphiql/${VERSION}`;
@@ -35,6 +38,12 @@ const gzipped = new Map<string, Buffer>();
 
 export function graphiqlAssets(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  app.get(`${GRAPHIQL_ASSETS}/favicon.ico`, (c) => {
+    if (!FAVICON) return c.notFound();
+    c.header("Content-Type", FAVICON.type);
+    c.header("Cache-Control", "public, max-age=31536000, immutable");
+    return c.body(new Uint8Array(FAVICON.body));
+  });
   app.get(`${GRAPHIQL_ASSETS}/:file`, (c) => {
     const name = c.req.param("file");
     const file = Object.hasOwn(FILES, name) ? FILES[name] : undefined;
@@ -66,7 +75,7 @@ export function renderGraphiQLPage(opts?: GraphiQLOptions): string {
 <head>
 <meta charset="utf-8">
 <title>${title}</title>
-<link rel="icon" href="${favicon}">
+<link rel="icon" href="${GRAPHIQL_ASSETS}/favicon.ico">
 <link rel="stylesheet" href="${GRAPHIQL_ASSETS}/graphiql.css">
 </head>
 <body id="body" class="no-focus-outline">
