@@ -12,9 +12,6 @@ import type { AuditEvent, OAuthClient, Prisma } from "../generated/prisma/client
  * trail gets the grant.revoked of their own grant, with the reason.
  */
 
-export const AUDIT_PAGE_DEFAULT = 20;
-export const AUDIT_PAGE_MAX = 100;
-
 export type AuditEventWithClient = AuditEvent & { client: Pick<OAuthClient, "id" | "clientId" | "name" | "environment"> | null };
 
 export class AuditCursorError extends Error {}

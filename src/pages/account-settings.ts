@@ -58,8 +58,8 @@ ${flash(opts.message)}
     <input type="text" name="username" value="${u.email}" autocomplete="username" hidden>
     ${field({ name: "current_password", label: "Current password", type: "password", error: e.currentPassword, autocomplete: "current-password" })}
     ${field({ name: "new_password", label: "New password", type: "password", error: e.newPassword, autocomplete: "new-password" })}
+    ${e.newPassword ? "" : html`<p class="muted" style="margin:.25rem 0 0;font-size:.9rem">At least 10 characters.</p>`}
     ${field({ name: "confirm_password", label: "New password again", type: "password", error: e.confirmPassword, autocomplete: "new-password" })}
-    <p class="muted" style="margin:.25rem 0 0;font-size:.9rem">At least 10 characters.</p>
     <div class="form-actions"><button type="submit">Change password</button></div>
   </form>
 </section>
@@ -162,6 +162,9 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
         : undefined;
     return c.html(await overview(deps, session, { message }));
   });
+
+  // The form posts here; a GET (a reload, a bookmark) goes to the page that has it.
+  app.get("/account/password", (c) => c.redirect("/account", 303));
 
   app.post("/account/password", async (c) => {
     const session = await sessionOrLogin(c, deps);

@@ -18,7 +18,13 @@ export async function sessionOrLogin(c: Context<AppEnv>, deps: AppDeps): Promise
   const session = await loadSession(c, deps);
   if (session) return session;
   const url = new URL(c.req.url);
-  const back = c.req.method === "GET" ? url.pathname + url.search : url.pathname;
+  // After sign-in: the page itself, or for a form post the page that holds the form.
+  const back =
+    c.req.method === "GET"
+      ? url.pathname + url.search
+      : url.pathname.startsWith("/account/apps")
+        ? "/account/apps"
+        : "/account";
   c.header("Cache-Control", "no-store");
   return c.redirect(`/login?return_to=${encodeURIComponent(back.length <= 1500 ? back : url.pathname)}`, 303);
 }

@@ -30,10 +30,25 @@ const ACTIONS: Record<string, string> = {
 };
 
 const GRANT_TYPES: Record<string, string> = {
-  authorization_code: "after you allowed it",
-  refresh_token: "by refreshing",
-  client_credentials: "for the app itself",
+  authorization_code: "After you allowed it",
+  refresh_token: "Refreshed by the app",
+  client_credentials: "For the app itself",
 };
+
+/** How an action's label is coloured: reads and writes, access given or changed, access ended, security. */
+const TONE: Record<string, string> = {
+  "data.read": "data",
+  "data.written": "data",
+  "grant.created": "granted",
+  "grant.updated": "changed",
+  "grant.revoked": "ended",
+  "token.revoked": "ended",
+  "client.revoked": "ended",
+  "code.reused": "ended",
+  "refresh_token.reused": "ended",
+};
+
+const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /** The detail of an event, told for a person: what was read, written, allowed, and why access ended. */
 function describe(e: AuditEventWithClient): Html {
@@ -49,7 +64,7 @@ function describe(e: AuditEventWithClient): Html {
       const gt = /grant_type=(\S+)/.exec(d)?.[1];
       const scope = /scope=([^+]*?)(?:\s\+|$)/.exec(d)?.[1]?.trim() ?? "";
       const how = gt ? (GRANT_TYPES[gt] ?? gt) : "";
-      return html`${how ? html`Issued ${how}` : "Issued"}${scope ? html` · scopes <code class="fields">${scope}</code>` : ""}${/\+refresh_token/.test(d) ? " · with a refresh token" : ""}`;
+      return html`${how || "Issued"}${scope ? html` · <code class="fields">${scope}</code>` : ""}${/\+refresh_token/.test(d) ? " · with a refresh token" : ""}`;
     }
     case "grant.created":
     case "grant.updated": {
@@ -62,17 +77,17 @@ function describe(e: AuditEventWithClient): Html {
         : html`Allowed: who you are`}`;
     }
     default:
-      return html`${d}`;
+      return html`${sentence(d)}`;
   }
 }
 
 function eventRow(e: AuditEventWithClient): Html {
   const label = ACTIONS[e.action] ?? e.action;
-  const kind = e.action.split(".")[0];
+  const tone = TONE[e.action] ?? "plain";
   return html`<tr>
   <td class="when"><time datetime="${e.at.toISOString()}">${utc(e.at, true)}</time></td>
   <td class="app">${e.client ? html`<span class="app-cell">${e.client.name}</span>${e.client.environment === "DEVELOPMENT" ? html` <span class="badge dev">Dev</span>` : ""}` : html`<span class="muted">—</span>`}</td>
-  <td class="what"><span class="action ${kind}" data-action="${e.action}">${label}</span><div class="detail">${describe(e)}</div></td>
+  <td class="what"><span class="action ${tone}" data-action="${e.action}">${label}</span><div class="detail">${describe(e)}</div></td>
   <td class="grant">${e.grantId ? html`<code title="${e.grantId}">${e.grantId.slice(0, 8)}</code>` : html`<span class="muted">—</span>`}</td>
 </tr>`;
 }
@@ -81,7 +96,8 @@ const CSS = `
 main { max-width:64rem; }
 .filter { display:flex; gap:.6rem; align-items:end; margin:0 0 1rem; flex-wrap:wrap; }
 .filter label { margin:0 0 .25rem; font-size:.9rem; }
-.filter select { font:inherit; padding:.45rem .6rem; border:1px solid var(--line); border-radius:6px; background:#fff; min-width:16rem; }
+.filter select, .filter button { height:2.5rem; }
+.filter select { font:inherit; padding:0 .6rem; border:1px solid var(--line); border-radius:6px; background:#fff; min-width:16rem; }
 .filter .showing { color:var(--muted); margin-left:auto; font-size:.92rem; }
 table.trail { width:100%; border-collapse:collapse; background:#fff; border:1px solid var(--line); border-radius:8px; overflow:hidden; font-size:.94rem; }
 table.trail th { text-align:left; font-size:.8rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); background:#f6f8fa; padding:.55rem .8rem; border-bottom:1px solid var(--line); }
@@ -94,8 +110,9 @@ td.grant { width:6.5rem; }
 td.grant code { font-size:.85rem; color:var(--muted); }
 .action { font-weight:700; }
 .action.data { color:#1d4ed8; }
-.action.grant { color:var(--accent); }
-.action.client, .action.code, .action.refresh_token { color:#b42318; }
+.action.granted { color:var(--accent); }
+.action.changed { color:#8a4b00; }
+.action.ended { color:#b42318; }
 .detail { color:var(--muted); margin-top:.1rem; overflow-wrap:anywhere; }
 code.fields { color:var(--fg); background:#f2f4f7; border-radius:4px; padding:0 .3rem; font-size:.86rem; }
 .pager { display:flex; justify-content:space-between; margin-top:1rem; }

@@ -112,10 +112,11 @@ const APPS = `{ viewer { connectedApps { id scopes grantedAt lastUsedAt revokedA
 const LOG = `query Log($first: Int, $after: String, $clientId: ID) { viewer { auditLog(first: $first, after: $after, clientId: $clientId) {
   edges { cursor node { id at action grantId detail client { clientId name } } } pageInfo { hasNextPage endCursor } } } }`;
 
-async function gql(u: User, query: string, variables?: Record<string, unknown>) {
+/** A GraphQL request with the user's session cookie and CSRF header. */
+async function gql(u: User, query: string, variables?: Record<string, unknown>): Promise<any> {
   const r = await u.web.graphql(query, { csrf: u.csrf, variables });
   expect(r.res.status).toBeLessThan(500);
-  return r.body!;
+  return r.body;
 }
 
 async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, ms = 5_000): Promise<T> {
@@ -249,7 +250,7 @@ describe("updateConnectedAppScopes (narrowing without revoking)", () => {
     const next = await refresh(conn, liveRefresh);
     expect(next.scope!.split(" ").sort()).toEqual(["data:write", "offline_access", "openid", "profile:read"]);
     const read = await bearer(next.access_token, "{ me { name measurements(first: 1) { edges { node { id } } } } }");
-    expect(read.body.errors![0].extensions!.code).toBe("INSUFFICIENT_SCOPE");
+    expect(read.body.errors?.[0]?.extensions?.code).toBe("INSUFFICIENT_SCOPE");
     expect(read.body.data.me.name).toBe("Ada");
     // Even asking for it explicitly does not bring it back.
     const again = await oauth.refreshTokenGrantRequest(as, conn.oc, conn.auth, next.refresh_token!, {
@@ -413,8 +414,12 @@ describe("/account/apps", () => {
       expect(res.status).toBe(303);
       expect(res.headers.get("location")).toBe(`/login?return_to=${encodeURIComponent(path)}`);
     }
+    // A form post while signed out changes nothing and comes back to the form's page.
     const post = await web.postForm("/account/apps/00000000-0000-4000-8000-000000000000/revoke", {});
     expect(post.res.status).toBe(303);
+    expect(post.res.headers.get("location")).toBe(`/login?return_to=${encodeURIComponent("/account/apps")}`);
+    const delete_ = await web.postForm("/account/delete", { password: PASSWORD, confirm: "yes" });
+    expect(delete_.res.headers.get("location")).toBe(`/login?return_to=${encodeURIComponent("/account")}`);
   });
 
   it("lists the app with its environment, what it may do in plain words, when connected and last used", async () => {
@@ -546,7 +551,7 @@ describe("/account/activity", () => {
     for (const label of ["Access granted", "Token issued", "Data read", "Data written", "Access revoked"]) expect(html).toContain(label);
     expect(html).toContain("Fields read: <code class=\"fields\">me{email,measurements}</code>");
     expect(html).toContain("recordMeasurement: WEIGHT");
-    expect(html).toContain("revoked by the user under Connected apps");
+    expect(html).toContain("Revoked by the user under Connected apps");
     expect(html).toContain(`<code title="${conn.grantId}">${conn.grantId.slice(0, 8)}</code>`);
     expect(html).toMatch(/<td class="when"><time datetime="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/time><\/td>/);
     expect(html).toContain('<span class="app-cell">Pulse Tracker</span>');
