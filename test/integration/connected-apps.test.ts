@@ -690,6 +690,7 @@ describe("/account: delete", () => {
     );
     await waitFor(() => server.db.prisma.auditEvent.findFirst({ where: { userId: bob.user.id, action: "data.read" } }));
     const bobTrailBefore = await server.db.prisma.auditEvent.findMany({ where: { userId: bob.user.id }, orderBy: { id: "asc" } });
+    const caraTrailBefore = await server.db.prisma.auditEvent.findMany({ where: { userId: cara.user.id }, orderBy: { id: "asc" } });
 
     const confirm = await cara.web.page("/account/delete");
     expect(confirm.html).toContain("Delete your scopegate account?");
@@ -742,6 +743,11 @@ describe("/account: delete", () => {
     const client = await prisma.oAuthClient.findUniqueOrThrow({ where: { id: caraApp.client.id } });
     expect(client.revokedAt).not.toBeNull();
     expect(client.secretHash).toBeNull();
+    // Her own trail is append-only too: every earlier event stays (now pointing at the anonymous tombstone), plus the revocations.
+    const caraTrail = await prisma.auditEvent.findMany({ where: { userId: cara.user.id }, orderBy: { id: "asc" } });
+    expect(caraTrail.filter((e) => caraTrailBefore.some((b) => b.id === e.id))).toEqual(caraTrailBefore);
+    expect(caraTrail.map((e) => e.action)).toEqual(expect.arrayContaining(["client.revoked", "grant.revoked"]));
+    expect(caraTrail.find((e) => e.action === "grant.revoked" && e.grantId === caraConn.grantId)?.detail).toBe("the user deleted their account");
     const web = new WebClient(server.url);
     expect((await web.signIn({ email: cara.email, password: PASSWORD })).res.status).toBe(401);
     expect((await web.signUp({ name: "Cara again", email: cara.email, password: PASSWORD })).res.status).toBe(303);
