@@ -23,9 +23,13 @@ export const OAuthClientRef = builder.prismaObject("OAuthClient", {
     firstParty: t.exposeBoolean("firstParty", { nullable: false, authScopes: { account: true } }),
     accessTokenTtl: t.exposeInt("accessTokenTtl", { nullable: false, authScopes: { account: true } }),
     refreshTokens: t.exposeBoolean("refreshTokens", { nullable: false, authScopes: { account: true } }),
-    secretHint: t.exposeString("secretHint", {
-      description: "The last 4 characters of the current secret (confidential clients).",
+    secretHint: t.string({
+      description: "The last 4 characters of the current secret (confidential clients); null for anyone but the owner.",
       authScopes: { account: true },
+      select: { secretHint: true, ownerId: true },
+      // Users see the apps they connected through this type too: the hint is the owner's.
+      resolve: (client, _args, ctx) =>
+        ctx.viewer.kind === "account" && ctx.viewer.userId === client.ownerId ? client.secretHint : null,
     }),
     createdAt: t.expose("createdAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
     revokedAt: t.expose("revokedAt", { type: "DateTime", authScopes: { account: true } }),

@@ -39,7 +39,7 @@ export function layout(opts: { title: string; signedInAs?: string | null; csrf?:
 <header>
   <a class="brand" href="/">scopegate</a>
   <nav>${opts.signedInAs
-    ? html`<a href="/account/apps">Connected apps</a><a href="/account/activity">Activity</a><a href="/developers">Developers</a><a href="/graphql">GraphiQL</a>`
+    ? html`<a href="/account/apps">Connected apps</a><a href="/account/activity">Activity</a><a href="/account">Account</a><a href="/developers">Developers</a><a href="/graphql">GraphiQL</a>`
     : ""}</nav>
   ${opts.signedInAs
     ? html`<span class="muted">${opts.signedInAs}</span>

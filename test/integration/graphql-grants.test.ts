@@ -88,3 +88,23 @@ describe("grants and token-authenticated requests", () => {
     expect(after.lastUsedAt).toEqual(first);
   });
 });
+
+describe("a connected app as its user sees it", () => {
+  it("shows no secret hint of another developer's client", async () => {
+    const dev = await signedInUser(server, "Dev");
+    const { client, clientSecret } = await registerClient(server, dev.user.id, { type: "CONFIDENTIAL", redirectUris: [REDIRECT], scopes: ["data:read"] });
+    const c = { client_id: client.clientId };
+    const req = await authorizationUrl(as, client.clientId, REDIRECT, "data:read");
+    let res = await web.fetch(req.url.pathname + req.url.search);
+    if (res.status === 200) res = (await submitConsent(web, await res.text(), { decision: "allow" })).res;
+    const callback = oauth.validateAuthResponse(as, c, location(res, server.url), req.state);
+    await exchangeCode(as, c, oauth.ClientSecretBasic(clientSecret!), callback, REDIRECT, req.verifier);
+
+    const query = "{ viewer { connectedApps { client { clientId secretHint } } oauthClients { clientId secretHint } } }";
+    const mine = await web.graphql(query, { csrf: await web.csrfFrom("/logout") });
+    const app = mine.body!.data.viewer.connectedApps.find((a: any) => a.client.clientId === client.clientId);
+    expect(app.client.secretHint).toBeNull();
+    const devView = await dev.web.graphql(query, { csrf: await dev.web.csrfFrom("/logout") });
+    expect(devView.body!.data.viewer.oauthClients.find((x: any) => x.clientId === client.clientId).secretHint).toBe(clientSecret!.slice(-4));
+  });
+});
