@@ -94,7 +94,7 @@ describe("signing keys", () => {
 });
 
 // Only meaningful on the embedded database (PostgreSQL outlives the process anyway).
-describe.runIf(currentKind() === "pglite")("a restart of the embedded database", () => {
+if (currentKind() === "pglite") describe("a restart of the embedded database", () => {
   it("keeps signing keys, clients and tokens: a token from before the restart works after it", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "scopegate-restart-"));
     const port = await freePort();
