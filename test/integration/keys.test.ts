@@ -122,3 +122,49 @@ if (currentKind() === "pglite") describe("a restart of the embedded database", (
     }
   });
 });
+
+if (currentKind() === "pglite") describe("npm run keys:rotate", () => {
+  it("adds new signing keys in the database the server uses, and refuses an embedded folder in use", async () => {
+    const { execFile } = await import("node:child_process");
+    const { REPO_ROOT } = await import("../helpers/process.ts");
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", "scripts/rotate-keys.ts"], {
+          cwd: REPO_ROOT,
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
+          timeout: 60_000,
+        }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+
+    const dataDir = mkdtempSync(join(tmpdir(), "scopegate-rotate-"));
+    try {
+      const port = await freePort();
+      const config: Config = {
+        ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false", DATA_DIR: dataDir }),
+        host: "127.0.0.1",
+      };
+      const server = await startServer(config, logger);
+      const before = (await (await fetch(`${server.url}/v1/oauth/jwks`)).json()).keys.length;
+      // the running server holds the folder: the script must not open it too
+      const refused = await run({ DATA_DIR: dataDir });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/in use by process \d+; stop it first/);
+      await server.close();
+
+      const rotated = await run({ DATA_DIR: dataDir });
+      expect(rotated.code).toBe(0);
+      const kids = /new signing keys: (\S+), (\S+)/.exec(rotated.stdout);
+      expect(kids).toBeTruthy();
+      const again = await startServer(config, logger);
+      try {
+        const jwks = (await (await fetch(`${again.url}/v1/oauth/jwks`)).json()).keys.map((k: { kid: string }) => k.kid);
+        expect(jwks).toHaveLength(before + 2);
+        expect(jwks).toEqual(expect.arrayContaining([kids![1], kids![2]]));
+      } finally {
+        await again.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
