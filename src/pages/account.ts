@@ -11,6 +11,8 @@ import {
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout } from "./layout.ts";
 import { seedUserData } from "../seed/demo.ts";
+import { SignInThrottle } from "../auth/throttle.ts";
+import { getConnInfo } from "@hono/node-server/conninfo";
 import { loadSession, safeReturnTo } from "./session.ts";
 
 const CSRF_MESSAGE = "This form expired or came from another site. Please try again.";
@@ -64,7 +66,16 @@ ${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
   });
 }
 
-export function accountPages(deps: AppDeps): Hono<AppEnv> {
+/** The peer's address (not X-Forwarded-For, which any client can set). */
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const secure = deps.config.secureCookies;
   const issuerOrigin = new URL(deps.config.issuer).origin;
@@ -111,11 +122,30 @@ export function accountPages(deps: AppDeps): Hono<AppEnv> {
     if (!checkFormCsrf(c, null, secure, issuerOrigin, form.csrf)) {
       return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: { form: CSRF_MESSAGE } }), 403);
     }
-    const result = await signIn(deps.prisma, { email: form.email ?? "", password: form.password ?? "" });
+    const email = form.email ?? "";
+    const address = clientAddress(c);
+    const wait = throttle.retryAfter(email, address);
+    if (wait > 0) {
+      c.var.log.warn("sign-in throttled");
+      const minutes = Math.ceil(wait / 60_000);
+      c.header("Retry-After", String(Math.ceil(wait / 1000)));
+      return c.html(
+        loginPage({
+          csrf: formCsrfToken(c, null, secure),
+          returnTo,
+          email: form.email,
+          errors: { form: `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.` },
+        }),
+        429,
+      );
+    }
+    const result = await signIn(deps.prisma, { email, password: form.password ?? "" });
     if (!result.ok) {
+      if (result.errors.form) throttle.failed(email, address);
       c.var.log.info("sign-in refused");
       return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: result.errors }), 401);
     }
+    throttle.succeeded(email);
     c.var.log.info({ userId: result.user.id }, "signed in");
     return startSession(c, result.user.id, returnTo);
   });
