@@ -9,7 +9,11 @@ const CSS = `
 body { margin:0; font:16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--fg); background:#f6f8fa; }
 header { background:#fff; border-bottom:1px solid var(--line); padding:.75rem 1.5rem; display:flex; gap:1.5rem; align-items:center; }
 header .brand { font-weight:700; color:var(--accent); text-decoration:none; }
-header nav { display:flex; gap:1rem; flex:1; }
+header { flex-wrap:wrap; }
+header nav { display:flex; gap:.25rem 1rem; flex:1; flex-wrap:wrap; }
+main a { color:var(--accent); }
+header nav a { white-space:nowrap; }
+header > .muted { max-width:24ch; overflow:hidden; text-overflow:ellipsis; white-space:nowrap; }
 header a { color:var(--fg); }
 main { max-width:44rem; margin:2rem auto; padding:0 1.5rem; }
 .card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1.5rem; }
@@ -42,7 +46,7 @@ export function layout(opts: { title: string; signedInAs?: string | null; csrf?:
     ? html`<a href="/account/apps">Connected apps</a><a href="/account/activity">Activity</a><a href="/account">Account</a><a href="/developers">Developers</a><a href="/graphql">GraphiQL</a>`
     : ""}</nav>
   ${opts.signedInAs
-    ? html`<span class="muted">${opts.signedInAs}</span>
+    ? html`<span class="muted" title="${opts.signedInAs}">${opts.signedInAs}</span>
       <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="${opts.csrf ?? ""}"><button class="secondary" style="margin:0">Sign out</button></form>`
     : html`<a href="/login">Sign in</a><a href="/signup">Create account</a>`}
 </header>
