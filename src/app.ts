@@ -44,6 +44,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The rest of an oversized body is never read, so the connection cannot be reused.
   app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413, { Connection: "close" }) }));
 
+  // PostgreSQL cannot store a NUL character in text: refuse it at the door rather
+  // than fail deep inside a query. (/graphql's body is checked by its own plugin.)
+  app.use(async (c, next) => {
+    const nul = "NUL characters are not allowed in requests.";
+    if (/%00|\u0000/i.test(c.req.url)) return c.json({ error: "invalid_request", error_description: nul }, 400);
+    const type = (c.req.header("content-type") ?? "").toLowerCase();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.path !== "/graphql" && /form|json|text/.test(type)) {
+      const body = await c.req.text().catch(() => "");
+      if (/\u0000|%00|\\u0000/i.test(body)) return c.json({ error: "invalid_request", error_description: nul }, 400);
+    }
+    return next();
+  });
+
   app.get("/healthz", async (c) => {
     const ok = await databaseAnswers(deps.prisma);
     c.header("Cache-Control", "no-store");

@@ -76,6 +76,51 @@ function onlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNod
   });
 }
 
+export const MAX_QUERY_LENGTH = 20_000;
+export const MAX_SELECTION_DEPTH = 15;
+
+/** The deepest nesting of { } in a document, strings and comments skipped. */
+export function selectionDepth(query: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < query.length; i++) {
+    const ch = query[i];
+    if (ch === "#") {
+      while (i < query.length && query[i] !== "\n") i++;
+    } else if (ch === '"') {
+      const block = query.startsWith('"""', i);
+      const end = block ? '"""' : '"';
+      i += end.length;
+      while (i < query.length && !query.startsWith(end, i)) i += query[i] === "\\" && !block ? 2 : 1;
+      i += end.length - 1;
+    } else if (ch === "{") {
+      max = Math.max(max, ++depth);
+    } else if (ch === "}") {
+      depth--;
+    }
+  }
+  return max;
+}
+
+/**
+ * Refuses, before parsing, what would only cost us: oversized or deeply nested
+ * documents (graphql-js recurses per level), and NUL characters, which
+ * PostgreSQL cannot store in text.
+ */
+function rejectAbusiveRequests(): Plugin<GraphQLServerContext> {
+  const refuse = (message: string) =>
+    createGraphQLError(message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+  return {
+    onParams({ params }) {
+      const query = typeof params.query === "string" ? params.query : "";
+      if (query.length > MAX_QUERY_LENGTH) throw refuse(`The query is longer than ${MAX_QUERY_LENGTH} characters.`);
+      if (selectionDepth(query) > MAX_SELECTION_DEPTH) throw refuse(`The query nests selections deeper than ${MAX_SELECTION_DEPTH} levels.`);
+      const variables = params.variables ? JSON.stringify(params.variables) : "";
+      if (/\\u0000|\u0000/i.test(query) || variables.includes("\\u0000")) throw refuse("NUL characters are not allowed.");
+    },
+  };
+}
+
 /**
  * Anonymous requests may introspect the schema and nothing else: anything more
  * gets HTTP 401 with a Bearer challenge naming the resource metadata (RFC 9728).
@@ -107,7 +152,7 @@ export function createGraphQLServer(logger: Logger): YogaServerInstance<GraphQLS
     graphqlEndpoint: "/graphql",
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
-    plugins: [requireCredentials(), auditTokenUse()],
+    plugins: [rejectAbusiveRequests(), requireCredentials(), auditTokenUse()],
     // Assets come from the package, not a CDN (see graphiql.ts). The account
     // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
     renderGraphiQL: renderGraphiQLPage,

@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../helpers/server.ts";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+const JSON_CT = { "content-type": "application/json" };
+const weird = ["", "%", "%zz", "a=%E0%A4%A", "\u0000", "x".repeat(5000), "[]", "{}", "null", "a=1&a=2", "grant_type[]=x", "💥=💥"];
+
+type Req = { method: string; path: string; headers?: Record<string, string>; body?: string };
+
+function cases(): Req[] {
+  const out: Req[] = [];
+  for (const path of ["/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/introspect", "/v1/oauth/userinfo", "/v1/oauth/authorize", "/login", "/signup", "/logout", "/graphql"]) {
+    for (const body of weird) {
+      out.push({ method: "POST", path, headers: FORM, body });
+      out.push({ method: "POST", path, headers: JSON_CT, body });
+      out.push({ method: "POST", path, headers: { "content-type": "multipart/form-data; boundary=x" }, body });
+      // (only values a client can put in a header at all)
+      if (/^[\x21-\x7e]+$/.test(body)) {
+        out.push({ method: "POST", path, headers: { ...FORM, authorization: `Basic ${body}` }, body: "grant_type=client_credentials" });
+        out.push({ method: "POST", path, headers: { ...JSON_CT, authorization: `Bearer ${body}` }, body: '{"query":"{ me { id } }"}' });
+      }
+    }
+    out.push({ method: "PUT", path, headers: FORM, body: "x=1" });
+    out.push({ method: "DELETE", path });
+  }
+  for (const q of ["", "?", "?client_id=", "?client_id=%00", "?redirect_uri=javascript:alert(1)&client_id=x", `?scope=${"a ".repeat(3000)}`, "?client_id[]=1", "?client_id=1&client_id=2", "?%zz=1"]) {
+    out.push({ method: "GET", path: `/v1/oauth/authorize${q}` });
+    out.push({ method: "GET", path: `/login${q}` });
+    out.push({ method: "GET", path: `/graphql${q}`, headers: { accept: "application/json" } });
+  }
+  for (const path of ["/login", "/signup", "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/introspect"]) {
+    out.push({ method: "POST", path, headers: FORM, body: "email=a%00b&password=x&client_id=%00&token=%00&grant_type=client_credentials" });
+    // JSON.stringify writes the NUL as the escape \u0000
+    out.push({ method: "POST", path, headers: JSON_CT, body: JSON.stringify({ client_id: "\u0000", grant_type: "client_credentials", token: "\u0000" }) });
+  }
+  const graphqlNul: [string, Record<string, unknown> | undefined][] = [
+    ["mutation($n: String) { updateProfile(input: { name: $n }) { id } }", { n: "a\u0000b" }],
+    // a GraphQL string literal with the escape \u0000 in the query text
+    ['mutation { revokeOAuthClient(clientId: "\\u0000") { clientId } }', undefined],
+    ['{ me { measurements(after: "\\u0000") { pageInfo { hasNextPage } } } }', undefined],
+  ];
+  for (const [query, variables] of graphqlNul) {
+    out.push({ method: "POST", path: "/graphql", headers: JSON_CT, body: JSON.stringify({ query, variables }) });
+  }
+  for (const body of ['{"query": 1}', '{"query": "{"}', '{"query": "query { me { id } }", "variables": "x"}', '{"query": "mutation { recordMeasurement(input: 1) { id } }"}', `{"query": "${"{ me ".repeat(2000)}"}`, '{"query":"{ __schema { types { name } } }","operationName":{}}']) {
+    out.push({ method: "POST", path: "/graphql", headers: JSON_CT, body });
+  }
+  return out;
+}
+
+describe("malformed input", () => {
+  it("never gets a 5xx or a stack trace", async () => {
+    const failures: string[] = [];
+    for (const r of cases()) {
+      let res: Response;
+      try {
+        res = await fetch(`${server.url}${r.path}`, { method: r.method, headers: r.headers, body: r.body, redirect: "manual" });
+      } catch (err) {
+        failures.push(`${r.method} ${r.path} ${JSON.stringify(r.body)?.slice(0, 60)}: ${(err as Error).message}`);
+        continue;
+      }
+      const text = await res.text();
+      if (res.status >= 500 || /\n\s+at .+:\d+:\d+/.test(text) || /node_modules|\/src\//.test(text)) {
+        failures.push(`${r.method} ${r.path} ${JSON.stringify(r.headers)} ${JSON.stringify(r.body)?.slice(0, 60)} -> ${res.status} ${text.slice(0, 200)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+});
