@@ -24,9 +24,9 @@ export async function viewerFromBearer(deps: AppDeps, authorization: string | un
       viewer: {
         kind: "token",
         userId: live.claims.sub,
-        clientRowId: live.client.id,
-        clientId: live.client.clientId,
-        grantId: live.record.grantId,
+        clientRowId: live.clientRowId,
+        clientId: live.clientId,
+        grantId: live.grantId,
         jti: live.claims.jti,
         scopes: new Set(live.scopes),
       },

@@ -4,6 +4,8 @@ import { badUserInput } from "./errors.ts";
 
 export const UserRef = builder.prismaObject("User", {
   authScopes: { authenticated: true },
+  // Load only the columns a query asks for (never passwordHash).
+  select: { id: true },
   fields: (t) => ({
     id: t.exposeID("id", { nullable: false, authScopes: { authenticated: true } }),
     name: t.exposeString("name", { authScopes: { profileRead: true } }),

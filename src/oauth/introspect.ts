@@ -25,7 +25,7 @@ export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
       if (token.split(".").length === 3) {
         try {
           const live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, token);
-          if (live.client.id !== client.id) return c.json(inactive);
+          if (live.clientRowId !== client.id) return c.json(inactive);
           const { claims } = live;
           return c.json({
             active: true,

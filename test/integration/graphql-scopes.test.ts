@@ -290,7 +290,7 @@ describe("audit and cost", () => {
     const five = await count(5);
     const fifty = await count(50);
     expect(fifty).toBe(five);
-    // token check (token, client, grant), the user, the measurements
-    expect(fifty).toBeLessThanOrEqual(5);
+    // the token check (one joined query), the user, the measurements
+    expect(fifty).toBeLessThanOrEqual(3);
   });
 });
