@@ -4,8 +4,11 @@
 // The flow: discovery -> authorization URL with PKCE S256, state and nonce ->
 // scopegate's sign-in and consent pages -> /callback (validateAuthResponse
 // checks iss and state) -> code exchange with client_secret_basic ->
-// id_token validation (nonce) -> GraphQL with the access token. Plus
-// "Refresh token" (the refresh token rotates) and "Disconnect" (revocation).
+// id_token validation (nonce) -> GraphQL with the access token: the profile,
+// and with data:read the latest measurements. With data:write a small form
+// records a heart-rate reading (recordMeasurement), and scopegate's
+// BAD_USER_INPUT errors are shown next to the field. Plus "Refresh token"
+// (the refresh token rotates) and "Disconnect" (revocation).
 //
 // Everything secret (PKCE verifier, state, nonce, tokens) stays on this
 // server, in memory, keyed by a random HttpOnly cookie. No token is ever put
@@ -14,9 +17,12 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import * as oauth from "oauth4webapi";
-import { button, html, notice, page, type Notice, type SafeHtml } from "./html.ts";
+import { button, html, notice, page, SafeHtml, type Notice } from "./html.ts";
 
-export const SCOPE = "openid offline_access profile:read data:read";
+/** What the app asks for by default; the user may untick data scopes on the consent page. */
+export const SCOPE = "openid offline_access profile:read data:read data:write";
+/** How many measurements the page shows (me.measurements(first: ...)). */
+export const MEASUREMENTS_SHOWN = 10;
 
 const COOKIE = "partner_sid";
 const SESSION_IDLE_MS = 8 * 3600 * 1000;
@@ -35,6 +41,11 @@ export interface PartnerAppOptions {
   host?: string;
   /** the redirect URI registered for the client (default http://localhost:<port>/callback) */
   redirectUri?: string;
+  /**
+   * The scopes to ask for (default SCOPE). Each data scope must be registered for the
+   * client, or scopegate refuses the request (invalid_scope).
+   */
+  scope?: string;
   /** where request and error lines go (default console.log); never given a token */
   log?: (line: string) => void;
 }
@@ -73,6 +84,17 @@ interface Session {
   flash?: Notice;
   /** a refresh in progress: two at once would present one refresh token twice (reuse -> revoked) */
   refreshing?: Promise<void>;
+  /** the heart-rate form as last submitted, with what was wrong; shown once on the next page */
+  recordForm?: RecordForm;
+}
+
+interface RecordForm {
+  /** the value as typed (only when it was a number) */
+  value: string;
+  /** shown next to the field: the BAD_USER_INPUT on input.value, or this app's own check */
+  fieldError?: string;
+  /** shown above the button: any other problem with the reading */
+  formError?: string;
 }
 
 interface MeField {
@@ -81,9 +103,66 @@ interface MeField {
   refused?: string;
 }
 
+interface MeasurementRow {
+  id: string;
+  type: string | null;
+  value: number | null;
+  unit: string | null;
+  recordedAt: string | null;
+}
+
+/** me.measurements: the latest readings, or why there are none to show. */
+type Measurements =
+  | { kind: "list"; rows: MeasurementRow[]; hasMore: boolean }
+  /** data:read was not granted, so the app did not ask */
+  | { kind: "not-granted" }
+  /** scopegate answered the field with an error */
+  | { kind: "refused"; reason: string };
+
 type MeResult =
-  | { ok: true; id: string | null; fields: Record<"name" | "email" | "birthDate", MeField>; otherErrors: string[] }
+  | {
+      ok: true;
+      id: string | null;
+      fields: Record<"name" | "email" | "birthDate", MeField>;
+      measurements: Measurements;
+      otherErrors: string[];
+    }
   | { ok: false; status: number; error: string; description: string };
+
+/** A GraphQL error as scopegate sends it. */
+interface GraphQLError {
+  message?: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; requiredScopes?: string[]; field?: string };
+}
+
+/** The answer of one POST /graphql: data and errors, or the request as a whole refused. */
+type GraphQLAnswer<T> =
+  | { ok: true; data: T | null; errors: GraphQLError[] }
+  | { ok: false; status: number; error: string; description: string };
+
+/** Why a field came back null, in words for the page. */
+function refusal(err: GraphQLError): string {
+  const code = err.extensions?.code;
+  const needs = err.extensions?.requiredScopes?.length ? ` (needs ${err.extensions.requiredScopes.join(" ")})` : "";
+  return code === "INSUFFICIENT_SCOPE" || code === "FORBIDDEN" ? `not shared with this app${needs}` : (err.message ?? "error");
+}
+
+const MEASUREMENT_LABELS: Record<string, string> = {
+  HEART_RATE: "Heart rate",
+  STEPS: "Steps",
+  BODY_TEMPERATURE: "Body temperature",
+  RESPIRATION_RATE: "Respiration rate",
+  OXYGEN_SATURATION: "Oxygen saturation",
+  WEIGHT: "Weight",
+};
+
+/** "2026-01-31 07:05 UTC" from an ISO date-time. */
+function shortTime(iso: string | null): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
 
 const random = () => randomBytes(32).toString("base64url");
 
@@ -132,6 +211,7 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
   const secureCookie = baseUrl.startsWith("https:");
   const log = options.log ?? ((line: string) => console.log(line));
   const graphqlUrl = new URL(`${issuerUrl.href.replace(/\/+$/, "")}/graphql`);
+  const scope = options.scope ?? SCOPE;
 
   const client: oauth.Client = { client_id: options.clientId };
   const clientAuth = oauth.ClientSecretBasic(options.clientSecret);
@@ -221,9 +301,25 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
   // ---- scopegate calls ----
 
   const ME_QUERY = "query Me { me { id name email birthDate } }";
+  // With data:read: the profile and the latest measurements in one request (newest first).
+  const ME_WITH_MEASUREMENTS_QUERY = `query MeWithMeasurements($first: Int!) {
+  me {
+    id name email birthDate
+    measurements(first: $first) { edges { node { id type value unit recordedAt } } pageInfo { hasNextPage } }
+  }
+}`;
+  // Only the id comes back: the other fields of a Measurement need data:read, and a
+  // connection may hold data:write alone. The page reads the list again anyway.
+  const RECORD_MUTATION = `mutation RecordHeartRate($input: RecordMeasurementInput!) {
+  recordMeasurement(input: $input) { id }
+}`;
 
-  /** POST /graphql with the access token; a field scopegate refuses comes back null with an error. */
-  async function fetchMe(accessToken: string): Promise<MeResult> {
+  /**
+   * POST /graphql with the access token in the Authorization header (never in the
+   * URL). A field scopegate refuses comes back null with an error on its path; a
+   * token it refuses is a 401 with a WWW-Authenticate challenge.
+   */
+  async function graphql<T>(accessToken: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLAnswer<T>> {
     let res: Response;
     try {
       res = await oauth.protectedResourceRequest(
@@ -231,7 +327,7 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
         "POST",
         graphqlUrl,
         new Headers({ "content-type": "application/json", accept: "application/json" }),
-        JSON.stringify({ query: ME_QUERY }),
+        JSON.stringify(variables ? { query, variables } : { query }),
         http_(),
       );
     } catch (err) {
@@ -241,32 +337,80 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
       }
       throw err;
     }
-    const body = (await res.json().catch(() => null)) as {
-      data?: { me?: { id?: string; name?: string | null; email?: string | null; birthDate?: string | null } | null };
-      errors?: { message?: string; path?: (string | number)[]; extensions?: { code?: string; requiredScopes?: string[] } }[];
-    } | null;
+    const body = (await res.json().catch(() => null)) as { data?: T | null; errors?: GraphQLError[] } | null;
     if (!body || (!res.ok && !body.data)) {
       return { ok: false, status: res.status, error: `HTTP ${res.status}`, description: body?.errors?.[0]?.message ?? "" };
     }
-    const me = body.data?.me ?? null;
-    const errors = body.errors ?? [];
+    return { ok: true, data: body.data ?? null, errors: body.errors ?? [] };
+  }
+
+  type MeData = {
+    me?: {
+      id?: string;
+      name?: string | null;
+      email?: string | null;
+      birthDate?: string | null;
+      measurements?: {
+        edges?: { node?: MeasurementRow | null }[];
+        pageInfo?: { hasNextPage?: boolean } | null;
+      } | null;
+    } | null;
+  };
+
+  /** The user's profile and, when data:read was granted, their latest measurements. */
+  async function fetchMe(accessToken: string, withMeasurements = false): Promise<MeResult> {
+    const answer = withMeasurements
+      ? await graphql<MeData>(accessToken, ME_WITH_MEASUREMENTS_QUERY, { first: MEASUREMENTS_SHOWN })
+      : await graphql<MeData>(accessToken, ME_QUERY);
+    if (!answer.ok) return answer;
+    const me = answer.data?.me ?? null;
+    const errors = answer.errors;
+    const on = (e: GraphQLError, field: string) => e.path?.[0] === "me" && e.path[1] === field;
     const fields = {} as Record<"name" | "email" | "birthDate", MeField>;
-    const otherErrors: string[] = [];
     for (const name of ["name", "email", "birthDate"] as const) {
-      const err = errors.find((e) => e.path?.[0] === "me" && e.path[1] === name);
-      const code = err?.extensions?.code;
-      const needs = err?.extensions?.requiredScopes?.length ? ` (needs ${err.extensions.requiredScopes.join(" ")})` : "";
-      fields[name] = {
-        value: me?.[name] ?? null,
-        ...(err ? { refused: code === "INSUFFICIENT_SCOPE" || code === "FORBIDDEN" ? `not shared with this app${needs}` : (err.message ?? "error") } : {}),
-      };
+      const err = errors.find((e) => on(e, name));
+      fields[name] = { value: me?.[name] ?? null, ...(err ? { refused: refusal(err) } : {}) };
     }
-    for (const e of errors) {
-      if (!(e.path?.[0] === "me" && ["name", "email", "birthDate"].includes(String(e.path[1])))) {
-        otherErrors.push(`${e.extensions?.code ?? "ERROR"}: ${e.message ?? ""}`);
-      }
+    let measurements: Measurements = { kind: "not-granted" };
+    if (withMeasurements) {
+      const err = errors.find((e) => on(e, "measurements"));
+      const connection = me?.measurements;
+      measurements = (err || !connection)
+        ? { kind: "refused", reason: err ? refusal(err) : "not returned" }
+        : {
+            kind: "list",
+            rows: (connection.edges ?? []).flatMap((e) => (e.node ? [e.node] : [])),
+            hasMore: connection.pageInfo?.hasNextPage === true,
+          };
     }
-    return { ok: true, id: me?.id ?? null, fields, otherErrors };
+    const handled = ["name", "email", "birthDate", "measurements"];
+    const otherErrors = errors
+      .filter((e) => !(e.path?.[0] === "me" && handled.includes(String(e.path[1]))))
+      .map((e) => `${e.extensions?.code ?? "ERROR"}: ${e.message ?? ""}`);
+    return { ok: true, id: me?.id ?? null, fields, measurements, otherErrors };
+  }
+
+  type RecordOutcome =
+    | { kind: "recorded"; id: string }
+    /** BAD_USER_INPUT: what was wrong, and which input field (input.value, input.recordedAt, ...) */
+    | { kind: "invalid"; field: string | undefined; message: string }
+    | { kind: "refused"; code: string; message: string }
+    | { kind: "token-refused"; status: number; error: string; description: string };
+
+  /** recordMeasurement: a heart-rate reading taken now. */
+  async function recordHeartRate(accessToken: string, bpm: number): Promise<RecordOutcome> {
+    const answer = await graphql<{ recordMeasurement?: { id?: string } | null }>(accessToken, RECORD_MUTATION, {
+      input: { type: "HEART_RATE", value: bpm, unit: "bpm", recordedAt: new Date().toISOString() },
+    });
+    if (!answer.ok) return { kind: "token-refused", status: answer.status, error: answer.error, description: answer.description };
+    const id = answer.data?.recordMeasurement?.id;
+    if (id) return { kind: "recorded", id };
+    const err = answer.errors[0];
+    const code = err?.extensions?.code ?? "ERROR";
+    const message = err?.message ?? "scopegate did not record the reading.";
+    if (code === "BAD_USER_INPUT") return { kind: "invalid", field: err?.extensions?.field, message };
+    const needs = err?.extensions?.requiredScopes?.length ? ` (needs ${err.extensions.requiredScopes.join(" ")})` : "";
+    return { kind: "refused", code, message: `${message}${needs}` };
   }
 
   function connectionFrom(tokens: oauth.TokenEndpointResponse, previous?: Connection): Connection {
@@ -285,9 +429,48 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
 
   // ---- routes ----
 
+  /** The scopes the token response said were granted (the user may have unticked some). */
+  function granted(conn: Connection): Set<string> {
+    return new Set(conn.scope.split(" ").filter(Boolean));
+  }
+
+  function measurementsTable(m: Measurements): SafeHtml {
+    if (m.kind === "not-granted") {
+      return html`<p class="muted">not shared with this app (needs data:read)</p>`;
+    }
+    if (m.kind === "refused") return html`<p class="muted">${m.reason}</p>`;
+    if (!m.rows.length) return html`<p class="muted">No measurements yet.</p>`;
+    return html`<table data-testid="measurements">
+<thead><tr><th scope="col">Recorded</th><th scope="col">Type</th><th scope="col">Value</th></tr></thead>
+<tbody>${m.rows.map(
+      (r) => html`<tr><td>${shortTime(r.recordedAt)}</td><td>${MEASUREMENT_LABELS[r.type ?? ""] ?? r.type}</td><td>${r.value} ${r.unit}</td></tr>`,
+    )}</tbody>
+</table>${m.hasMore ? html`<p class="muted">The ${m.rows.length} latest; scopegate has more (<code>pageInfo.hasNextPage</code>).</p>` : ""}`;
+  }
+
+  /** The heart-rate form, with scopegate's BAD_USER_INPUT message next to the field. */
+  function recordFormHtml(session: Session, form: RecordForm | undefined): SafeHtml {
+    const invalid = form?.fieldError !== undefined;
+    return html`<form method="post" action="/measurements" class="record">
+<input type="hidden" name="csrf" value="${session.csrf}">
+<label for="heart-rate">Heart rate (bpm)</label>
+<div class="field">
+<input id="heart-rate" name="value" type="number" step="any" inputmode="decimal" required value="${form?.value ?? ""}"${
+      invalid ? new SafeHtml(' aria-invalid="true" aria-describedby="heart-rate-error"') : ""
+    }>
+${invalid ? html`<span class="field-error" id="heart-rate-error" role="alert">${form!.fieldError}</span>` : ""}
+</div>
+${form?.formError ? html`<p class="field-error" role="alert">${form.formError}</p>` : ""}
+<button type="submit">Record reading</button>
+</form>
+<p class="muted">Sent as <code>recordMeasurement</code> with type <code>HEART_RATE</code>, unit <code>bpm</code> and the current time. scopegate checks the value.</p>`;
+  }
+
   async function home(res: http.ServerResponse, session: Session) {
     const flash = session.flash;
     session.flash = undefined;
+    const recordForm = session.recordForm;
+    session.recordForm = undefined;
     const conn = session.connection;
     if (!conn) {
       return send(
@@ -297,15 +480,19 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
           "Not connected",
           html`${notice(flash)}<div class="card">
 <h1>Bring your health data</h1>
-<p>This example app reads your profile from scopegate, with your permission.</p>
+<p>This example app reads your profile and measurements from scopegate, and can record a heart-rate reading, with your permission.</p>
 ${button("/connect", "Connect with scopegate", session.csrf)}
-<p class="muted">Asks for: <code>${SCOPE}</code></p>
+<p class="muted">Asks for: <code>${scope}</code></p>
 </div>`,
         ),
       );
     }
-    const me = await fetchMe(conn.accessToken);
+    const scopes = granted(conn);
+    // Ask for measurements only when data:read was granted; without it scopegate would
+    // answer the field with null and INSUFFICIENT_SCOPE.
+    const me = await fetchMe(conn.accessToken, scopes.has("data:read"));
     let data: SafeHtml;
+    let health: SafeHtml = html``;
     if (me.ok) {
       const row = (label: string, f: MeField) =>
         html`<tr><th>${label}</th><td>${f.value ?? (f.refused ? html`<span class="muted">${f.refused}</span>` : html`<span class="muted">not set</span>`)}</td></tr>`;
@@ -313,6 +500,14 @@ ${button("/connect", "Connect with scopegate", session.csrf)}
 <tr><th>User ID</th><td><code>${me.id}</code></td></tr>
 ${row("Name", me.fields.name)}${row("Email", me.fields.email)}${row("Birth date", me.fields.birthDate)}
 </table>${me.otherErrors.length ? html`<p class="muted">${me.otherErrors.join("; ")}</p>` : ""}`;
+      health = html`<div class="card" id="measurements">
+<h2>Your latest measurements (<code>me.measurements(first: ${MEASUREMENTS_SHOWN})</code>)</h2>
+${measurementsTable(me.measurements)}
+<h2>Record a heart-rate reading</h2>
+${scopes.has("data:write")
+  ? recordFormHtml(session, recordForm)
+  : html`<p class="muted">Recording a reading needs <code>data:write</code>, which this connection was not granted.</p>`}
+</div>`;
     } else {
       data = notice({
         kind: "error",
@@ -331,6 +526,7 @@ ${row("Name", me.fields.name)}${row("Email", me.fields.email)}${row("Birth date"
 <h2>Your data (from <code>POST /graphql</code>)</h2>
 ${data}
 </div>
+${health}
 <div class="card">
 <h2>This connection</h2>
 <table>
@@ -347,6 +543,53 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
     );
   }
 
+  /** POST /measurements: the heart-rate form. The answer is a redirect to the page, which shows the outcome once. */
+  async function record(res: http.ServerResponse, session: Session, form: URLSearchParams) {
+    // Wait for a refresh in progress: it replaces the access token.
+    while (session.refreshing) await session.refreshing.catch(() => {});
+    const conn = session.connection;
+    if (!conn) return redirect(res, "/");
+    if (!granted(conn).has("data:write")) {
+      session.flash = { kind: "error", title: "Recording a reading needs data:write, which this connection was not granted.", lines: [] };
+      return redirect(res, "/");
+    }
+    const raw = (form.get("value") ?? "").trim().slice(0, 50);
+    const bpm = raw === "" ? Number.NaN : Number(raw);
+    if (!Number.isFinite(bpm)) {
+      // Not a number: scopegate would refuse the request as a whole (the variable is a Float).
+      session.recordForm = { value: "", fieldError: "Enter the heart rate as a number, for example 72." };
+      return redirect(res, "/");
+    }
+    const outcome = await recordHeartRate(conn.accessToken, bpm);
+    switch (outcome.kind) {
+      case "recorded":
+        log("measurement recorded");
+        session.flash = { kind: "ok", title: `Recorded a heart rate of ${bpm} bpm.`, lines: [`scopegate stored it as measurement ${outcome.id}.`] };
+        break;
+      case "invalid":
+        log(`recording refused: BAD_USER_INPUT on ${outcome.field ?? "(no field)"}`);
+        // extensions.field names the input at fault: input.value is the one field of this form.
+        session.recordForm =
+          outcome.field === "input.value"
+            ? { value: raw, fieldError: outcome.message }
+            : { value: raw, formError: `${outcome.message}${outcome.field ? ` (${outcome.field})` : ""}` };
+        break;
+      case "refused":
+        log(`recording refused: ${outcome.code}`);
+        session.flash = { kind: "error", title: `scopegate did not record the reading (${outcome.code}).`, lines: [outcome.message] };
+        break;
+      case "token-refused":
+        log(`recording refused: ${outcome.error}`);
+        session.flash = {
+          kind: "error",
+          title: `scopegate refused the access token (${outcome.status} ${outcome.error})`,
+          lines: [outcome.description, "Try “Refresh token”, or disconnect and connect again."].filter(Boolean),
+        };
+        break;
+    }
+    redirect(res, "/");
+  }
+
   async function connect(res: http.ServerResponse, session: Session) {
     const as = await authorizationServer();
     const pending: PendingAuthorization = {
@@ -361,7 +604,7 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
       response_type: "code",
       client_id: client.client_id,
       redirect_uri: redirectUri,
-      scope: SCOPE,
+      scope,
       state: pending.state,
       nonce: pending.nonce,
       code_challenge: await oauth.calculatePKCECodeChallenge(pending.codeVerifier),
@@ -527,10 +770,10 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
       return home(res, session);
     }
     if (method === "GET" && path === "/callback") return callback(req, res, session);
-    if (method === "POST" && (path === "/connect" || path === "/refresh" || path === "/disconnect")) {
+    if (method === "POST" && (path === "/connect" || path === "/refresh" || path === "/disconnect" || path === "/measurements")) {
       const form = await readForm(req);
       const csrf = form?.get("csrf");
-      if (!session || !csrf || !sameString(csrf, session.csrf)) {
+      if (!form || !session || !csrf || !sameString(csrf, session.csrf)) {
         return send(
           res,
           403,
@@ -539,6 +782,7 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
       }
       if (path === "/connect") return connect(res, session);
       if (path === "/refresh") return refresh(res, session);
+      if (path === "/measurements") return record(res, session, form);
       return disconnect(res, session);
     }
     send(res, 404, page("Not found", html`<div class="card"><h1>Not found</h1><p><a href="/">Home</a></p></div>`));

@@ -44,6 +44,7 @@ main { max-width: 46rem; margin: 2rem auto; padding: 0 1.5rem; }
 .card { background: #fff; border: 1px solid #d6dbe8; border-radius: 8px; padding: 1.25rem 1.5rem; margin-bottom: 1rem; }
 h1 { font-size: 1.4rem; margin-top: 0; }
 h2 { font-size: 1.1rem; }
+.card > h2:first-child { margin-top: 0; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .5rem; border-top: 1px solid #e5e8f0; vertical-align: top; }
 th { width: 11rem; color: #4a5370; font-weight: 600; }
@@ -55,6 +56,14 @@ form.inline { display: inline-block; margin: .5rem .5rem 0 0; }
 .notice.ok { background: #ecfdf3; border: 1px solid #abefc6; }
 .notice.error { background: #fef3f2; border: 1px solid #fecdca; }
 .muted { color: #5b6480; }
+thead th { width: auto; }
+form.record { margin: .5rem 0; }
+form.record label { display: block; font-weight: 600; margin-bottom: .25rem; }
+form.record .field { display: flex; flex-wrap: wrap; align-items: center; gap: .4rem .75rem; margin-bottom: .6rem; }
+form.record input { font: inherit; padding: .45rem .6rem; border: 1px solid #b9c0d4; border-radius: 6px; width: 8rem; }
+form.record input[aria-invalid=true] { border-color: #b42318; outline: 1px solid #b42318; }
+.field-error { color: #b42318; font-weight: 600; margin: 0 0 .6rem; }
+form.record .field .field-error { margin: 0; }
 `;
 
 export function page(title: string, body: SafeHtml): string {

@@ -5,7 +5,9 @@
 // Environment: CLIENT_ID, CLIENT_SECRET (required: the demo client that
 // `npm start` prints on its first run), SCOPEGATE_ISSUER (default
 // http://localhost:4000), PORT (default 3000), HOST (default 127.0.0.1),
-// REDIRECT_URI (default http://localhost:<PORT>/callback).
+// REDIRECT_URI (default http://localhost:<PORT>/callback), SCOPE (default
+// "openid offline_access profile:read data:read data:write"; leave out the data
+// scopes your client is not registered for).
 
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -37,6 +39,7 @@ async function main() {
       port,
       host: process.env.HOST || undefined,
       redirectUri: process.env.REDIRECT_URI || undefined,
+      scope: process.env.SCOPE || undefined,
     });
   } catch (err) {
     console.error(`partner-app: ${(err as Error).message}`);
