@@ -97,8 +97,12 @@ builder.scalarType("DateTime", {
   description: "An ISO-8601 date and time in UTC.",
   serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()),
   parseValue: (value) => {
-    const d = typeof value === "string" ? new Date(value) : null;
-    if (!d || Number.isNaN(d.getTime())) throw new GraphQLError("DateTime must be an ISO-8601 string.");
+    // A full date and time with its offset: "2026-01-02" or "Jan 2 2026" would be read in some time zone.
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+    const d = typeof value === "string" && iso.test(value) ? new Date(value) : null;
+    if (!d || Number.isNaN(d.getTime())) {
+      throw new GraphQLError("DateTime must be an ISO-8601 date and time with an offset, like 2026-01-02T03:04:05Z.");
+    }
     return d;
   },
 });

@@ -139,7 +139,7 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
       throw createGraphQLError("Authentication required: send an OAuth access token (Authorization: Bearer) or sign in.", {
         extensions: {
           code: "UNAUTHENTICATED",
-          http: { status: 401, headers: { "WWW-Authenticate": bearerChallenge(ctx.issuer) } },
+          http: { status: 401, headers: { "WWW-Authenticate": bearerChallenge(ctx.issuer), "Cache-Control": "no-store" } },
         },
       });
     },

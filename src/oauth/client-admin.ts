@@ -68,9 +68,9 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && a.every(
  * Changes a client's name, redirect URIs, scopes, token lifetime, refresh
  * setting and (administrators only) firstParty, with the checks of creation.
  *
- * Narrowed scopes hold for new tokens at once: the authorization endpoint,
- * client_credentials and the refresh grant all read the client's scopes, and
- * unused authorization codes that carry a removed scope expire here.
+ * Narrowed scopes hold at once: the authorization endpoint, client_credentials
+ * and the refresh grant all read the client's scopes, and unused authorization
+ * codes and live access tokens that carry a removed scope end here.
  */
 export async function updateClient(
   prisma: Db,
@@ -124,11 +124,16 @@ export async function updateClient(
     const { count } = await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data });
     if (count === 0) throw revokedError();
     if (removedScopes.length) {
-      // A code already handed out would otherwise still turn into a token with a removed scope.
+      // A code already handed out would otherwise still turn into a token with a removed
+      // scope, and a live token would keep using it: both end now (as when a user narrows a grant).
       const now = new Date();
       await tx.authorizationCode.updateMany({
         where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
         data: { expiresAt: now },
+      });
+      await tx.accessToken.updateMany({
+        where: { clientId: client.id, revokedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
+        data: { revokedAt: now },
       });
     }
     await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });

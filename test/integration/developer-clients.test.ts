@@ -382,18 +382,24 @@ describe("updateOAuthClient", () => {
     expectBadInput((await alice.gql(UPDATE, { clientId: mine.client.clientId, input: { firstParty: true } })).body, "updateOAuthClient", "firstParty");
   });
 
-  it("narrowing scopes holds for new tokens at once: client_credentials, refresh, authorization and pending codes", async () => {
+  it("narrowing scopes holds at once: live tokens with the scope, client_credentials, refresh, authorization and pending codes", async () => {
     const { client, clientSecret } = await create(alice);
     const id = client.clientId;
     const secret = clientSecret!;
     const connected = await connect(id, secret, "offline_access data:read data:write");
     expect(connected.scope).toBe("offline_access data:read data:write");
     expect((await ccToken(id, secret)).scope).toBe("profile:read data:read data:write");
-    // A code handed out before the change, not yet exchanged.
+    // A code handed out before the change, not yet exchanged, and live tokens with and without the scope.
     const pending = await authorize(id, "data:read data:write");
+    const withWrite = await ccToken(id, secret);
+    const readOnly = await ccToken(id, secret, "data:read");
 
     const { body } = await alice.gql(UPDATE, { clientId: id, input: { scopes: ["profile:read", "data:read"] } });
     expect(body.data.updateOAuthClient.scopes).toEqual(["profile:read", "data:read"]);
+
+    // a live token carrying the removed scope ends at once; one without it keeps working
+    expect((await bearerGql(withWrite.access_token, "{ me { id } }")).status).toBe(401);
+    expect((await bearerGql(readOnly.access_token, "{ me { id } }")).status).toBe(200);
 
     // client_credentials: the default no longer includes data:write, and asking for it is refused.
     const cc = await ccToken(id, secret);

@@ -49,6 +49,7 @@ describe("/graphql with bearer tokens", () => {
     expect(res.headers.get("www-authenticate")).toBe(
       `Bearer realm="scopegate", resource_metadata="${server.issuer}/.well-known/oauth-protected-resource"`,
     );
+    expect(res.headers.get("cache-control")).toBe("no-store");
     const intro = await gql("{ __schema { queryType { name } } }");
     expect(intro.status).toBe(200);
     expect(await intro.json()).toEqual({ data: { __schema: { queryType: { name: "Query" } } } });

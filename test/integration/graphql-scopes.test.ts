@@ -238,6 +238,16 @@ describe("measurements", () => {
     });
     expect(unknown.status).toBeLessThan(500);
     expect((await unknown.json()).errors.length).toBeGreaterThan(0);
+    // a date without time or offset, or free text, is not a DateTime
+    for (const recordedAt of ["2026-01-02", "Jan 2 2026", "2026-01-02T03:04:05"]) {
+      const res = await fetch(`${server.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${all()}` },
+        body: JSON.stringify({ query: mutation, variables: { input: { type: "WEIGHT", value: 70, unit: "kg", recordedAt } } }),
+      });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(await res.json())).toContain("DateTime must be an ISO-8601 date and time with an offset");
+    }
     const good = await gql(all(), mutation, { input: { type: "WEIGHT", value: 71.2, unit: "kg", recordedAt: now } });
     expect(good.errors).toBeUndefined();
     expect(good.data.recordMeasurement).toMatchObject({ type: "WEIGHT", value: 71.2, unit: "kg" });
