@@ -14,7 +14,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function adminQuery(sql: string): Promise<void> {
+/** Runs one statement as the PostgreSQL administrator (CREATE/DROP DATABASE). */
+export async function adminQuery(sql: string): Promise<void> {
   const admin = new pg.Client(parseDatabaseUrl(POSTGRES_ADMIN_URL));
   await admin.connect();
   try {

@@ -9,6 +9,7 @@ import { startEmbeddedDatabase, type PgConnection } from "../../src/db/embedded.
 import { openDatabase, type DatabaseTarget } from "../../src/db/index.ts";
 import { migrate, MigrationChecksumError, readMigrations, type Migration } from "../../src/db/migrate.ts";
 import { currentKind, POSTGRES_ADMIN_URL } from "../helpers/kinds.ts";
+import { adminQuery } from "../helpers/db.ts";
 
 // Runs on the database kind of the test project: an embedded data folder in the
 // "pglite" project, a PostgreSQL database in the "postgres" one. Each test starts
@@ -21,16 +22,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client(parseDatabaseUrl(POSTGRES_ADMIN_URL));
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
 
 interface EmptyDatabase {
   target: DatabaseTarget;
