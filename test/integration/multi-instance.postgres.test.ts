@@ -6,11 +6,11 @@ import { createLogger } from "../../src/log.ts";
 import { insertClient } from "../../src/oauth/clients.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { currentKind } from "../helpers/kinds.ts";
 import { freePort } from "../helpers/server.ts";
 
-// Two stateless instances on one PostgreSQL, as DESIGN.md's "Scale" describes.
-if (currentKind() === "postgres") describe("two instances on one PostgreSQL", () => {
+// Two stateless instances on one PostgreSQL, as DESIGN.md's "Scale" describes
+// (runs in the postgres project only: see vitest.config.ts).
+describe("two instances on one PostgreSQL", () => {
   it("share keys and clients, and a revocation on one holds on the other at the next request", async () => {
     const t = await createTestDatabase();
     const issuer = `http://127.0.0.1:${await freePort()}`; // one public issuer in front of both
