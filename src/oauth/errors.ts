@@ -1,4 +1,5 @@
-import type { Context } from "hono";
+import type { Context, Handler } from "hono";
+import type { AppEnv } from "../context.ts";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -46,4 +47,16 @@ export function invalidClient(description: string, usedBasic: boolean): OAuthErr
   return new OAuthError("invalid_client", description, 401, {
     "WWW-Authenticate": `Basic realm="scopegate", charset="UTF-8"${usedBasic ? ', error="invalid_client"' : ""}`,
   });
+}
+
+/** A POST endpoint whose refusals are OAuthErrors: they become RFC 6749 JSON answers; anything else propagates. */
+export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>): Handler<AppEnv> {
+  return async (c) => {
+    try {
+      return await handler(c);
+    } catch (err) {
+      if (err instanceof OAuthError) return oauthErrorResponse(c, err);
+      throw err;
+    }
+  };
 }
