@@ -10,6 +10,7 @@ import {
 } from "../auth/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout } from "./layout.ts";
+import { one, readFormAll } from "./account-ui.ts";
 import { seedUserData } from "../seed/demo.ts";
 import { SignInThrottle } from "../auth/throttle.ts";
 import { getConnInfo } from "@hono/node-server/conninfo";
@@ -17,13 +18,10 @@ import { loadSession, safeReturnTo } from "./session.ts";
 
 const CSRF_MESSAGE = "This form expired or came from another site. Please try again.";
 
-async function readForm(c: Context): Promise<Record<string, string>> {
-  const type = c.req.header("content-type") ?? "";
-  if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return {};
-  const body = await c.req.parseBody().catch(() => ({}));
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(body)) if (typeof v === "string") out[k] = v;
-  return out;
+/** The form's single-valued fields (a field sent twice counts as missing). */
+async function readForm(c: Context): Promise<Record<string, string | undefined>> {
+  const form = await readFormAll(c);
+  return Object.fromEntries([...form.keys()].map((k) => [k, one(form, k)]));
 }
 
 function signupPage(opts: { csrf: string; returnTo: string; values?: Record<string, string>; errors?: FieldErrors }) {
