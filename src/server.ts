@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import { createApp } from "./app.ts";
+import { createApp, type AppHooks } from "./app.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./log.ts";
@@ -39,7 +39,11 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-export async function startServer(config: Config, logger: Logger, options: { db?: Database } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: { db?: Database; /** programmatic only (see AppHooks) */ hooks?: AppHooks } = {},
+): Promise<RunningServer> {
   const db = options.db ?? (await openDatabase(config.database));
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
@@ -47,7 +51,7 @@ export async function startServer(config: Config, logger: Logger, options: { db?
     await keys.init();
     const audit = new AuditBuffer(db.prisma, logger);
     audit.start();
-    const app = createApp({ config, prisma: db.prisma, logger, keys, audit });
+    const app = createApp({ config, prisma: db.prisma, logger, keys, audit }, options.hooks);
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);
