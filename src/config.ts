@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { DatabaseTarget } from "./db/index.ts";
+import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./db/pool-options.ts";
 
 export interface Config {
   port: number;
@@ -7,10 +8,14 @@ export interface Config {
   /** Issuer URL without a trailing slash, e.g. http://localhost:4000 */
   issuer: string;
   database: DatabaseTarget;
+  /** PostgreSQL only: the embedded database has one connection and cannot cancel a statement. */
+  databasePool: DatabasePoolOptions;
   seedDemo: boolean;
   logLevel: string;
   /** Cookies get `Secure` when the issuer is https. */
   secureCookies: boolean;
+  /** Bearer token that opens GET /metrics; unset, /metrics does not exist. */
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -25,6 +30,21 @@ const bool = (name: string) =>
       if (/^(0|false|no|off)$/i.test(v)) return false;
       ctx.addIssue({ code: "custom", message: `${name} must be true or false (got "${v}")` });
       return z.NEVER;
+    });
+
+/** A whole number from min to max, or the default when unset. */
+const wholeNumber = (name: string, min: number, max: number, fallback: number, unit = "") =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return fallback;
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: `${name} must be a whole number${unit} from ${min} to ${max} (got "${v}")` });
+        return z.NEVER;
+      }
+      return n;
     });
 
 const envSchema = z.object({
@@ -86,6 +106,30 @@ const envSchema = z.object({
     }),
   DATA_DIR: z.string().optional(),
   SEED_DEMO: bool("SEED_DEMO"),
+  DATABASE_POOL_MAX: wholeNumber("DATABASE_POOL_MAX", 1, 1000, DEFAULT_DATABASE_POOL.max),
+  // 0 turns the limit off (PostgreSQL's own meaning of statement_timeout = 0).
+  DATABASE_STATEMENT_TIMEOUT_MS: wholeNumber(
+    "DATABASE_STATEMENT_TIMEOUT_MS", 0, 2_147_483_647, DEFAULT_DATABASE_POOL.statementTimeoutMs, " of milliseconds",
+  ),
+  // No 0 here: pg-pool would then wait for a connection forever, and saturation must end in a 503.
+  DATABASE_ACQUIRE_TIMEOUT_MS: wholeNumber(
+    "DATABASE_ACQUIRE_TIMEOUT_MS", 1, 600_000, DEFAULT_DATABASE_POOL.acquireTimeoutMs, " of milliseconds",
+  ),
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      // Never echo the value: it is a secret.
+      if (v.length < 16 || !/^[A-Za-z0-9\-._~+/]+=*$/.test(v)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `METRICS_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (got ${v.length} characters)`,
+        });
+        return z.NEVER;
+      }
+      return v;
+    }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
 });
 
@@ -108,8 +152,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST || "0.0.0.0",
     issuer,
     database,
+    databasePool: {
+      max: e.DATABASE_POOL_MAX,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      acquireTimeoutMs: e.DATABASE_ACQUIRE_TIMEOUT_MS,
+    },
     seedDemo: e.SEED_DEMO ?? database.kind === "embedded",
     logLevel: e.LOG_LEVEL ?? "info",
     secureCookies: issuer.startsWith("https:"),
+    ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
 }

@@ -1,6 +1,8 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient, type Prisma } from "../generated/prisma/client.ts";
 import type { PgConnection } from "./embedded.ts";
+import type { DatabasePoolOptions } from "./pool-options.ts";
 
 export type Db = PrismaClient;
 /** A client or an open transaction: functions that take this can run inside either. */
@@ -22,18 +24,30 @@ export function parseDatabaseUrl(url: string): PgConnection {
   };
 }
 
+/**
+ * A Prisma client on our own `pg` pool: PrismaPg would build an equivalent one
+ * itself, but then the pool's counters (total, idle, waiting) are out of reach,
+ * and /metrics reports them.
+ */
 export function createPrismaClient(
   connection: PgConnection,
-  poolMax: number,
+  options: DatabasePoolOptions,
   onQuery?: (sql: string) => void,
-): PrismaClient {
-  const adapter = new PrismaPg({
+): { prisma: PrismaClient; pool: pg.Pool } {
+  const pool = new pg.Pool({
     ...connection,
-    max: poolMax,
-    connectionTimeoutMillis: 5_000,
+    max: options.max,
+    connectionTimeoutMillis: options.acquireTimeoutMs,
+    // Sent at connection start-up; pg leaves it out when 0 (PostgreSQL's default, no limit).
+    statement_timeout: options.statementTimeoutMs,
   });
-  if (!onQuery) return new PrismaClient({ adapter });
-  const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
+  const adapter = new PrismaPg(pool);
+  // An interactive transaction waits for its connection up to maxWait (Prisma's
+  // default is 2 s): a little longer than the pool's own bound, so that one
+  // bound, the pool's, decides, and the pool drops the waiter it gave up on.
+  const transactionOptions = { maxWait: options.acquireTimeoutMs + 1_000 };
+  if (!onQuery) return { prisma: new PrismaClient({ adapter, transactionOptions }), pool };
+  const client = new PrismaClient({ adapter, transactionOptions, log: [{ emit: "event", level: "query" }] });
   client.$on("query", (e) => onQuery(e.query));
-  return client as unknown as PrismaClient;
+  return { prisma: client as unknown as PrismaClient, pool };
 }

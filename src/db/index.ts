@@ -1,10 +1,22 @@
 import { resolve } from "node:path";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import { createPrismaClient, parseDatabaseUrl } from "./client.ts";
+import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./pool-options.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase, type PgConnection } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
 
 export type { Db, DbTx } from "./client.ts";
+export type { DatabasePoolOptions } from "./pool-options.ts";
+
+/** The connection pool's counters, as pg-pool keeps them. */
+export interface PoolStats {
+  /** connections open (idle or in use) */
+  total: number;
+  idle: number;
+  /** queries and transactions waiting for a connection */
+  waiting: number;
+  max: number;
+}
 
 export interface Database {
   kind: "embedded" | "postgres";
@@ -12,6 +24,7 @@ export interface Database {
   connection: PgConnection;
   /** Migrations applied by this open (empty when the schema was current). */
   appliedMigrations: string[];
+  poolStats(): PoolStats;
   close(): Promise<void>;
 }
 
@@ -22,7 +35,12 @@ export type DatabaseTarget =
 /** Opens the database, applies pending migrations and returns a Prisma client on it. */
 export async function openDatabase(
   target: DatabaseTarget,
-  options: { /** sees every SQL statement Prisma sends (tests count them) */ onQuery?: (sql: string) => void } = {},
+  options: {
+    /** sees every SQL statement Prisma sends (tests count them) */
+    onQuery?: (sql: string) => void;
+    /** PostgreSQL's pool; the embedded database always has one connection */
+    pool?: Partial<DatabasePoolOptions>;
+  } = {},
 ): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
   let connection: PgConnection;
@@ -35,22 +53,29 @@ export async function openDatabase(
     });
     connection = embedded.connection;
   }
+  let closePool: (() => Promise<void>) | undefined;
   try {
     const appliedMigrations = await migrate(connection);
     // The embedded server takes one connection; PostgreSQL gets a small pool per instance.
-    const prisma = createPrismaClient(connection, embedded ? 1 : 10, options.onQuery);
+    const poolOptions = { ...DEFAULT_DATABASE_POOL, ...options.pool };
+    if (embedded) poolOptions.max = 1;
+    const { prisma, pool } = createPrismaClient(connection, poolOptions, options.onQuery);
+    closePool = () => pool.end();
     await prisma.$connect();
     return {
       kind: target.kind,
       prisma,
       connection,
       appliedMigrations,
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolOptions.max }),
       async close() {
         await prisma.$disconnect();
+        await pool.end();
         await embedded?.stop();
       },
     };
   } catch (err) {
+    await closePool?.().catch(() => {});
     await embedded?.stop().catch(() => {});
     throw err;
   }

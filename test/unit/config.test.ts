@@ -21,6 +21,7 @@ describe("loadConfig defaults", () => {
       host: "0.0.0.0",
       issuer: "http://localhost:4000",
       database: { kind: "embedded", dataDir: ".data" },
+      databasePool: { max: 10, statementTimeoutMs: 10_000, acquireTimeoutMs: 3_000 },
       seedDemo: true,
       logLevel: "info",
       secureCookies: false,
@@ -28,9 +29,20 @@ describe("loadConfig defaults", () => {
   });
 
   it("treats empty values as unset", () => {
-    expect(loadConfig({ PORT: "", ISSUER: "", DATABASE_URL: "", DATA_DIR: "", SEED_DEMO: "", HOST: "" })).toEqual(
-      loadConfig({}),
-    );
+    expect(
+      loadConfig({
+        PORT: "",
+        ISSUER: "",
+        DATABASE_URL: "",
+        DATA_DIR: "",
+        SEED_DEMO: "",
+        HOST: "",
+        DATABASE_POOL_MAX: "",
+        DATABASE_STATEMENT_TIMEOUT_MS: "",
+        DATABASE_ACQUIRE_TIMEOUT_MS: "",
+        METRICS_TOKEN: "",
+      }),
+    ).toEqual(loadConfig({}));
   });
 
   it("reads the real process environment when given none", () => {
@@ -171,6 +183,70 @@ describe("DATA_DIR, SEED_DEMO, LOG_LEVEL, HOST", () => {
   });
 });
 
+describe("DATABASE_POOL_MAX, DATABASE_STATEMENT_TIMEOUT_MS, DATABASE_ACQUIRE_TIMEOUT_MS", () => {
+  it("are read as whole numbers", () => {
+    expect(
+      loadConfig({ DATABASE_POOL_MAX: "25", DATABASE_STATEMENT_TIMEOUT_MS: "1500", DATABASE_ACQUIRE_TIMEOUT_MS: "250" }).databasePool,
+    ).toEqual({ max: 25, statementTimeoutMs: 1500, acquireTimeoutMs: 250 });
+  });
+
+  it("DATABASE_STATEMENT_TIMEOUT_MS=0 turns the statement limit off; the pool keeps its other defaults", () => {
+    expect(loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: "0" }).databasePool).toEqual({
+      max: 10,
+      statementTimeoutMs: 0,
+      acquireTimeoutMs: 3_000,
+    });
+  });
+
+  it("accept their bounds", () => {
+    expect(loadConfig({ DATABASE_POOL_MAX: "1" }).databasePool.max).toBe(1);
+    expect(loadConfig({ DATABASE_POOL_MAX: "1000" }).databasePool.max).toBe(1000);
+    expect(loadConfig({ DATABASE_ACQUIRE_TIMEOUT_MS: "1" }).databasePool.acquireTimeoutMs).toBe(1);
+    expect(loadConfig({ DATABASE_ACQUIRE_TIMEOUT_MS: "600000" }).databasePool.acquireTimeoutMs).toBe(600_000);
+    expect(loadConfig({ DATABASE_STATEMENT_TIMEOUT_MS: "2147483647" }).databasePool.statementTimeoutMs).toBe(2_147_483_647);
+  });
+
+  it.each(["0", "1001", "-1", "ten", "2.5", " 5", "1e2"])("refuses DATABASE_POOL_MAX=%j", (value) => {
+    expect(configError({ DATABASE_POOL_MAX: value }).message).toBe(
+      `DATABASE_POOL_MAX must be a whole number from 1 to 1000 (got "${value}")`,
+    );
+  });
+
+  it.each(["-1", "2147483648", "1.5", "5s", "0x10"])("refuses DATABASE_STATEMENT_TIMEOUT_MS=%j", (value) => {
+    expect(configError({ DATABASE_STATEMENT_TIMEOUT_MS: value }).message).toBe(
+      `DATABASE_STATEMENT_TIMEOUT_MS must be a whole number of milliseconds from 0 to 2147483647 (got "${value}")`,
+    );
+  });
+
+  it.each(["0", "600001", "-5", "3s"])("refuses DATABASE_ACQUIRE_TIMEOUT_MS=%j (0 would wait forever)", (value) => {
+    expect(configError({ DATABASE_ACQUIRE_TIMEOUT_MS: value }).message).toBe(
+      `DATABASE_ACQUIRE_TIMEOUT_MS must be a whole number of milliseconds from 1 to 600000 (got "${value}")`,
+    );
+  });
+});
+
+describe("METRICS_TOKEN", () => {
+  it("is unset by default (then /metrics does not exist)", () => {
+    expect(loadConfig({}).metricsToken).toBeUndefined();
+  });
+
+  it("takes a token of at least 16 URL-safe or base64 characters", () => {
+    expect(loadConfig({ METRICS_TOKEN: "0123456789abcdef" }).metricsToken).toBe("0123456789abcdef");
+    expect(loadConfig({ METRICS_TOKEN: "a-b.c_d~e+f/g0123456==" }).metricsToken).toBe("a-b.c_d~e+f/g0123456==");
+  });
+
+  it.each(["short", "has spaces in it, 16+ chars", 'quote"0123456789abcdef', "ünïcödé0123456789"])(
+    "refuses %j without echoing it",
+    (value) => {
+      const message = configError({ METRICS_TOKEN: value }).message;
+      expect(message).toBe(
+        `METRICS_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (got ${value.length} characters)`,
+      );
+      expect(message).not.toContain(value);
+    },
+  );
+});
+
 describe("every ConfigError is one line", () => {
   it.each<Record<string, string>>([
     { PORT: "x" },
@@ -181,6 +257,10 @@ describe("every ConfigError is one line", () => {
     { DATABASE_URL: "postgres:///y" },
     { SEED_DEMO: "perhaps" },
     { LOG_LEVEL: "loud" },
+    { DATABASE_POOL_MAX: "0" },
+    { DATABASE_STATEMENT_TIMEOUT_MS: "x" },
+    { DATABASE_ACQUIRE_TIMEOUT_MS: "0" },
+    { METRICS_TOKEN: "short" },
   ])("%j", (env) => {
     const message = configError(env).message;
     expect(message.length).toBeGreaterThan(10);
