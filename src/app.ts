@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
 import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
+import { asUnavailable } from "./db/unavailable.ts";
 import { safeEqual } from "./auth/tokens.ts";
 import { bearerChallenge, viewerFromBearer, type BearerResult } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
@@ -18,6 +19,8 @@ import { loadSession } from "./auth/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
+import { requestMetrics } from "./metrics/middleware.ts";
+import { metricsRoute } from "./metrics/route.ts";
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -33,8 +36,9 @@ export interface AppHooks {
 
 export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const yoga = createGraphQLServer(deps.logger);
+  const yoga = createGraphQLServer(deps.logger, deps.metrics);
 
+  app.use(requestMetrics(deps.metrics));
   app.use(async (c, next) => {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -70,8 +74,10 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.get("/healthz", async (c) => {
     const ok = await databaseAnswers(deps.prisma);
     c.header("Cache-Control", "no-store");
-    return ok ? c.json({ status: "ok" }) : c.json({ status: "unavailable" }, 503);
+    return ok ? c.json({ status: "ok" }) : c.json({ status: "unavailable" }, 503, { "Retry-After": "1" });
   });
+
+  app.route("/", metricsRoute(deps));
 
   app.route("/", graphiqlAssets());
   app.route("/", homePage(deps));
@@ -89,11 +95,14 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     const authorization = c.req.header("authorization");
     const bearer = await (hooks.resolveBearer ? hooks.resolveBearer(authorization) : viewerFromBearer(deps, authorization));
     if (bearer.kind === "invalid") {
+      c.set("refusal", "invalid_token");
       c.header("WWW-Authenticate", bearerChallenge(deps.config.issuer, { code: "invalid_token", description: bearer.description }));
       c.header("Cache-Control", "no-store");
       return c.json({ errors: [{ message: bearer.description, extensions: { code: "INVALID_TOKEN" } }] }, 401);
     }
     if (bearer.kind === "ok") {
+      // Reads are audited through the buffer: refuse (503) rather than read unaudited when it is full.
+      deps.audit.assertRoom();
       // A bearer token is not ambient like a cookie: no CSRF check, and the cookie is ignored.
       const res = await yoga.fetch(c.req.raw, {
         viewer: bearer.viewer,
@@ -137,6 +146,19 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.onError((err, c) => {
+    // Saturation (a database that gives no connection in time, a cancelled
+    // statement, a full audit buffer...) is 503 with Retry-After, never 500:
+    // in GraphQL's error form on /graphql, RFC 6749's elsewhere.
+    const unavailable = asUnavailable(err);
+    if (unavailable) {
+      (c.get("log") ?? deps.logger).warn({ reason: unavailable.message, err: String(err) }, "unavailable");
+      c.header("Retry-After", String(unavailable.retryAfterSeconds));
+      c.header("Cache-Control", "no-store");
+      if (c.req.path === "/graphql") {
+        return c.json({ errors: [{ message: unavailable.message, extensions: { code: "SERVICE_UNAVAILABLE" } }] }, 503);
+      }
+      return c.json({ error: "temporarily_unavailable", error_description: unavailable.message }, 503);
+    }
     (c.get("log") ?? deps.logger).error({ err }, "unhandled error");
     return c.json({ error: "server_error", error_description: "Something went wrong on our side." }, 500);
   });

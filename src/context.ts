@@ -4,6 +4,9 @@ import type { LiveSession } from "./auth/sessions.ts";
 import type { Logger } from "./log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
 import type { AuditBuffer } from "./audit/buffer.ts";
+import type { Metrics } from "./metrics/metrics.ts";
+import type { AccessTokenChecker } from "./oauth/access-tokens.ts";
+import type { Revocations } from "./oauth/revocations.ts";
 
 /** What every route handler can reach. */
 export interface AppDeps {
@@ -12,8 +15,14 @@ export interface AppDeps {
   logger: Logger;
   /** JWT signing keys (kept in the database) */
   keys: KeyStore;
-  /** batched audit events for reads, and grants' lastUsedAt */
+  /** batched audit events (reads, tokens issued), and grants' lastUsedAt */
   audit: AuditBuffer;
+  /** what was revoked, and OAuth clients, in memory (kept current by the change feed) */
+  revocations: Revocations;
+  /** access-token checks without a database statement in the common case */
+  accessTokens: AccessTokenChecker;
+  /** GET /metrics: request counts and latencies, tokens issued, refusals, pool use */
+  metrics: Metrics;
 }
 
 export type AppEnv = {
@@ -22,5 +31,7 @@ export type AppEnv = {
     log: Logger;
     /** memoised by loadSession() */
     session?: LiveSession | null;
+    /** why this request was refused (an OAuth error code, invalid_token, ...), for the refusals metric */
+    refusal?: string;
   };
 };

@@ -6,7 +6,10 @@ import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./log.ts";
 import { KeyStore } from "./oauth/keys.ts";
+import { AccessTokenChecker } from "./oauth/access-tokens.ts";
+import { Revocations } from "./oauth/revocations.ts";
 import { AuditBuffer } from "./audit/buffer.ts";
+import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 
 export interface RunningServer {
@@ -17,6 +20,8 @@ export interface RunningServer {
   http: Server;
   /** what a first start seeded (null when nothing was seeded) */
   seeded: DemoCredentials | null;
+  /** Writes the batched audit events now (tests, and anyone who must read the trail at once). */
+  flushAudit(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes the database if it opened it. */
   close(drainMs?: number): Promise<void>;
 }
@@ -44,14 +49,22 @@ export async function startServer(
   logger: Logger,
   options: { db?: Database; /** programmatic only (see AppHooks) */ hooks?: AppHooks } = {},
 ): Promise<RunningServer> {
-  const db = options.db ?? (await openDatabase(config.database));
+  const db = options.db ?? (await openDatabase(config.database, { pool: config.databasePool }));
+  let stopRevocations: () => Promise<void> = async () => {};
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
     const keys = new KeyStore(db.prisma);
     await keys.init();
+    const revocations = new Revocations(db, keys, logger);
+    await revocations.start();
+    stopRevocations = () => revocations.stop();
+    const accessTokens = new AccessTokenChecker(keys, config.issuer, revocations);
     const audit = new AuditBuffer(db.prisma, logger);
     audit.start();
-    const app = createApp({ config, prisma: db.prisma, logger, keys, audit }, options.hooks);
+    const metrics = new Metrics();
+    metrics.setPoolSource(() => db.poolStats());
+    metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
+    const app = createApp({ config, prisma: db.prisma, logger, keys, audit, revocations, accessTokens, metrics }, options.hooks);
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);
@@ -73,6 +86,7 @@ export async function startServer(
       db,
       http,
       seeded,
+      flushAudit: () => audit.flush(),
       close(drainMs = 10_000) {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
@@ -85,12 +99,14 @@ export async function startServer(
             http.closeIdleConnections();
           });
           await audit.stop();
+          await revocations.stop();
           if (!options.db) await db.close();
         })();
         return closing;
       },
     };
   } catch (err) {
+    await stopRevocations().catch(() => {});
     if (!options.db) await db.close().catch(() => {});
     throw err;
   }

@@ -1,15 +1,25 @@
 import type { Db } from "../db/index.ts";
 import type { Logger } from "../log.ts";
+import { UnavailableError } from "../lib/unavailable.ts";
 import type { AuditEntry } from "./audit.ts";
 
 const FLUSH_EVERY_MS = 500;
 const LAST_USED_RESOLUTION_MS = 60_000;
+/** Events held at most; past it, requests that would add one are refused (503) instead of losing it. */
+export const AUDIT_BUFFER_MAX = 20_000;
 
 /**
- * Read events are written off the request's critical path, in batches, at most
- * about a second late; a grant's lastUsedAt moves at most once a minute. Writes,
- * grants, revocations and tokens are audited in their own transactions instead
- * (recordAudit), never through here.
+ * Reads and issued tokens are audited off the request's critical path, in
+ * batches (one multi-row insert), at most about half a second late and at
+ * shutdown; a grant's lastUsedAt moves at most once a minute. A crash of the
+ * process loses what was not yet written (docs/tokens.md). Writes, grants and
+ * revocations are audited in their own transactions (recordAudit) instead.
+ *
+ * Bounded: while the database does not take the events, they are kept and
+ * retried; once AUDIT_BUFFER_MAX are waiting, assertRoom() refuses new
+ * requests with 503, so no event is dropped. A request checks for room before
+ * it does its work and pushes after, so the bound can be passed by what the
+ * requests already admitted add (a few events each).
  */
 export class AuditBuffer {
   private events: (AuditEntry & { at: Date })[] = [];
@@ -23,6 +33,18 @@ export class AuditBuffer {
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), FLUSH_EVERY_MS);
     this.timer.unref();
+  }
+
+  /** Throws UnavailableError (503) when the buffer is full. Call before doing work that will push. */
+  assertRoom(): void {
+    if (this.events.length >= AUDIT_BUFFER_MAX) {
+      throw new UnavailableError("The audit trail cannot be written right now; try again shortly.", 2);
+    }
+  }
+
+  /** Events waiting to be written. */
+  pending(): number {
+    return this.events.length;
   }
 
   push(entry: AuditEntry): void {

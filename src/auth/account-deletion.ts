@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { recordChange, transaction } from "../db/changes.ts";
 import type { Db } from "../db/index.ts";
+import { ruleExpiry } from "../oauth/revocation-view.ts";
 import { revokeClient } from "../oauth/client-admin.ts";
 import { revokeGrant } from "../oauth/grants.ts";
 import { dummyPasswordHash, verifyPassword } from "./passwords.ts";
@@ -45,15 +47,22 @@ export async function deleteAccount(prisma: Db, input: { userId: string; passwor
   const clients = await prisma.oAuthClient.findMany({ where: { ownerId: input.userId, revokedAt: null }, select: { clientId: true } });
   for (const client of clients) await revokeClient(prisma, owner, client.clientId);
 
-  return prisma.$transaction(
+  return transaction(
+    prisma,
     async (tx) => {
       // Only the account whose password was just checked (not one deleted or changed meanwhile).
       const still = await tx.user.count({ where: { id: input.userId, passwordHash: user.passwordHash } });
       if (!still) return { ok: false as const, errors: { form: "Your account changed meanwhile. Please try again." } };
+      const wiped = await tx.oAuthClient.findMany({ where: { ownerId: input.userId }, select: { id: true, clientId: true } });
       await tx.oAuthClient.updateMany({
         where: { ownerId: input.userId },
         data: { secretHash: null, previousSecretHash: null, previousSecretExpiresAt: null },
       });
+      for (const c of wiped) {
+        await recordChange(tx, { kind: "client.changed", subject: c.id, clientId: c.clientId, expiresAt: ruleExpiry() });
+      }
+      // Any token acting for this user ends, whatever issued it.
+      await recordChange(tx, { kind: "user.deleted", subject: input.userId, expiresAt: ruleExpiry() });
 
       const grants = await tx.grant.findMany({ where: { userId: input.userId, revokedAt: null }, select: { id: true } });
       let grantsRevoked = 0;

@@ -1,5 +1,4 @@
 import type { AppDeps } from "../context.ts";
-import { checkAccessToken } from "../oauth/access-tokens.ts";
 import { InvalidTokenError } from "../oauth/tokens.ts";
 import type { Viewer } from "./viewer.ts";
 
@@ -18,7 +17,7 @@ export async function viewerFromBearer(deps: AppDeps, authorization: string | un
       : { kind: "invalid", description: "Use the Bearer authorization scheme." };
   }
   try {
-    const live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, m[1]!);
+    const live = await deps.accessTokens.check(m[1]!);
     return {
       kind: "ok",
       viewer: {

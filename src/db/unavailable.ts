@@ -27,6 +27,8 @@
  *   (shutting down, starting up) and 55P03 (lock_timeout).
  */
 
+import { UnavailableError } from "../lib/unavailable.ts";
+
 /** SQLSTATEs that say "not now" rather than "wrong request". */
 const UNAVAILABLE_SQLSTATES = new Set([
   "57014", // query_canceled: statement_timeout (or an operator's pg_cancel_backend)
@@ -90,4 +92,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     e = (e.originalError ?? e.cause) as Loose;
   }
   return false;
+}
+
+/**
+ * The 503 that `err` calls for: an UnavailableError (found through wrappers
+ * too) as it is, a saturated or unreachable database as a new one; undefined
+ * for anything else. Every surface maps errors through this one function.
+ */
+export function asUnavailable(err: unknown): UnavailableError | undefined {
+  let e = err as Loose;
+  for (let depth = 0; depth < 5 && e && typeof e === "object"; depth++) {
+    if (e instanceof UnavailableError) return e;
+    e = (e.originalError ?? e.cause) as Loose;
+  }
+  if (isDatabaseUnavailable(err)) return new UnavailableError("The service is busy right now; try again shortly.", 1);
+  return undefined;
 }

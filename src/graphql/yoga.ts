@@ -1,7 +1,10 @@
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
-import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
+import { asUnavailable } from "../db/unavailable.ts";
+import { graphqlMetrics } from "../metrics/graphql.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
@@ -146,13 +149,31 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
   };
 }
 
-export function createGraphQLServer(logger: Logger): YogaServerInstance<GraphQLServerContext, {}> {
+/**
+ * Yoga masks unexpected errors (a resolver's, a plugin's) as a 500-ish
+ * "Unexpected error."; a saturated database or an UnavailableError becomes a
+ * SERVICE_UNAVAILABLE error that makes the answer 503 with Retry-After instead.
+ */
+export function maskUnavailable(error: unknown, message: string, isDev?: boolean): Error {
+  const unavailable = asUnavailable(error);
+  if (!unavailable) return maskError(error, message, isDev);
+  return createGraphQLError(unavailable.message, {
+    extensions: {
+      code: "SERVICE_UNAVAILABLE",
+      http: { status: 503, headers: { "Retry-After": String(unavailable.retryAfterSeconds), "Cache-Control": "no-store" } },
+    },
+  });
+}
+
+export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServerInstance<GraphQLServerContext, {}> {
   return createYoga<GraphQLServerContext>({
     schema: getSchema(),
     graphqlEndpoint: "/graphql",
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
-    plugins: [rejectAbusiveRequests(), requireCredentials(), auditTokenUse()],
+    // graphqlMetrics first: it must see the operation before requireCredentials may refuse it.
+    plugins: [...(metrics ? [graphqlMetrics(metrics)] : []), rejectAbusiveRequests(), requireCredentials(), auditTokenUse()],
+    maskedErrors: { maskError: maskUnavailable },
     // Assets come from the package, not a CDN (see graphiql.ts). The account
     // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
     renderGraphiQL: renderGraphiQLPage,

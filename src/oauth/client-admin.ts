@@ -2,6 +2,8 @@ import { z } from "zod";
 import type { Db, DbTx } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { recordChange, transaction } from "../db/changes.ts";
+import { ruleExpiry } from "./revocation-view.ts";
 import { newClientSecret } from "./clients.ts";
 import { revokeGrant } from "./grants.ts";
 import { checkRedirectUris, ClientInputError, clientFields, firstIssue } from "./registration.ts";
@@ -82,7 +84,7 @@ export async function updateClient(
   if (!parsed.success) throw firstIssue(parsed.error);
   const input = parsed.data;
 
-  return prisma.$transaction(async (tx) => {
+  return transaction(prisma, async (tx) => {
     const client = await findOwnedClient(tx, owner, clientId);
     if (client.revokedAt) throw revokedError();
     if (input.firstParty != null && input.firstParty !== client.firstParty && !owner.isAdmin) {
@@ -131,11 +133,15 @@ export async function updateClient(
         where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
         data: { expiresAt: now },
       });
-      await tx.accessToken.updateMany({
-        where: { clientId: client.id, revokedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
-        data: { revokedAt: now },
-      });
     }
+    // Every instance drops its cached copy of the client; removed scopes end the live tokens that carry them.
+    await recordChange(tx, {
+      kind: "client.changed",
+      subject: client.id,
+      clientId: client.clientId,
+      scopes: removedScopes,
+      expiresAt: ruleExpiry(),
+    });
     await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
   });
@@ -159,7 +165,7 @@ export async function rotateClientSecret(
   }
   const graceSeconds = grace.data;
 
-  return prisma.$transaction(async (tx) => {
+  return transaction(prisma, async (tx) => {
     const client = await findOwnedClient(tx, owner, clientId);
     if (client.revokedAt) throw revokedError();
     if (client.type !== "CONFIDENTIAL" || !client.secretHash) {
@@ -182,6 +188,8 @@ export async function rotateClientSecret(
     if (count === 0) {
       throw new ClientInputError("clientId", "The client changed while its secret was being rotated; try again.");
     }
+    // Instances holding the client in memory must stop accepting the old secret now.
+    await recordChange(tx, { kind: "client.changed", subject: client.id, clientId: client.clientId, expiresAt: ruleExpiry() });
     await recordAudit(tx, {
       action: "client.secret_rotated",
       userId: owner.id,
@@ -202,22 +210,24 @@ export async function rotateClientSecret(
  * marked revoked. Idempotent: revoking again changes nothing and writes no event.
  */
 export async function revokeClient(prisma: Db, owner: ClientOwner, clientId: string): Promise<OAuthClient> {
-  return prisma.$transaction(
+  return transaction(
+    prisma,
     async (tx) => {
       const client = await findOwnedClient(tx, owner, clientId);
       const now = new Date();
       const first = (await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data: { revokedAt: now } })).count === 1;
-      // Swept on every call: cheap when nothing is left, and it closes any race with a token issued meanwhile.
+      // Swept on every call: cheap when nothing is left, and it closes any race with a grant made meanwhile.
       const grants = await tx.grant.findMany({ where: { clientId: client.id, revokedAt: null }, select: { id: true } });
       for (const grant of grants) await revokeGrant(tx, grant.id, "the developer revoked the client");
-      const tokens = await tx.accessToken.updateMany({ where: { clientId: client.id, revokedAt: null }, data: { revokedAt: now } });
       await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
       if (first) {
+        // Every access token of the client, client_credentials ones included, ends with it.
+        await recordChange(tx, { kind: "client.revoked", subject: client.id, clientId: client.clientId, expiresAt: ruleExpiry() });
         await recordAudit(tx, {
           action: "client.revoked",
           userId: owner.id,
           clientId: client.id,
-          detail: `client "${client.name}" revoked: ${grants.length} grant(s) ended, ${tokens.count} other access token(s) revoked`,
+          detail: `client "${client.name}" revoked: ${grants.length} grant(s) ended, and every access token of the client`,
         });
       }
       return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
-import type { DbTx } from "../db/index.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { safeEqual, sha256 } from "../auth/tokens.ts";
+import type { ClientCache } from "./client-cache.ts";
 import { invalidClient, OAuthError } from "./errors.ts";
 
 export interface AuthenticatedClient {
@@ -44,7 +44,7 @@ export function secretMatches(client: OAuthClient, secret: string, now = new Dat
  */
 export async function authenticateClient(
   c: Context,
-  db: DbTx,
+  clients: ClientCache,
   params: Record<string, string>,
   options: { allowPublic: boolean },
 ): Promise<AuthenticatedClient> {
@@ -63,7 +63,7 @@ export async function authenticateClient(
   if (!clientId) throw invalidClient("Client authentication is required (client_id and client_secret).", usedBasic);
   if (clientId.length > 200) throw invalidClient("Client authentication failed.", usedBasic);
 
-  const client = await db.oAuthClient.findUnique({ where: { clientId } });
+  const client = await clients.get(clientId);
   if (!client || client.revokedAt) {
     // Same answer for unknown and revoked: nothing to learn by probing.
     throw invalidClient("Client authentication failed.", usedBasic);

@@ -1,6 +1,8 @@
 import type { Db, DbTx } from "../db/index.ts";
 import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { recordChange, transaction } from "../db/changes.ts";
+import { ruleExpiry } from "./revocation-view.ts";
 import { revokeGrant } from "./grants.ts";
 import { DATA_SCOPES, PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "./scopes.ts";
 
@@ -67,7 +69,7 @@ export function narrowableScopes(grant: Pick<Grant, "scopes">): string[] {
  * live grant of this user.
  */
 export async function revokeConnectedApp(prisma: Db, userId: string, grantId: string): Promise<ConnectedApp> {
-  return prisma.$transaction(async (tx) => {
+  return transaction(prisma, async (tx) => {
     const app = await findConnectedApp(tx, userId, grantId);
     if (!app) throw new ConnectedAppError("not_found", NOT_FOUND);
     await revokeGrant(tx, app.id, "revoked by the user under Connected apps");
@@ -93,7 +95,7 @@ export async function narrowConnectedApp(
   grantId: string,
   keep: readonly string[],
 ): Promise<ConnectedApp> {
-  return prisma.$transaction(async (tx) => {
+  return transaction(prisma, async (tx) => {
     const app = await findConnectedApp(tx, userId, grantId);
     if (!app) throw new ConnectedAppError("not_found", NOT_FOUND);
     const narrowable = narrowableScopes(app);
@@ -118,14 +120,11 @@ export async function narrowConnectedApp(
       throw new ConnectedAppError("invalid_scopes", "Keep at least one permission, or disconnect the app instead.");
     }
 
-    const now = new Date();
     // A concurrent revocation wins: only a still-live grant is narrowed.
     const { count } = await tx.grant.updateMany({ where: { id: app.id, revokedAt: null }, data: { scopes } });
     if (count === 0) throw new ConnectedAppError("not_found", NOT_FOUND);
-    const revokedTokens = await tx.accessToken.updateMany({
-      where: { grantId: app.id, revokedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removed } },
-      data: { revokedAt: now },
-    });
+    // Live access tokens carrying a removed scope end (the change feed); later ones are minted narrower.
+    await recordChange(tx, { kind: "grant.narrowed", subject: app.id, clientId: app.client.clientId, scopes: removed, expiresAt: ruleExpiry() });
     const refreshTokens = await tx.refreshToken.findMany({
       where: { grantId: app.id, revokedAt: null, rotatedAt: null, scopes: { hasSome: removed } },
       select: { id: true, scopes: true },
@@ -148,9 +147,7 @@ export async function narrowConnectedApp(
       userId,
       clientId: app.clientId,
       grantId: app.id,
-      detail:
-        `narrowed by the user: removed ${removed.join(" ")}; scopes: ${scopes.join(" ")}` +
-        (revokedTokens.count ? `; ${revokedTokens.count} access token(s) revoked` : ""),
+      detail: `narrowed by the user: removed ${removed.join(" ")}; scopes: ${scopes.join(" ")}; access tokens carrying them revoked`,
     });
     return tx.grant.findUniqueOrThrow({ where: { id: app.id }, include: { client: true } });
   });

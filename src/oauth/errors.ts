@@ -1,5 +1,6 @@
 import type { Context, Handler } from "hono";
 import type { AppEnv } from "../context.ts";
+import { asUnavailable } from "../db/unavailable.ts";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -55,8 +56,19 @@ export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>
     try {
       return await handler(c);
     } catch (err) {
-      if (err instanceof OAuthError) return oauthErrorResponse(c, err);
-      throw err;
+      let refusal: OAuthError;
+      if (err instanceof OAuthError) {
+        refusal = err;
+      } else {
+        // A saturated database as well as an UnavailableError: 503, never 500.
+        const unavailable = asUnavailable(err);
+        if (!unavailable) throw err;
+        refusal = new OAuthError("temporarily_unavailable", unavailable.message, 503, {
+          "Retry-After": String(unavailable.retryAfterSeconds),
+        });
+      }
+      c.set("refusal", refusal.error);
+      return oauthErrorResponse(c, refusal);
     }
   };
 }

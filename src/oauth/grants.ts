@@ -1,6 +1,8 @@
 import type { DbTx } from "../db/index.ts";
 import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { recordChange } from "../db/changes.ts";
+import { ruleExpiry } from "./revocation-view.ts";
 
 /** The user's live grant to a client (a connected app), if any. */
 export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Promise<Grant | null> {
@@ -46,16 +48,18 @@ export async function grantAccess(
 }
 
 /**
- * Ends a grant and everything hanging off it: refresh tokens, access tokens and
- * unused authorization codes. Idempotent: returns false when it was already revoked.
+ * Ends a grant and everything hanging off it: refresh tokens, access tokens
+ * (through the change feed) and unused authorization codes. Idempotent:
+ * returns false when it was already revoked. Needs a transaction from
+ * transaction() (src/db/changes.ts), which applies the change on this instance at commit.
  */
 export async function revokeGrant(tx: DbTx, grantId: string, reason: string): Promise<boolean> {
   const now = new Date();
   const { count } = await tx.grant.updateMany({ where: { id: grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
-  await tx.accessToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.authorizationCode.updateMany({ where: { grantId, usedAt: null }, data: { usedAt: now } });
   if (count === 0) return false;
+  await recordChange(tx, { kind: "grant.revoked", subject: grantId, expiresAt: ruleExpiry() });
   const grant = await tx.grant.findUniqueOrThrow({ where: { id: grantId } });
   await recordAudit(tx, {
     action: "grant.revoked",

@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { sha256 } from "../auth/tokens.ts";
-import { checkAccessToken } from "./access-tokens.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { readOAuthParams } from "./params.ts";
@@ -17,13 +16,13 @@ export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
   const inactive = { active: false };
   app.post("/v1/oauth/introspect", oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
-    const { client } = await authenticateClient(c, deps.prisma, params, { allowPublic: false });
+    const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: false });
     const token = params.token;
     if (!token) throw new OAuthError("invalid_request", "token is required.");
     noStore(c);
     if (token.split(".").length === 3) {
       try {
-        const live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, token);
+        const live = await deps.accessTokens.check(token);
         if (live.clientRowId !== client.id) return c.json(inactive);
         const { claims } = live;
         return c.json({

@@ -1,4 +1,6 @@
+import { createPrivateKey, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
+import { recordChange, transaction } from "../db/changes.ts";
 import type { Db, DbTx } from "../db/index.ts";
 
 /** access tokens: ES256 (fast to sign, only scopegate verifies them); id_tokens: RS256 (every OIDC client accepts it). */
@@ -15,6 +17,8 @@ export interface SigningKey {
   kid: string;
   alg: string;
   privateKey: CryptoKey;
+  /** the same private key for node:crypto, which signs ES256 faster than jose's WebCrypto path */
+  privateKeyObject: KeyObject;
 }
 
 interface LoadedKey extends SigningKey {
@@ -37,9 +41,11 @@ async function newKeyRow(use: KeyUse) {
 /** Adds a new key for each use; the previous ones are retired (they still verify). */
 export async function rotateSigningKeys(db: Db): Promise<string[]> {
   const rows = await Promise.all((Object.keys(KEY_ALGORITHMS) as KeyUse[]).map(newKeyRow));
-  await db.$transaction(async (tx) => {
+  await transaction(db, async (tx) => {
     await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
     for (const row of rows) await tx.signingKey.create({ data: row as never });
+    // Every instance reloads its keys now rather than at its next periodic reload.
+    await recordChange(tx, { kind: "keys.changed", subject: "", expiresAt: new Date(Date.now() + RETIRED_KEY_PUBLISHED_MS) });
   });
   return rows.map((r) => r.kid);
 }
@@ -51,14 +57,19 @@ async function ensureKeys(db: DbTx): Promise<void> {
   }
 }
 
+/** An unknown kid reloads the keys at most this often (a forged kid must not cost a query per request). */
+const UNKNOWN_KID_RELOAD_MS = 10_000;
+
 /**
  * Signing keys live in the database so that every instance and every restart
- * signs and verifies with the same keys. Cached here; reloaded every minute and
- * whenever a token names a kid we have not seen (another instance rotated).
+ * signs and verifies with the same keys. Cached here; reloaded every minute,
+ * when the change feed says they changed, and (at most every 10 s) when a
+ * token names a kid we have not seen.
  */
 export class KeyStore {
   private keys: LoadedKey[] = [];
   private loadedAt = 0;
+  private unknownKidReloadAt = 0;
   private loading: Promise<void> | undefined;
 
   constructor(private readonly db: Db, private readonly refreshMs = 60_000) {}
@@ -82,6 +93,7 @@ export class KeyStore {
             retiredAt: r.retiredAt,
             publicJwk: r.publicJwk as JWK,
             privateKey: (await importJWK(r.privateJwk as JWK, r.alg)) as CryptoKey,
+            privateKeyObject: createPrivateKey({ key: r.privateJwk as JWK as import("node:crypto").JsonWebKey, format: "jwk" }),
             publicKey: (await importJWK(r.publicJwk as JWK, r.alg)) as CryptoKey,
           })),
         );
@@ -91,6 +103,11 @@ export class KeyStore {
       }
     })();
     return this.loading;
+  }
+
+  /** The keys changed elsewhere: reload before the next use. */
+  invalidate(): void {
+    this.loadedAt = 0;
   }
 
   private async fresh(): Promise<LoadedKey[]> {
@@ -114,7 +131,8 @@ export class KeyStore {
   async verificationKey(kid: string | undefined, use: KeyUse): Promise<CryptoKey | null> {
     if (!kid) return null;
     let key = (await this.fresh()).find((k) => k.kid === kid);
-    if (!key) {
+    if (!key && Date.now() - this.unknownKidReloadAt >= UNKNOWN_KID_RELOAD_MS) {
+      this.unknownKidReloadAt = Date.now();
       await this.reload();
       key = this.keys.find((k) => k.kid === kid);
     }

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { sha256 } from "../auth/tokens.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { recordChange, transaction } from "../db/changes.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { revokeGrant } from "./grants.ts";
@@ -17,32 +18,37 @@ export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.post("/v1/oauth/revoke", oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
-    const { client } = await authenticateClient(c, deps.prisma, params, { allowPublic: true });
+    const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
     const token = params.token;
     if (!token) throw new OAuthError("invalid_request", "token is required.");
     const hint = params.token_type_hint;
     const tryRefresh = async () => {
       const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: sha256(token) }, include: { grant: true } });
       if (!row || row.grant.clientId !== client.id) return false;
-      await deps.prisma.$transaction((tx) => revokeGrant(tx, row.grantId, "refresh token revoked by the client"));
+      await transaction(deps.prisma, (tx) => revokeGrant(tx, row.grantId, "refresh token revoked by the client"));
       return true;
     };
     const tryAccess = async () => {
-      let jti: string;
+      let claims;
       try {
-        jti = (await verifyAccessTokenJwt(deps.keys, deps.config.issuer, token)).jti;
+        claims = await verifyAccessTokenJwt(deps.keys, deps.config.issuer, token);
       } catch {
         return false; // invalid or expired: nothing left to revoke
       }
-      await deps.prisma.$transaction(async (tx) => {
-        const row = await tx.accessToken.findUnique({ where: { jti } });
-        if (!row || row.clientId !== client.id || row.revokedAt) return;
-        await tx.accessToken.update({ where: { jti }, data: { revokedAt: new Date() } });
+      if (claims.client_id !== client.clientId) return true; // another client's: the same 200, nothing done
+      const grantId = typeof claims.grant_id === "string" ? claims.grant_id : null;
+      // Already revoked (here, or by its grant or client): nothing more to record.
+      if (deps.revocations.view.refusal({ jti: claims.jti, sub: claims.sub, clientRowId: client.id, grantId, scopes: claims.scope.split(" "), iat: claims.iat })) {
+        return true;
+      }
+      await transaction(deps.prisma, async (tx) => {
+        // Recorded by exception until the token would have expired anyway.
+        await recordChange(tx, { kind: "token.revoked", subject: claims.jti, clientId: client.clientId, expiresAt: new Date(claims.exp * 1000) });
         await recordAudit(tx, {
           action: "token.revoked",
-          userId: row.userId,
+          userId: claims.sub,
           clientId: client.id,
-          grantId: row.grantId,
+          grantId,
           detail: "access token revoked by the client",
         });
       });

@@ -19,7 +19,7 @@ export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.post("/v1/oauth/token", oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
-    const { client } = await authenticateClient(c, deps.prisma, params, { allowPublic: true });
+    const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
     const grantType = params.grant_type;
     if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
     const handler = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType] : undefined;
@@ -28,6 +28,7 @@ export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
       throw new OAuthError("unauthorized_client", `This client may not use grant_type ${grantType}.`);
     }
     const body = await handler({ c, deps, client, params });
+    deps.metrics.tokenIssued(grantType);
     noStore(c);
     return c.json(body);
   }));

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import type { DbTx } from "../db/index.ts";
+import { signEs256Jwt } from "./jwt-sign.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../auth/tokens.ts";
 import type { KeyStore, SigningKey } from "./keys.ts";
@@ -30,47 +31,38 @@ export interface IssuedAccessToken {
   accessToken: string;
   jti: string;
   expiresIn: number;
+  expiresAt: Date;
 }
 
 /**
- * An RFC 9068 JWT access token, recorded so that it can be revoked before it expires.
- * The key is fetched by the caller before its transaction opens: the key store
- * may read the database, and the embedded database has a single connection.
+ * An RFC 9068 JWT access token. Nothing is stored: the token is
+ * self-contained, and revoking it before it expires is recorded by exception
+ * (the change feed). Its grant_id lets a grant's revocation end it.
  */
-export async function issueAccessToken(
-  db: DbTx,
+export function issueAccessToken(
   key: SigningKey,
   issuer: string,
-  input: { client: OAuthClient; userId: string; grantId: string | null; scopes: string[]; codeId?: string | null },
-): Promise<IssuedAccessToken> {
+  input: { client: Pick<OAuthClient, "clientId" | "accessTokenTtl">; userId: string; grantId: string | null; scopes: string[] },
+): IssuedAccessToken {
   const jti = randomUUID();
   const now = Math.floor(Date.now() / 1000);
   const ttl = input.client.accessTokenTtl;
-  const accessToken = await new SignJWT({
-    client_id: input.client.clientId,
-    scope: input.scopes.join(" "),
-    ...(input.grantId ? { grant_id: input.grantId } : {}),
-  })
-    .setProtectedHeader({ alg: key.alg, typ: "at+jwt", kid: key.kid })
-    .setIssuer(issuer)
-    .setSubject(input.userId)
-    .setAudience(resourceAudience(issuer))
-    .setJti(jti)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttl)
-    .sign(key.privateKey);
-  await db.accessToken.create({
-    data: {
+  const accessToken = signEs256Jwt(
+    { typ: "at+jwt", kid: key.kid },
+    {
+      iss: issuer,
+      sub: input.userId,
+      aud: resourceAudience(issuer),
+      exp: now + ttl,
+      iat: now,
       jti,
-      clientId: input.client.id,
-      grantId: input.grantId,
-      userId: input.userId,
-      scopes: input.scopes,
-      codeId: input.codeId ?? null,
-      expiresAt: new Date((now + ttl) * 1000),
+      client_id: input.client.clientId,
+      scope: input.scopes.join(" "),
+      ...(input.grantId ? { grant_id: input.grantId } : {}),
     },
-  });
-  return { accessToken, jti, expiresIn: ttl };
+    key.privateKeyObject,
+  );
+  return { accessToken, jti, expiresIn: ttl, expiresAt: new Date((now + ttl) * 1000) };
 }
 
 /** OIDC Core §3.1.3.6: left half of the SHA-256 of the access token, base64url. */
@@ -130,7 +122,14 @@ export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token
 /** An opaque refresh token, stored hashed, with idle and absolute lifetimes. */
 export async function issueRefreshToken(
   tx: DbTx,
-  input: { grantId: string; scopes: string[]; codeId?: string | null; absoluteExpiresAt?: Date },
+  input: {
+    grantId: string;
+    scopes: string[];
+    codeId?: string | null;
+    absoluteExpiresAt?: Date;
+    /** the access token issued with it, revoked with its family */
+    accessToken: IssuedAccessToken;
+  },
 ): Promise<string> {
   const token = randomToken();
   const now = Date.now();
@@ -141,6 +140,8 @@ export async function issueRefreshToken(
       grantId: input.grantId,
       scopes: input.scopes,
       codeId: input.codeId ?? null,
+      accessTokenJti: input.accessToken.jti,
+      accessTokenExpiresAt: input.accessToken.expiresAt,
       idleExpiresAt: new Date(Math.min(now + REFRESH_IDLE_TTL_MS, absoluteExpiresAt.getTime())),
       absoluteExpiresAt,
     },

@@ -1,10 +1,10 @@
 import { Hono, type Context } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { checkAccessToken } from "./access-tokens.ts";
 import { noStore } from "./errors.ts";
 import { InvalidTokenError } from "./tokens.ts";
 
-function bearerError(c: Context, status: 401 | 403, error: string, description: string, scope?: string) {
+function bearerError(c: Context<AppEnv>, status: 401 | 403, error: string, description: string, scope?: string) {
+  c.set("refusal", error);
   noStore(c);
   const parts = [`error="${error}"`, `error_description="${description.replace(/"/g, "'")}"`];
   if (scope) parts.push(`scope="${scope}"`);
@@ -25,7 +25,7 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
     }
     let live;
     try {
-      live = await checkAccessToken(deps.prisma, deps.keys, deps.config.issuer, m[1]!);
+      live = await deps.accessTokens.check(m[1]!);
     } catch (err) {
       if (err instanceof InvalidTokenError) return bearerError(c, 401, "invalid_token", err.message);
       throw err;

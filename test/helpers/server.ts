@@ -39,7 +39,7 @@ export async function startTestServer(
     host: "127.0.0.1",
     database: testDb.target,
   };
-  const db = await openDatabase(testDb.target, { onQuery: options.onQuery });
+  const db = await openDatabase(testDb.target, { onQuery: options.onQuery, pool: config.databasePool });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
   const server = await startServer(config, logger, { db });
   return Object.assign(server, {

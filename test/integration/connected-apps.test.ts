@@ -638,6 +638,7 @@ describe("/account: export", () => {
     const conn = await connect(ada, { name: "Pulse Tracker" });
     const own = await registerClient(server, ada.user.id, { name: "Ada's Own App", type: "CONFIDENTIAL", redirectUris: [REDIRECT] });
     await bearer(conn.tokens.access_token, "{ me { name } }");
+    await server.flushAudit(); // token.issued and data.read are written in batches
 
     const confirm = await ada.web.page("/account/export");
     expect(confirm.html).toContain("Download all your data?");

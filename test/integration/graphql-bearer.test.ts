@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp } from "../../src/auth/accounts.ts";
+import { revokeClient } from "../../src/oauth/client-admin.ts";
 import { insertClient } from "../../src/oauth/clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -96,12 +97,18 @@ describe("/graphql with bearer tokens", () => {
 
   it("ends a client_credentials token when its client is revoked", async () => {
     const t = await token();
-    await server.db.prisma.oAuthClient.update({ where: { clientId }, data: { revokedAt: new Date() } });
-    try {
-      expect((await gql("{ me { id } }", { authorization: `Bearer ${t}` })).status).toBe(401);
-    } finally {
-      await server.db.prisma.oAuthClient.update({ where: { clientId }, data: { revokedAt: null } });
-    }
+    expect((await gql("{ me { id } }", { authorization: `Bearer ${t}` })).status).toBe(200);
+    await revokeClient(server.db.prisma, { id: userId, isAdmin: false }, clientId);
+    const after = await gql("{ me { id } }", { authorization: `Bearer ${t}` });
+    expect(after.status).toBe(401);
+    expect(after.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+    // Later tests use a client of their own.
+    const fresh = await insertClient(server.db.prisma, {
+      ownerId: userId, name: "Bearer tests 2", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
+      redirectUris: ["http://localhost:3000/cb"], scopes: ["profile:read", "data:read"],
+    });
+    clientId = fresh.client.clientId;
+    clientSecret = fresh.clientSecret!;
   });
 
   it("never lets a token reach the account-only viewer", async () => {

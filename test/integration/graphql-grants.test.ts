@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeGrant } from "../../src/oauth/grants.ts";
+import { transaction } from "../../src/db/changes.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { authorizationUrl, discover, exchangeCode, location, registerClient, signedInUser, submitConsent } from "../helpers/oauth.ts";
 import type { WebClient } from "../helpers/http.ts";
@@ -57,7 +58,7 @@ describe("grants and token-authenticated requests", () => {
   it("a revoked grant fails on the very next request, and its refresh token with it", async () => {
     const { tokens, grant, c, auth } = await connect();
     expect((await read(tokens.access_token)).status).toBe(200);
-    await server.db.prisma.$transaction((tx) => revokeGrant(tx, grant.id, "test"));
+    await transaction(server.db.prisma, (tx) => revokeGrant(tx, grant.id, "test"));
     const res = await read(tokens.access_token);
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);

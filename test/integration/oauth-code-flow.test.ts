@@ -149,6 +149,7 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     expect(await graphqlStatus(tokens.access_token)).toBe(401);
     const grant = await server.db.prisma.grant.findFirstOrThrow({ where: { userId, clientId: reg.rowId } });
     expect(grant.revokedAt).not.toBeNull();
+    await server.flushAudit(); // token.issued is written in batches
     const events = await server.db.prisma.auditEvent.findMany({ where: { grantId: grant.id }, orderBy: { at: "asc" } });
     expect(events.map((e) => e.action)).toEqual(
       expect.arrayContaining(["grant.created", "token.issued", "grant.revoked", "refresh_token.reused"]),

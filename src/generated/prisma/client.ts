@@ -82,10 +82,13 @@ export type AuthorizationCode = Prisma.AuthorizationCodeModel
  */
 export type RefreshToken = Prisma.RefreshTokenModel
 /**
- * Model AccessToken
- * Every issued access token, so that one can be revoked before it expires.
+ * Model ChangeEvent
+ * The change feed: revocations and client or key changes, in commit order by
+ * seq. Access tokens are self-contained JWTs and are not stored; every
+ * instance keeps an in-memory view built from these rows (src/oauth/revocation-view.ts),
+ * kept current by LISTEN/NOTIFY plus a catch-up read by seq.
  */
-export type AccessToken = Prisma.AccessTokenModel
+export type ChangeEvent = Prisma.ChangeEventModel
 /**
  * Model SigningKey
  * 

@@ -1,4 +1,5 @@
 import { recordAudit } from "../../audit/audit.ts";
+import { recordChange, transaction } from "../../db/changes.ts";
 import { consumeAuthorizationCode } from "../codes.ts";
 import { OAuthError } from "../errors.ts";
 import { PKCE_VALUE, verifyPkceS256 } from "../pkce.ts";
@@ -12,21 +13,35 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE).");
   if (!PKCE_VALUE.test(verifier)) throw new OAuthError("invalid_request", "code_verifier must be 43 to 128 unreserved characters.");
 
+  deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
   const idKey = await deps.keys.signingKey("id");
   const issuer = deps.config.issuer;
   // Refusals are returned, not thrown, so that the transaction commits them:
   // a code is burnt by any exchange attempt, and a reuse's revocations stick.
-  const outcome = await deps.prisma.$transaction(async (tx): Promise<TokenResponse | OAuthError> => {
+  type Issued = { response: TokenResponse; userId: string; grantId: string };
+  const outcome = await transaction(deps.prisma, async (tx): Promise<Issued | OAuthError> => {
       const consumed = await consumeAuthorizationCode(tx, code);
       if (consumed.outcome === "unknown") return new OAuthError("invalid_grant", "The authorization code is invalid.");
       const row = consumed.code;
       if (row.clientId !== client.id) return new OAuthError("invalid_grant", "The authorization code was issued to another client.");
       if (consumed.outcome === "reused") {
-        // RFC 6749 §4.1.2: a code used twice may have been stolen: revoke what the first use issued.
+        // RFC 6749 §4.1.2: a code used twice may have been stolen: revoke what the first use issued,
+        // the refresh-token family it started and every access token minted along that family.
         const now = new Date();
-        await tx.accessToken.updateMany({ where: { codeId: row.id, revokedAt: null }, data: { revokedAt: now } });
+        const family = await tx.refreshToken.findMany({
+          where: { codeId: row.id },
+          select: { accessTokenJti: true, accessTokenExpiresAt: true },
+        });
         await tx.refreshToken.updateMany({ where: { codeId: row.id, revokedAt: null }, data: { revokedAt: now } });
+        const issued = [{ accessTokenJti: row.accessTokenJti, accessTokenExpiresAt: row.accessTokenExpiresAt }, ...family];
+        const live = new Map<string, Date>();
+        for (const t of issued) {
+          if (t.accessTokenJti && t.accessTokenExpiresAt && t.accessTokenExpiresAt > now) live.set(t.accessTokenJti, t.accessTokenExpiresAt);
+        }
+        for (const [jti, expiresAt] of live) {
+          await recordChange(tx, { kind: "token.revoked", subject: jti, clientId: client.clientId, expiresAt });
+        }
         await recordAudit(tx, {
           action: "code.reused",
           userId: row.userId,
@@ -44,16 +59,15 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
       if (!grant || grant.revokedAt) return new OAuthError("invalid_grant", "The user's consent was revoked.");
 
       const scopes = row.scopes;
-      const access = await issueAccessToken(tx, accessKey, issuer, {
-        client,
-        userId: row.userId,
-        grantId: grant.id,
-        scopes,
-        codeId: row.id,
+      const access = issueAccessToken(accessKey, issuer, { client, userId: row.userId, grantId: grant.id, scopes });
+      // Remembered so that a second use of the code can revoke it.
+      await tx.authorizationCode.update({
+        where: { id: row.id },
+        data: { accessTokenJti: access.jti, accessTokenExpiresAt: access.expiresAt },
       });
       const response = bearerResponse(access, scopes);
       if (client.refreshTokens) {
-        response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id });
+        response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id, accessToken: access });
       }
       if (scopes.includes("openid")) {
         response.id_token = await issueIdToken(idKey, issuer, {
@@ -64,16 +78,18 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
           accessToken: access.accessToken,
         });
       }
+      // The first use of a new connection shows at once under Connected apps (later uses are batched).
       await tx.grant.update({ where: { id: grant.id }, data: { lastUsedAt: new Date() } });
-      await recordAudit(tx, {
-        action: "token.issued",
-        userId: row.userId,
-        clientId: client.id,
-        grantId: grant.id,
-        detail: `grant_type=authorization_code scope=${response.scope}${response.refresh_token ? " +refresh_token" : ""}`,
-      });
-      return response;
+      return { response, userId: row.userId, grantId: grant.id };
   });
   if (outcome instanceof OAuthError) throw outcome;
-  return outcome;
+  const { response, userId, grantId } = outcome;
+  deps.audit.push({
+    action: "token.issued",
+    userId,
+    clientId: client.id,
+    grantId,
+    detail: `grant_type=authorization_code scope=${response.scope}${response.refresh_token ? " +refresh_token" : ""}`,
+  });
+  return response;
 };

@@ -1,10 +1,14 @@
-import { recordAudit } from "../../audit/audit.ts";
 import { OAuthError } from "../errors.ts";
 import { parseScope } from "../params.ts";
 import { issueAccessToken } from "../tokens.ts";
 import { bearerResponse, type GrantHandler } from "./types.ts";
 
-/** A token for the client's own data: it acts as the client's owner, has no grant, and ends with the client. */
+/**
+ * A token for the client's own data: it acts as the client's owner, has no
+ * grant, and ends with the client. Nothing is written per token: the client
+ * came from memory, the JWT is self-contained, and the audit event goes
+ * through the batched writer (which refuses with 503 when it is full).
+ */
 export const clientCredentialsGrant: GrantHandler = async ({ deps, client, params }) => {
   if (client.type !== "CONFIDENTIAL") {
     throw new OAuthError("unauthorized_client", "Only confidential clients may use client_credentials.");
@@ -14,20 +18,14 @@ export const clientCredentialsGrant: GrantHandler = async ({ deps, client, param
   if (extra.length) {
     throw new OAuthError("invalid_scope", `client_credentials may only ask for the client's own scopes; not allowed: ${extra.join(" ")}.`);
   }
+  deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
-  return deps.prisma.$transaction(async (tx) => {
-    const access = await issueAccessToken(tx, accessKey, deps.config.issuer, {
-      client,
-      userId: client.ownerId,
-      grantId: null,
-      scopes: requested,
-    });
-    await recordAudit(tx, {
-      action: "token.issued",
-      userId: client.ownerId,
-      clientId: client.id,
-      detail: `grant_type=client_credentials scope=${requested.join(" ")}`,
-    });
-    return bearerResponse(access, requested);
+  const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: client.ownerId, grantId: null, scopes: requested });
+  deps.audit.push({
+    action: "token.issued",
+    userId: client.ownerId,
+    clientId: client.id,
+    detail: `grant_type=client_credentials scope=${requested.join(" ")}`,
   });
+  return bearerResponse(access, requested);
 };

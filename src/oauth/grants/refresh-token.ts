@@ -1,5 +1,6 @@
 import { recordAudit } from "../../audit/audit.ts";
 import { sha256 } from "../../auth/tokens.ts";
+import { transaction } from "../../db/changes.ts";
 import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
@@ -11,10 +12,12 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
   const presented = params.refresh_token;
   if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
   const requested = params.scope !== undefined ? parseScope(params.scope) : null;
+  deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
 
   // Refusals are returned so that the transaction commits them (reuse revokes the grant).
-  const outcome = await deps.prisma.$transaction(async (tx): Promise<TokenResponse | OAuthError> => {
+  type Issued = { response: TokenResponse; userId: string; grantId: string };
+  const outcome = await transaction(deps.prisma, async (tx): Promise<Issued | OAuthError> => {
     const token = await tx.refreshToken.findUnique({ where: { tokenHash: sha256(presented) }, include: { grant: true } });
     if (!token) return new OAuthError("invalid_grant", "The refresh token is invalid.");
     if (token.grant.clientId !== client.id) return new OAuthError("invalid_grant", "The refresh token was issued to another client.");
@@ -54,13 +57,7 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
     const { count } = await tx.refreshToken.updateMany({ where: { id: token.id, rotatedAt: null }, data: { rotatedAt: now } });
     if (count === 0) return reuseDetected();
 
-    const access = await issueAccessToken(tx, accessKey, deps.config.issuer, {
-      client,
-      userId: token.grant.userId,
-      grantId: token.grantId,
-      scopes,
-      codeId: token.codeId,
-    });
+    const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: token.grant.userId, grantId: token.grantId, scopes });
     const response = bearerResponse(access, scopes);
     if (client.refreshTokens) {
       // The new token keeps the family's scopes and absolute expiry; only the idle window restarts.
@@ -69,18 +66,14 @@ export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params 
         scopes: allowed,
         codeId: token.codeId,
         absoluteExpiresAt: token.absoluteExpiresAt,
+        accessToken: access,
       });
     }
-    await tx.grant.update({ where: { id: token.grantId }, data: { lastUsedAt: now } });
-    await recordAudit(tx, {
-      action: "token.issued",
-      userId: token.grant.userId,
-      clientId: client.id,
-      grantId: token.grantId,
-      detail: `grant_type=refresh_token scope=${response.scope}`,
-    });
-    return response;
+    return { response, userId: token.grant.userId, grantId: token.grantId };
   });
   if (outcome instanceof OAuthError) throw outcome;
-  return outcome;
+  const { response, userId, grantId } = outcome;
+  deps.audit.grantUsed(grantId);
+  deps.audit.push({ action: "token.issued", userId, clientId: client.id, grantId, detail: `grant_type=refresh_token scope=${response.scope}` });
+  return response;
 };

@@ -398,7 +398,7 @@ export const ModelName = {
   Grant: 'Grant',
   AuthorizationCode: 'AuthorizationCode',
   RefreshToken: 'RefreshToken',
-  AccessToken: 'AccessToken',
+  ChangeEvent: 'ChangeEvent',
   SigningKey: 'SigningKey',
   AuditEvent: 'AuditEvent',
   AccountSession: 'AccountSession'
@@ -417,7 +417,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "accessToken" | "signingKey" | "auditEvent" | "accountSession"
+    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "changeEvent" | "signingKey" | "auditEvent" | "accountSession"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1013,77 +1013,77 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
-    AccessToken: {
-      payload: Prisma.$AccessTokenPayload<ExtArgs>
-      fields: Prisma.AccessTokenFieldRefs
+    ChangeEvent: {
+      payload: Prisma.$ChangeEventPayload<ExtArgs>
+      fields: Prisma.ChangeEventFieldRefs
       operations: {
         findUnique: {
-          args: Prisma.AccessTokenFindUniqueArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload> | null
+          args: Prisma.ChangeEventFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload> | null
         }
         findUniqueOrThrow: {
-          args: Prisma.AccessTokenFindUniqueOrThrowArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         findFirst: {
-          args: Prisma.AccessTokenFindFirstArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload> | null
+          args: Prisma.ChangeEventFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload> | null
         }
         findFirstOrThrow: {
-          args: Prisma.AccessTokenFindFirstOrThrowArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         findMany: {
-          args: Prisma.AccessTokenFindManyArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>[]
+          args: Prisma.ChangeEventFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>[]
         }
         create: {
-          args: Prisma.AccessTokenCreateArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         createMany: {
-          args: Prisma.AccessTokenCreateManyArgs<ExtArgs>
+          args: Prisma.ChangeEventCreateManyArgs<ExtArgs>
           result: BatchPayload
         }
         createManyAndReturn: {
-          args: Prisma.AccessTokenCreateManyAndReturnArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>[]
+          args: Prisma.ChangeEventCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>[]
         }
         delete: {
-          args: Prisma.AccessTokenDeleteArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         update: {
-          args: Prisma.AccessTokenUpdateArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         deleteMany: {
-          args: Prisma.AccessTokenDeleteManyArgs<ExtArgs>
+          args: Prisma.ChangeEventDeleteManyArgs<ExtArgs>
           result: BatchPayload
         }
         updateMany: {
-          args: Prisma.AccessTokenUpdateManyArgs<ExtArgs>
+          args: Prisma.ChangeEventUpdateManyArgs<ExtArgs>
           result: BatchPayload
         }
         updateManyAndReturn: {
-          args: Prisma.AccessTokenUpdateManyAndReturnArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>[]
+          args: Prisma.ChangeEventUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>[]
         }
         upsert: {
-          args: Prisma.AccessTokenUpsertArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$AccessTokenPayload>
+          args: Prisma.ChangeEventUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ChangeEventPayload>
         }
         aggregate: {
-          args: Prisma.AccessTokenAggregateArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.AggregateAccessToken>
+          args: Prisma.ChangeEventAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateChangeEvent>
         }
         groupBy: {
-          args: Prisma.AccessTokenGroupByArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.AccessTokenGroupByOutputType>[]
+          args: Prisma.ChangeEventGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ChangeEventGroupByOutputType>[]
         }
         count: {
-          args: Prisma.AccessTokenCountArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.AccessTokenCountAggregateOutputType> | number
+          args: Prisma.ChangeEventCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ChangeEventCountAggregateOutputType> | number
         }
       }
     }
@@ -1455,7 +1455,9 @@ export const AuthorizationCodeScalarFieldEnum = {
   authTime: 'authTime',
   createdAt: 'createdAt',
   expiresAt: 'expiresAt',
-  usedAt: 'usedAt'
+  usedAt: 'usedAt',
+  accessTokenJti: 'accessTokenJti',
+  accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
 
 export type AuthorizationCodeScalarFieldEnum = (typeof AuthorizationCodeScalarFieldEnum)[keyof typeof AuthorizationCodeScalarFieldEnum]
@@ -1471,25 +1473,25 @@ export const RefreshTokenScalarFieldEnum = {
   idleExpiresAt: 'idleExpiresAt',
   absoluteExpiresAt: 'absoluteExpiresAt',
   rotatedAt: 'rotatedAt',
-  revokedAt: 'revokedAt'
+  revokedAt: 'revokedAt',
+  accessTokenJti: 'accessTokenJti',
+  accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
 
 export type RefreshTokenScalarFieldEnum = (typeof RefreshTokenScalarFieldEnum)[keyof typeof RefreshTokenScalarFieldEnum]
 
 
-export const AccessTokenScalarFieldEnum = {
-  jti: 'jti',
+export const ChangeEventScalarFieldEnum = {
+  seq: 'seq',
+  at: 'at',
+  kind: 'kind',
+  subject: 'subject',
   clientId: 'clientId',
-  grantId: 'grantId',
-  userId: 'userId',
   scopes: 'scopes',
-  codeId: 'codeId',
-  createdAt: 'createdAt',
-  expiresAt: 'expiresAt',
-  revokedAt: 'revokedAt'
+  expiresAt: 'expiresAt'
 } as const
 
-export type AccessTokenScalarFieldEnum = (typeof AccessTokenScalarFieldEnum)[keyof typeof AccessTokenScalarFieldEnum]
+export type ChangeEventScalarFieldEnum = (typeof ChangeEventScalarFieldEnum)[keyof typeof ChangeEventScalarFieldEnum]
 
 
 export const SigningKeyScalarFieldEnum = {
@@ -1685,6 +1687,20 @@ export type ListIntFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel,
 
 
 /**
+ * Reference to a field of type 'BigInt'
+ */
+export type BigIntFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'BigInt'>
+    
+
+
+/**
+ * Reference to a field of type 'BigInt[]'
+ */
+export type ListBigIntFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'BigInt[]'>
+    
+
+
+/**
  * Reference to a field of type 'Json'
  */
 export type JsonFieldRefInput<$PrismaModel> = FieldRefInputType<$PrismaModel, 'Json'>
@@ -1792,7 +1808,7 @@ export type GlobalOmitConfig = {
   grant?: Prisma.GrantOmit
   authorizationCode?: Prisma.AuthorizationCodeOmit
   refreshToken?: Prisma.RefreshTokenOmit
-  accessToken?: Prisma.AccessTokenOmit
+  changeEvent?: Prisma.ChangeEventOmit
   signingKey?: Prisma.SigningKeyOmit
   auditEvent?: Prisma.AuditEventOmit
   accountSession?: Prisma.AccountSessionOmit

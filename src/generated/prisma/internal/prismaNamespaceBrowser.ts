@@ -57,7 +57,7 @@ export const ModelName = {
   Grant: 'Grant',
   AuthorizationCode: 'AuthorizationCode',
   RefreshToken: 'RefreshToken',
-  AccessToken: 'AccessToken',
+  ChangeEvent: 'ChangeEvent',
   SigningKey: 'SigningKey',
   AuditEvent: 'AuditEvent',
   AccountSession: 'AccountSession'
@@ -186,7 +186,9 @@ export const AuthorizationCodeScalarFieldEnum = {
   authTime: 'authTime',
   createdAt: 'createdAt',
   expiresAt: 'expiresAt',
-  usedAt: 'usedAt'
+  usedAt: 'usedAt',
+  accessTokenJti: 'accessTokenJti',
+  accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
 
 export type AuthorizationCodeScalarFieldEnum = (typeof AuthorizationCodeScalarFieldEnum)[keyof typeof AuthorizationCodeScalarFieldEnum]
@@ -202,25 +204,25 @@ export const RefreshTokenScalarFieldEnum = {
   idleExpiresAt: 'idleExpiresAt',
   absoluteExpiresAt: 'absoluteExpiresAt',
   rotatedAt: 'rotatedAt',
-  revokedAt: 'revokedAt'
+  revokedAt: 'revokedAt',
+  accessTokenJti: 'accessTokenJti',
+  accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
 
 export type RefreshTokenScalarFieldEnum = (typeof RefreshTokenScalarFieldEnum)[keyof typeof RefreshTokenScalarFieldEnum]
 
 
-export const AccessTokenScalarFieldEnum = {
-  jti: 'jti',
+export const ChangeEventScalarFieldEnum = {
+  seq: 'seq',
+  at: 'at',
+  kind: 'kind',
+  subject: 'subject',
   clientId: 'clientId',
-  grantId: 'grantId',
-  userId: 'userId',
   scopes: 'scopes',
-  codeId: 'codeId',
-  createdAt: 'createdAt',
-  expiresAt: 'expiresAt',
-  revokedAt: 'revokedAt'
+  expiresAt: 'expiresAt'
 } as const
 
-export type AccessTokenScalarFieldEnum = (typeof AccessTokenScalarFieldEnum)[keyof typeof AccessTokenScalarFieldEnum]
+export type ChangeEventScalarFieldEnum = (typeof ChangeEventScalarFieldEnum)[keyof typeof ChangeEventScalarFieldEnum]
 
 
 export const SigningKeyScalarFieldEnum = {

@@ -38,6 +38,8 @@ export type AuthorizationCodeMinAggregateOutputType = {
   createdAt: Date | null
   expiresAt: Date | null
   usedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
 }
 
 export type AuthorizationCodeMaxAggregateOutputType = {
@@ -54,6 +56,8 @@ export type AuthorizationCodeMaxAggregateOutputType = {
   createdAt: Date | null
   expiresAt: Date | null
   usedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
 }
 
 export type AuthorizationCodeCountAggregateOutputType = {
@@ -71,6 +75,8 @@ export type AuthorizationCodeCountAggregateOutputType = {
   createdAt: number
   expiresAt: number
   usedAt: number
+  accessTokenJti: number
+  accessTokenExpiresAt: number
   _all: number
 }
 
@@ -89,6 +95,8 @@ export type AuthorizationCodeMinAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
 }
 
 export type AuthorizationCodeMaxAggregateInputType = {
@@ -105,6 +113,8 @@ export type AuthorizationCodeMaxAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
 }
 
 export type AuthorizationCodeCountAggregateInputType = {
@@ -122,6 +132,8 @@ export type AuthorizationCodeCountAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
   _all?: true
 }
 
@@ -212,6 +224,8 @@ export type AuthorizationCodeGroupByOutputType = {
   createdAt: Date
   expiresAt: Date
   usedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
   _count: AuthorizationCodeCountAggregateOutputType | null
   _min: AuthorizationCodeMinAggregateOutputType | null
   _max: AuthorizationCodeMaxAggregateOutputType | null
@@ -250,6 +264,8 @@ export type AuthorizationCodeWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
   client?: Prisma.XOR<Prisma.OAuthClientScalarRelationFilter, Prisma.OAuthClientWhereInput>
 }
@@ -269,6 +285,8 @@ export type AuthorizationCodeOrderByWithRelationInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   grant?: Prisma.GrantOrderByWithRelationInput
   client?: Prisma.OAuthClientOrderByWithRelationInput
 }
@@ -291,6 +309,8 @@ export type AuthorizationCodeWhereUniqueInput = Prisma.AtLeast<{
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
   client?: Prisma.XOR<Prisma.OAuthClientScalarRelationFilter, Prisma.OAuthClientWhereInput>
 }, "id" | "codeHash">
@@ -310,6 +330,8 @@ export type AuthorizationCodeOrderByWithAggregationInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.AuthorizationCodeCountOrderByAggregateInput
   _max?: Prisma.AuthorizationCodeMaxOrderByAggregateInput
   _min?: Prisma.AuthorizationCodeMinOrderByAggregateInput
@@ -333,6 +355,8 @@ export type AuthorizationCodeScalarWhereWithAggregatesInput = {
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeWithAggregatesFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"AuthorizationCode"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableWithAggregatesFilter<"AuthorizationCode"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"AuthorizationCode"> | Date | string | null
 }
 
 export type AuthorizationCodeCreateInput = {
@@ -348,6 +372,8 @@ export type AuthorizationCodeCreateInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutAuthorizationCodesInput
   client: Prisma.OAuthClientCreateNestedOneWithoutAuthorizationCodesInput
 }
@@ -367,6 +393,8 @@ export type AuthorizationCodeUncheckedCreateInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeUpdateInput = {
@@ -382,6 +410,8 @@ export type AuthorizationCodeUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutAuthorizationCodesNestedInput
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutAuthorizationCodesNestedInput
 }
@@ -401,6 +431,8 @@ export type AuthorizationCodeUncheckedUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeCreateManyInput = {
@@ -418,6 +450,8 @@ export type AuthorizationCodeCreateManyInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeUpdateManyMutationInput = {
@@ -433,6 +467,8 @@ export type AuthorizationCodeUpdateManyMutationInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeUncheckedUpdateManyInput = {
@@ -450,6 +486,8 @@ export type AuthorizationCodeUncheckedUpdateManyInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeListRelationFilter = {
@@ -477,6 +515,8 @@ export type AuthorizationCodeCountOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type AuthorizationCodeMaxOrderByAggregateInput = {
@@ -493,6 +533,8 @@ export type AuthorizationCodeMaxOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type AuthorizationCodeMinOrderByAggregateInput = {
@@ -509,6 +551,8 @@ export type AuthorizationCodeMinOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type AuthorizationCodeCreateNestedManyWithoutClientInput = {
@@ -617,6 +661,8 @@ export type AuthorizationCodeCreateWithoutClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutAuthorizationCodesInput
 }
 
@@ -634,6 +680,8 @@ export type AuthorizationCodeUncheckedCreateWithoutClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeCreateOrConnectWithoutClientInput = {
@@ -680,6 +728,8 @@ export type AuthorizationCodeScalarWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
 }
 
 export type AuthorizationCodeCreateWithoutGrantInput = {
@@ -695,6 +745,8 @@ export type AuthorizationCodeCreateWithoutGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
   client: Prisma.OAuthClientCreateNestedOneWithoutAuthorizationCodesInput
 }
 
@@ -712,6 +764,8 @@ export type AuthorizationCodeUncheckedCreateWithoutGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeCreateOrConnectWithoutGrantInput = {
@@ -754,6 +808,8 @@ export type AuthorizationCodeCreateManyClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeUpdateWithoutClientInput = {
@@ -769,6 +825,8 @@ export type AuthorizationCodeUpdateWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutAuthorizationCodesNestedInput
 }
 
@@ -786,6 +844,8 @@ export type AuthorizationCodeUncheckedUpdateWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeUncheckedUpdateManyWithoutClientInput = {
@@ -802,6 +862,8 @@ export type AuthorizationCodeUncheckedUpdateManyWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeCreateManyGrantInput = {
@@ -818,6 +880,8 @@ export type AuthorizationCodeCreateManyGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type AuthorizationCodeUpdateWithoutGrantInput = {
@@ -833,6 +897,8 @@ export type AuthorizationCodeUpdateWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutAuthorizationCodesNestedInput
 }
 
@@ -850,6 +916,8 @@ export type AuthorizationCodeUncheckedUpdateWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AuthorizationCodeUncheckedUpdateManyWithoutGrantInput = {
@@ -866,6 +934,8 @@ export type AuthorizationCodeUncheckedUpdateManyWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 
@@ -885,6 +955,8 @@ export type AuthorizationCodeSelect<ExtArgs extends runtime.Types.Extensions.Int
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["authorizationCode"]>
@@ -904,6 +976,8 @@ export type AuthorizationCodeSelectCreateManyAndReturn<ExtArgs extends runtime.T
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["authorizationCode"]>
@@ -923,6 +997,8 @@ export type AuthorizationCodeSelectUpdateManyAndReturn<ExtArgs extends runtime.T
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["authorizationCode"]>
@@ -942,9 +1018,11 @@ export type AuthorizationCodeSelectScalar = {
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
 }
 
-export type AuthorizationCodeOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "codeHash" | "grantId" | "clientId" | "userId" | "redirectUri" | "scopes" | "codeChallenge" | "codeChallengeMethod" | "nonce" | "authTime" | "createdAt" | "expiresAt" | "usedAt", ExtArgs["result"]["authorizationCode"]>
+export type AuthorizationCodeOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "codeHash" | "grantId" | "clientId" | "userId" | "redirectUri" | "scopes" | "codeChallenge" | "codeChallengeMethod" | "nonce" | "authTime" | "createdAt" | "expiresAt" | "usedAt" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["authorizationCode"]>
 export type AuthorizationCodeInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
@@ -979,6 +1057,11 @@ export type $AuthorizationCodePayload<ExtArgs extends runtime.Types.Extensions.I
     createdAt: Date
     expiresAt: Date
     usedAt: Date | null
+    /**
+     * the access token its exchange issued (revoked if the code comes back)
+     */
+    accessTokenJti: string | null
+    accessTokenExpiresAt: Date | null
   }, ExtArgs["result"]["authorizationCode"]>
   composites: {}
 }
@@ -1418,6 +1501,8 @@ export interface AuthorizationCodeFieldRefs {
   readonly createdAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
   readonly expiresAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
   readonly usedAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
+  readonly accessTokenJti: Prisma.FieldRef<"AuthorizationCode", 'String'>
+  readonly accessTokenExpiresAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
 }
     
 

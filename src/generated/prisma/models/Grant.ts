@@ -206,7 +206,6 @@ export type GrantWhereInput = {
   client?: Prisma.XOR<Prisma.OAuthClientScalarRelationFilter, Prisma.OAuthClientWhereInput>
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   refreshTokens?: Prisma.RefreshTokenListRelationFilter
-  accessTokens?: Prisma.AccessTokenListRelationFilter
 }
 
 export type GrantOrderByWithRelationInput = {
@@ -222,7 +221,6 @@ export type GrantOrderByWithRelationInput = {
   client?: Prisma.OAuthClientOrderByWithRelationInput
   authorizationCodes?: Prisma.AuthorizationCodeOrderByRelationAggregateInput
   refreshTokens?: Prisma.RefreshTokenOrderByRelationAggregateInput
-  accessTokens?: Prisma.AccessTokenOrderByRelationAggregateInput
 }
 
 export type GrantWhereUniqueInput = Prisma.AtLeast<{
@@ -241,7 +239,6 @@ export type GrantWhereUniqueInput = Prisma.AtLeast<{
   client?: Prisma.XOR<Prisma.OAuthClientScalarRelationFilter, Prisma.OAuthClientWhereInput>
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   refreshTokens?: Prisma.RefreshTokenListRelationFilter
-  accessTokens?: Prisma.AccessTokenListRelationFilter
 }, "id">
 
 export type GrantOrderByWithAggregationInput = {
@@ -283,7 +280,6 @@ export type GrantCreateInput = {
   client: Prisma.OAuthClientCreateNestedOneWithoutGrantsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUncheckedCreateInput = {
@@ -297,7 +293,6 @@ export type GrantUncheckedCreateInput = {
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenUncheckedCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUpdateInput = {
@@ -311,7 +306,6 @@ export type GrantUpdateInput = {
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutGrantsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateInput = {
@@ -325,7 +319,6 @@ export type GrantUncheckedUpdateInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUncheckedUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantCreateManyInput = {
@@ -403,11 +396,6 @@ export type GrantMinOrderByAggregateInput = {
 export type GrantScalarRelationFilter = {
   is?: Prisma.GrantWhereInput
   isNot?: Prisma.GrantWhereInput
-}
-
-export type GrantNullableScalarRelationFilter = {
-  is?: Prisma.GrantWhereInput | null
-  isNot?: Prisma.GrantWhereInput | null
 }
 
 export type GrantCreateNestedManyWithoutUserInput = {
@@ -531,22 +519,6 @@ export type GrantUpdateOneRequiredWithoutRefreshTokensNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.GrantUpdateToOneWithWhereWithoutRefreshTokensInput, Prisma.GrantUpdateWithoutRefreshTokensInput>, Prisma.GrantUncheckedUpdateWithoutRefreshTokensInput>
 }
 
-export type GrantCreateNestedOneWithoutAccessTokensInput = {
-  create?: Prisma.XOR<Prisma.GrantCreateWithoutAccessTokensInput, Prisma.GrantUncheckedCreateWithoutAccessTokensInput>
-  connectOrCreate?: Prisma.GrantCreateOrConnectWithoutAccessTokensInput
-  connect?: Prisma.GrantWhereUniqueInput
-}
-
-export type GrantUpdateOneWithoutAccessTokensNestedInput = {
-  create?: Prisma.XOR<Prisma.GrantCreateWithoutAccessTokensInput, Prisma.GrantUncheckedCreateWithoutAccessTokensInput>
-  connectOrCreate?: Prisma.GrantCreateOrConnectWithoutAccessTokensInput
-  upsert?: Prisma.GrantUpsertWithoutAccessTokensInput
-  disconnect?: Prisma.GrantWhereInput | boolean
-  delete?: Prisma.GrantWhereInput | boolean
-  connect?: Prisma.GrantWhereUniqueInput
-  update?: Prisma.XOR<Prisma.XOR<Prisma.GrantUpdateToOneWithWhereWithoutAccessTokensInput, Prisma.GrantUpdateWithoutAccessTokensInput>, Prisma.GrantUncheckedUpdateWithoutAccessTokensInput>
-}
-
 export type GrantCreateWithoutUserInput = {
   id?: string
   scopes?: Prisma.GrantCreatescopesInput | string[]
@@ -557,7 +529,6 @@ export type GrantCreateWithoutUserInput = {
   client: Prisma.OAuthClientCreateNestedOneWithoutGrantsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUncheckedCreateWithoutUserInput = {
@@ -570,7 +541,6 @@ export type GrantUncheckedCreateWithoutUserInput = {
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenUncheckedCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutGrantInput
 }
 
 export type GrantCreateOrConnectWithoutUserInput = {
@@ -623,7 +593,6 @@ export type GrantCreateWithoutClientInput = {
   user: Prisma.UserCreateNestedOneWithoutGrantsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUncheckedCreateWithoutClientInput = {
@@ -636,7 +605,6 @@ export type GrantUncheckedCreateWithoutClientInput = {
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutGrantInput
   refreshTokens?: Prisma.RefreshTokenUncheckedCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutGrantInput
 }
 
 export type GrantCreateOrConnectWithoutClientInput = {
@@ -675,7 +643,6 @@ export type GrantCreateWithoutAuthorizationCodesInput = {
   user: Prisma.UserCreateNestedOneWithoutGrantsInput
   client: Prisma.OAuthClientCreateNestedOneWithoutGrantsInput
   refreshTokens?: Prisma.RefreshTokenCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUncheckedCreateWithoutAuthorizationCodesInput = {
@@ -688,7 +655,6 @@ export type GrantUncheckedCreateWithoutAuthorizationCodesInput = {
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
   refreshTokens?: Prisma.RefreshTokenUncheckedCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutGrantInput
 }
 
 export type GrantCreateOrConnectWithoutAuthorizationCodesInput = {
@@ -717,7 +683,6 @@ export type GrantUpdateWithoutAuthorizationCodesInput = {
   user?: Prisma.UserUpdateOneRequiredWithoutGrantsNestedInput
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutGrantsNestedInput
   refreshTokens?: Prisma.RefreshTokenUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateWithoutAuthorizationCodesInput = {
@@ -730,7 +695,6 @@ export type GrantUncheckedUpdateWithoutAuthorizationCodesInput = {
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   refreshTokens?: Prisma.RefreshTokenUncheckedUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantCreateWithoutRefreshTokensInput = {
@@ -743,7 +707,6 @@ export type GrantCreateWithoutRefreshTokensInput = {
   user: Prisma.UserCreateNestedOneWithoutGrantsInput
   client: Prisma.OAuthClientCreateNestedOneWithoutGrantsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutGrantInput
 }
 
 export type GrantUncheckedCreateWithoutRefreshTokensInput = {
@@ -756,7 +719,6 @@ export type GrantUncheckedCreateWithoutRefreshTokensInput = {
   lastUsedAt?: Date | string | null
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutGrantInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutGrantInput
 }
 
 export type GrantCreateOrConnectWithoutRefreshTokensInput = {
@@ -785,7 +747,6 @@ export type GrantUpdateWithoutRefreshTokensInput = {
   user?: Prisma.UserUpdateOneRequiredWithoutGrantsNestedInput
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutGrantsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateWithoutRefreshTokensInput = {
@@ -798,75 +759,6 @@ export type GrantUncheckedUpdateWithoutRefreshTokensInput = {
   lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutGrantNestedInput
-}
-
-export type GrantCreateWithoutAccessTokensInput = {
-  id?: string
-  scopes?: Prisma.GrantCreatescopesInput | string[]
-  createdAt?: Date | string
-  updatedAt?: Date | string
-  lastUsedAt?: Date | string | null
-  revokedAt?: Date | string | null
-  user: Prisma.UserCreateNestedOneWithoutGrantsInput
-  client: Prisma.OAuthClientCreateNestedOneWithoutGrantsInput
-  authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutGrantInput
-  refreshTokens?: Prisma.RefreshTokenCreateNestedManyWithoutGrantInput
-}
-
-export type GrantUncheckedCreateWithoutAccessTokensInput = {
-  id?: string
-  userId: string
-  clientId: string
-  scopes?: Prisma.GrantCreatescopesInput | string[]
-  createdAt?: Date | string
-  updatedAt?: Date | string
-  lastUsedAt?: Date | string | null
-  revokedAt?: Date | string | null
-  authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutGrantInput
-  refreshTokens?: Prisma.RefreshTokenUncheckedCreateNestedManyWithoutGrantInput
-}
-
-export type GrantCreateOrConnectWithoutAccessTokensInput = {
-  where: Prisma.GrantWhereUniqueInput
-  create: Prisma.XOR<Prisma.GrantCreateWithoutAccessTokensInput, Prisma.GrantUncheckedCreateWithoutAccessTokensInput>
-}
-
-export type GrantUpsertWithoutAccessTokensInput = {
-  update: Prisma.XOR<Prisma.GrantUpdateWithoutAccessTokensInput, Prisma.GrantUncheckedUpdateWithoutAccessTokensInput>
-  create: Prisma.XOR<Prisma.GrantCreateWithoutAccessTokensInput, Prisma.GrantUncheckedCreateWithoutAccessTokensInput>
-  where?: Prisma.GrantWhereInput
-}
-
-export type GrantUpdateToOneWithWhereWithoutAccessTokensInput = {
-  where?: Prisma.GrantWhereInput
-  data: Prisma.XOR<Prisma.GrantUpdateWithoutAccessTokensInput, Prisma.GrantUncheckedUpdateWithoutAccessTokensInput>
-}
-
-export type GrantUpdateWithoutAccessTokensInput = {
-  id?: Prisma.StringFieldUpdateOperationsInput | string
-  scopes?: Prisma.GrantUpdatescopesInput | string[]
-  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  user?: Prisma.UserUpdateOneRequiredWithoutGrantsNestedInput
-  client?: Prisma.OAuthClientUpdateOneRequiredWithoutGrantsNestedInput
-  authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutGrantNestedInput
-  refreshTokens?: Prisma.RefreshTokenUpdateManyWithoutGrantNestedInput
-}
-
-export type GrantUncheckedUpdateWithoutAccessTokensInput = {
-  id?: Prisma.StringFieldUpdateOperationsInput | string
-  userId?: Prisma.StringFieldUpdateOperationsInput | string
-  clientId?: Prisma.StringFieldUpdateOperationsInput | string
-  scopes?: Prisma.GrantUpdatescopesInput | string[]
-  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  lastUsedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutGrantNestedInput
-  refreshTokens?: Prisma.RefreshTokenUncheckedUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantCreateManyUserInput = {
@@ -889,7 +781,6 @@ export type GrantUpdateWithoutUserInput = {
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutGrantsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateWithoutUserInput = {
@@ -902,7 +793,6 @@ export type GrantUncheckedUpdateWithoutUserInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUncheckedUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateManyWithoutUserInput = {
@@ -935,7 +825,6 @@ export type GrantUpdateWithoutClientInput = {
   user?: Prisma.UserUpdateOneRequiredWithoutGrantsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateWithoutClientInput = {
@@ -948,7 +837,6 @@ export type GrantUncheckedUpdateWithoutClientInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutGrantNestedInput
   refreshTokens?: Prisma.RefreshTokenUncheckedUpdateManyWithoutGrantNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutGrantNestedInput
 }
 
 export type GrantUncheckedUpdateManyWithoutClientInput = {
@@ -969,13 +857,11 @@ export type GrantUncheckedUpdateManyWithoutClientInput = {
 export type GrantCountOutputType = {
   authorizationCodes: number
   refreshTokens: number
-  accessTokens: number
 }
 
 export type GrantCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   authorizationCodes?: boolean | GrantCountOutputTypeCountAuthorizationCodesArgs
   refreshTokens?: boolean | GrantCountOutputTypeCountRefreshTokensArgs
-  accessTokens?: boolean | GrantCountOutputTypeCountAccessTokensArgs
 }
 
 /**
@@ -1002,13 +888,6 @@ export type GrantCountOutputTypeCountRefreshTokensArgs<ExtArgs extends runtime.T
   where?: Prisma.RefreshTokenWhereInput
 }
 
-/**
- * GrantCountOutputType without action
- */
-export type GrantCountOutputTypeCountAccessTokensArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  where?: Prisma.AccessTokenWhereInput
-}
-
 
 export type GrantSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -1023,7 +902,6 @@ export type GrantSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.Grant$authorizationCodesArgs<ExtArgs>
   refreshTokens?: boolean | Prisma.Grant$refreshTokensArgs<ExtArgs>
-  accessTokens?: boolean | Prisma.Grant$accessTokensArgs<ExtArgs>
   _count?: boolean | Prisma.GrantCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["grant"]>
 
@@ -1070,7 +948,6 @@ export type GrantInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.Grant$authorizationCodesArgs<ExtArgs>
   refreshTokens?: boolean | Prisma.Grant$refreshTokensArgs<ExtArgs>
-  accessTokens?: boolean | Prisma.Grant$accessTokensArgs<ExtArgs>
   _count?: boolean | Prisma.GrantCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type GrantIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1089,7 +966,6 @@ export type $GrantPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs 
     client: Prisma.$OAuthClientPayload<ExtArgs>
     authorizationCodes: Prisma.$AuthorizationCodePayload<ExtArgs>[]
     refreshTokens: Prisma.$RefreshTokenPayload<ExtArgs>[]
-    accessTokens: Prisma.$AccessTokenPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1498,7 +1374,6 @@ export interface Prisma__GrantClient<T, Null = never, ExtArgs extends runtime.Ty
   client<T extends Prisma.OAuthClientDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClientDefaultArgs<ExtArgs>>): Prisma.Prisma__OAuthClientClient<runtime.Types.Result.GetResult<Prisma.$OAuthClientPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
   authorizationCodes<T extends Prisma.Grant$authorizationCodesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Grant$authorizationCodesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuthorizationCodePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   refreshTokens<T extends Prisma.Grant$refreshTokensArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Grant$refreshTokensArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$RefreshTokenPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
-  accessTokens<T extends Prisma.Grant$accessTokensArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Grant$accessTokensArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AccessTokenPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1977,30 +1852,6 @@ export type Grant$refreshTokensArgs<ExtArgs extends runtime.Types.Extensions.Int
   take?: number
   skip?: number
   distinct?: Prisma.RefreshTokenScalarFieldEnum | Prisma.RefreshTokenScalarFieldEnum[]
-}
-
-/**
- * Grant.accessTokens
- */
-export type Grant$accessTokensArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  /**
-   * Select specific fields to fetch from the AccessToken
-   */
-  select?: Prisma.AccessTokenSelect<ExtArgs> | null
-  /**
-   * Omit specific fields from the AccessToken
-   */
-  omit?: Prisma.AccessTokenOmit<ExtArgs> | null
-  /**
-   * Choose, which related nodes to fetch as well
-   */
-  include?: Prisma.AccessTokenInclude<ExtArgs> | null
-  where?: Prisma.AccessTokenWhereInput
-  orderBy?: Prisma.AccessTokenOrderByWithRelationInput | Prisma.AccessTokenOrderByWithRelationInput[]
-  cursor?: Prisma.AccessTokenWhereUniqueInput
-  take?: number
-  skip?: number
-  distinct?: Prisma.AccessTokenScalarFieldEnum | Prisma.AccessTokenScalarFieldEnum[]
 }
 
 /**

@@ -319,7 +319,6 @@ export type OAuthClientWhereInput = {
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
-  accessTokens?: Prisma.AccessTokenListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
 }
 
@@ -346,7 +345,6 @@ export type OAuthClientOrderByWithRelationInput = {
   owner?: Prisma.UserOrderByWithRelationInput
   grants?: Prisma.GrantOrderByRelationAggregateInput
   authorizationCodes?: Prisma.AuthorizationCodeOrderByRelationAggregateInput
-  accessTokens?: Prisma.AccessTokenOrderByRelationAggregateInput
   auditEvents?: Prisma.AuditEventOrderByRelationAggregateInput
 }
 
@@ -376,7 +374,6 @@ export type OAuthClientWhereUniqueInput = Prisma.AtLeast<{
   owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
-  accessTokens?: Prisma.AccessTokenListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
 }, "id" | "clientId">
 
@@ -454,7 +451,6 @@ export type OAuthClientCreateInput = {
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
 }
 
@@ -480,7 +476,6 @@ export type OAuthClientUncheckedCreateInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
 }
 
@@ -506,7 +501,6 @@ export type OAuthClientUpdateInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
 }
 
@@ -532,7 +526,6 @@ export type OAuthClientUncheckedUpdateInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
 }
 
@@ -810,20 +803,6 @@ export type OAuthClientUpdateOneRequiredWithoutAuthorizationCodesNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.OAuthClientUpdateToOneWithWhereWithoutAuthorizationCodesInput, Prisma.OAuthClientUpdateWithoutAuthorizationCodesInput>, Prisma.OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput>
 }
 
-export type OAuthClientCreateNestedOneWithoutAccessTokensInput = {
-  create?: Prisma.XOR<Prisma.OAuthClientCreateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedCreateWithoutAccessTokensInput>
-  connectOrCreate?: Prisma.OAuthClientCreateOrConnectWithoutAccessTokensInput
-  connect?: Prisma.OAuthClientWhereUniqueInput
-}
-
-export type OAuthClientUpdateOneRequiredWithoutAccessTokensNestedInput = {
-  create?: Prisma.XOR<Prisma.OAuthClientCreateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedCreateWithoutAccessTokensInput>
-  connectOrCreate?: Prisma.OAuthClientCreateOrConnectWithoutAccessTokensInput
-  upsert?: Prisma.OAuthClientUpsertWithoutAccessTokensInput
-  connect?: Prisma.OAuthClientWhereUniqueInput
-  update?: Prisma.XOR<Prisma.XOR<Prisma.OAuthClientUpdateToOneWithWhereWithoutAccessTokensInput, Prisma.OAuthClientUpdateWithoutAccessTokensInput>, Prisma.OAuthClientUncheckedUpdateWithoutAccessTokensInput>
-}
-
 export type OAuthClientCreateNestedOneWithoutAuditEventsInput = {
   create?: Prisma.XOR<Prisma.OAuthClientCreateWithoutAuditEventsInput, Prisma.OAuthClientUncheckedCreateWithoutAuditEventsInput>
   connectOrCreate?: Prisma.OAuthClientCreateOrConnectWithoutAuditEventsInput
@@ -861,7 +840,6 @@ export type OAuthClientCreateWithoutOwnerInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
 }
 
@@ -886,7 +864,6 @@ export type OAuthClientUncheckedCreateWithoutOwnerInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
 }
 
@@ -962,7 +939,6 @@ export type OAuthClientCreateWithoutGrantsInput = {
   revokedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
 }
 
@@ -987,7 +963,6 @@ export type OAuthClientUncheckedCreateWithoutGrantsInput = {
   updatedAt?: Date | string
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
 }
 
@@ -1028,7 +1003,6 @@ export type OAuthClientUpdateWithoutGrantsInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
 }
 
@@ -1053,7 +1027,6 @@ export type OAuthClientUncheckedUpdateWithoutGrantsInput = {
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
 }
 
@@ -1078,7 +1051,6 @@ export type OAuthClientCreateWithoutAuthorizationCodesInput = {
   revokedAt?: Date | string | null
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
 }
 
@@ -1103,7 +1075,6 @@ export type OAuthClientUncheckedCreateWithoutAuthorizationCodesInput = {
   updatedAt?: Date | string
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
 }
 
@@ -1144,7 +1115,6 @@ export type OAuthClientUpdateWithoutAuthorizationCodesInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
 }
 
@@ -1169,123 +1139,6 @@ export type OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput = {
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutClientNestedInput
-  auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
-}
-
-export type OAuthClientCreateWithoutAccessTokensInput = {
-  id?: string
-  clientId: string
-  name: string
-  environment: $Enums.ClientEnvironment
-  type: $Enums.ClientType
-  redirectUris?: Prisma.OAuthClientCreateredirectUrisInput | string[]
-  scopes?: Prisma.OAuthClientCreatescopesInput | string[]
-  grantTypes?: Prisma.OAuthClientCreategrantTypesInput | string[]
-  firstParty?: boolean
-  accessTokenTtl?: number
-  refreshTokens?: boolean
-  secretHash?: string | null
-  secretHint?: string | null
-  previousSecretHash?: string | null
-  previousSecretExpiresAt?: Date | string | null
-  createdAt?: Date | string
-  updatedAt?: Date | string
-  revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
-  grants?: Prisma.GrantCreateNestedManyWithoutClientInput
-  authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
-  auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
-}
-
-export type OAuthClientUncheckedCreateWithoutAccessTokensInput = {
-  id?: string
-  clientId: string
-  name: string
-  environment: $Enums.ClientEnvironment
-  type: $Enums.ClientType
-  redirectUris?: Prisma.OAuthClientCreateredirectUrisInput | string[]
-  scopes?: Prisma.OAuthClientCreatescopesInput | string[]
-  grantTypes?: Prisma.OAuthClientCreategrantTypesInput | string[]
-  firstParty?: boolean
-  accessTokenTtl?: number
-  refreshTokens?: boolean
-  secretHash?: string | null
-  secretHint?: string | null
-  previousSecretHash?: string | null
-  previousSecretExpiresAt?: Date | string | null
-  ownerId: string
-  createdAt?: Date | string
-  updatedAt?: Date | string
-  revokedAt?: Date | string | null
-  grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
-  authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
-  auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
-}
-
-export type OAuthClientCreateOrConnectWithoutAccessTokensInput = {
-  where: Prisma.OAuthClientWhereUniqueInput
-  create: Prisma.XOR<Prisma.OAuthClientCreateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedCreateWithoutAccessTokensInput>
-}
-
-export type OAuthClientUpsertWithoutAccessTokensInput = {
-  update: Prisma.XOR<Prisma.OAuthClientUpdateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedUpdateWithoutAccessTokensInput>
-  create: Prisma.XOR<Prisma.OAuthClientCreateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedCreateWithoutAccessTokensInput>
-  where?: Prisma.OAuthClientWhereInput
-}
-
-export type OAuthClientUpdateToOneWithWhereWithoutAccessTokensInput = {
-  where?: Prisma.OAuthClientWhereInput
-  data: Prisma.XOR<Prisma.OAuthClientUpdateWithoutAccessTokensInput, Prisma.OAuthClientUncheckedUpdateWithoutAccessTokensInput>
-}
-
-export type OAuthClientUpdateWithoutAccessTokensInput = {
-  id?: Prisma.StringFieldUpdateOperationsInput | string
-  clientId?: Prisma.StringFieldUpdateOperationsInput | string
-  name?: Prisma.StringFieldUpdateOperationsInput | string
-  environment?: Prisma.EnumClientEnvironmentFieldUpdateOperationsInput | $Enums.ClientEnvironment
-  type?: Prisma.EnumClientTypeFieldUpdateOperationsInput | $Enums.ClientType
-  redirectUris?: Prisma.OAuthClientUpdateredirectUrisInput | string[]
-  scopes?: Prisma.OAuthClientUpdatescopesInput | string[]
-  grantTypes?: Prisma.OAuthClientUpdategrantTypesInput | string[]
-  firstParty?: Prisma.BoolFieldUpdateOperationsInput | boolean
-  accessTokenTtl?: Prisma.IntFieldUpdateOperationsInput | number
-  refreshTokens?: Prisma.BoolFieldUpdateOperationsInput | boolean
-  secretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
-  grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
-  authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
-  auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
-}
-
-export type OAuthClientUncheckedUpdateWithoutAccessTokensInput = {
-  id?: Prisma.StringFieldUpdateOperationsInput | string
-  clientId?: Prisma.StringFieldUpdateOperationsInput | string
-  name?: Prisma.StringFieldUpdateOperationsInput | string
-  environment?: Prisma.EnumClientEnvironmentFieldUpdateOperationsInput | $Enums.ClientEnvironment
-  type?: Prisma.EnumClientTypeFieldUpdateOperationsInput | $Enums.ClientType
-  redirectUris?: Prisma.OAuthClientUpdateredirectUrisInput | string[]
-  scopes?: Prisma.OAuthClientUpdatescopesInput | string[]
-  grantTypes?: Prisma.OAuthClientUpdategrantTypesInput | string[]
-  firstParty?: Prisma.BoolFieldUpdateOperationsInput | boolean
-  accessTokenTtl?: Prisma.IntFieldUpdateOperationsInput | number
-  refreshTokens?: Prisma.BoolFieldUpdateOperationsInput | boolean
-  secretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
-  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
-  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
-  authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
 }
 
@@ -1311,7 +1164,6 @@ export type OAuthClientCreateWithoutAuditEventsInput = {
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
@@ -1336,7 +1188,6 @@ export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
-  accessTokens?: Prisma.AccessTokenUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientCreateOrConnectWithoutAuditEventsInput = {
@@ -1377,7 +1228,6 @@ export type OAuthClientUpdateWithoutAuditEventsInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
@@ -1402,7 +1252,6 @@ export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientCreateManyOwnerInput = {
@@ -1447,7 +1296,6 @@ export type OAuthClientUpdateWithoutOwnerInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
 }
 
@@ -1472,7 +1320,6 @@ export type OAuthClientUncheckedUpdateWithoutOwnerInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
-  accessTokens?: Prisma.AccessTokenUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
 }
 
@@ -1505,14 +1352,12 @@ export type OAuthClientUncheckedUpdateManyWithoutOwnerInput = {
 export type OAuthClientCountOutputType = {
   grants: number
   authorizationCodes: number
-  accessTokens: number
   auditEvents: number
 }
 
 export type OAuthClientCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grants?: boolean | OAuthClientCountOutputTypeCountGrantsArgs
   authorizationCodes?: boolean | OAuthClientCountOutputTypeCountAuthorizationCodesArgs
-  accessTokens?: boolean | OAuthClientCountOutputTypeCountAccessTokensArgs
   auditEvents?: boolean | OAuthClientCountOutputTypeCountAuditEventsArgs
 }
 
@@ -1538,13 +1383,6 @@ export type OAuthClientCountOutputTypeCountGrantsArgs<ExtArgs extends runtime.Ty
  */
 export type OAuthClientCountOutputTypeCountAuthorizationCodesArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   where?: Prisma.AuthorizationCodeWhereInput
-}
-
-/**
- * OAuthClientCountOutputType without action
- */
-export type OAuthClientCountOutputTypeCountAccessTokensArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  where?: Prisma.AccessTokenWhereInput
 }
 
 /**
@@ -1578,7 +1416,6 @@ export type OAuthClientSelect<ExtArgs extends runtime.Types.Extensions.InternalA
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
-  accessTokens?: boolean | Prisma.OAuthClient$accessTokensArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
   _count?: boolean | Prisma.OAuthClientCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["oAuthClient"]>
@@ -1656,7 +1493,6 @@ export type OAuthClientInclude<ExtArgs extends runtime.Types.Extensions.Internal
   owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
-  accessTokens?: boolean | Prisma.OAuthClient$accessTokensArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
   _count?: boolean | Prisma.OAuthClientCountOutputTypeDefaultArgs<ExtArgs>
 }
@@ -1673,7 +1509,6 @@ export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.Interna
     owner: Prisma.$UserPayload<ExtArgs>
     grants: Prisma.$GrantPayload<ExtArgs>[]
     authorizationCodes: Prisma.$AuthorizationCodePayload<ExtArgs>[]
-    accessTokens: Prisma.$AccessTokenPayload<ExtArgs>[]
     auditEvents: Prisma.$AuditEventPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
@@ -2099,7 +1934,6 @@ export interface Prisma__OAuthClientClient<T, Null = never, ExtArgs extends runt
   owner<T extends Prisma.UserDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.UserDefaultArgs<ExtArgs>>): Prisma.Prisma__UserClient<runtime.Types.Result.GetResult<Prisma.$UserPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
   grants<T extends Prisma.OAuthClient$grantsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$grantsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$GrantPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   authorizationCodes<T extends Prisma.OAuthClient$authorizationCodesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuthorizationCodePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
-  accessTokens<T extends Prisma.OAuthClient$accessTokensArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$accessTokensArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AccessTokenPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   auditEvents<T extends Prisma.OAuthClient$auditEventsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$auditEventsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuditEventPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
@@ -2590,30 +2424,6 @@ export type OAuthClient$authorizationCodesArgs<ExtArgs extends runtime.Types.Ext
   take?: number
   skip?: number
   distinct?: Prisma.AuthorizationCodeScalarFieldEnum | Prisma.AuthorizationCodeScalarFieldEnum[]
-}
-
-/**
- * OAuthClient.accessTokens
- */
-export type OAuthClient$accessTokensArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  /**
-   * Select specific fields to fetch from the AccessToken
-   */
-  select?: Prisma.AccessTokenSelect<ExtArgs> | null
-  /**
-   * Omit specific fields from the AccessToken
-   */
-  omit?: Prisma.AccessTokenOmit<ExtArgs> | null
-  /**
-   * Choose, which related nodes to fetch as well
-   */
-  include?: Prisma.AccessTokenInclude<ExtArgs> | null
-  where?: Prisma.AccessTokenWhereInput
-  orderBy?: Prisma.AccessTokenOrderByWithRelationInput | Prisma.AccessTokenOrderByWithRelationInput[]
-  cursor?: Prisma.AccessTokenWhereUniqueInput
-  take?: number
-  skip?: number
-  distinct?: Prisma.AccessTokenScalarFieldEnum | Prisma.AccessTokenScalarFieldEnum[]
 }
 
 /**

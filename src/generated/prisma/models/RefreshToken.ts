@@ -34,6 +34,8 @@ export type RefreshTokenMinAggregateOutputType = {
   absoluteExpiresAt: Date | null
   rotatedAt: Date | null
   revokedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
 }
 
 export type RefreshTokenMaxAggregateOutputType = {
@@ -46,6 +48,8 @@ export type RefreshTokenMaxAggregateOutputType = {
   absoluteExpiresAt: Date | null
   rotatedAt: Date | null
   revokedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
 }
 
 export type RefreshTokenCountAggregateOutputType = {
@@ -59,6 +63,8 @@ export type RefreshTokenCountAggregateOutputType = {
   absoluteExpiresAt: number
   rotatedAt: number
   revokedAt: number
+  accessTokenJti: number
+  accessTokenExpiresAt: number
   _all: number
 }
 
@@ -73,6 +79,8 @@ export type RefreshTokenMinAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
 }
 
 export type RefreshTokenMaxAggregateInputType = {
@@ -85,6 +93,8 @@ export type RefreshTokenMaxAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
 }
 
 export type RefreshTokenCountAggregateInputType = {
@@ -98,6 +108,8 @@ export type RefreshTokenCountAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  accessTokenJti?: true
+  accessTokenExpiresAt?: true
   _all?: true
 }
 
@@ -184,6 +196,8 @@ export type RefreshTokenGroupByOutputType = {
   absoluteExpiresAt: Date
   rotatedAt: Date | null
   revokedAt: Date | null
+  accessTokenJti: string | null
+  accessTokenExpiresAt: Date | null
   _count: RefreshTokenCountAggregateOutputType | null
   _min: RefreshTokenMinAggregateOutputType | null
   _max: RefreshTokenMaxAggregateOutputType | null
@@ -218,6 +232,8 @@ export type RefreshTokenWhereInput = {
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
 }
 
@@ -232,6 +248,8 @@ export type RefreshTokenOrderByWithRelationInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   grant?: Prisma.GrantOrderByWithRelationInput
 }
 
@@ -249,6 +267,8 @@ export type RefreshTokenWhereUniqueInput = Prisma.AtLeast<{
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
 }, "id" | "tokenHash">
 
@@ -263,6 +283,8 @@ export type RefreshTokenOrderByWithAggregationInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.RefreshTokenCountOrderByAggregateInput
   _max?: Prisma.RefreshTokenMaxOrderByAggregateInput
   _min?: Prisma.RefreshTokenMinOrderByAggregateInput
@@ -282,6 +304,8 @@ export type RefreshTokenScalarWhereWithAggregatesInput = {
   absoluteExpiresAt?: Prisma.DateTimeWithAggregatesFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableWithAggregatesFilter<"RefreshToken"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
 }
 
 export type RefreshTokenCreateInput = {
@@ -294,6 +318,8 @@ export type RefreshTokenCreateInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutRefreshTokensInput
 }
 
@@ -308,6 +334,8 @@ export type RefreshTokenUncheckedCreateInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type RefreshTokenUpdateInput = {
@@ -320,6 +348,8 @@ export type RefreshTokenUpdateInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutRefreshTokensNestedInput
 }
 
@@ -334,6 +364,8 @@ export type RefreshTokenUncheckedUpdateInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type RefreshTokenCreateManyInput = {
@@ -347,6 +379,8 @@ export type RefreshTokenCreateManyInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type RefreshTokenUpdateManyMutationInput = {
@@ -359,6 +393,8 @@ export type RefreshTokenUpdateManyMutationInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type RefreshTokenUncheckedUpdateManyInput = {
@@ -372,6 +408,8 @@ export type RefreshTokenUncheckedUpdateManyInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type RefreshTokenListRelationFilter = {
@@ -395,6 +433,8 @@ export type RefreshTokenCountOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type RefreshTokenMaxOrderByAggregateInput = {
@@ -407,6 +447,8 @@ export type RefreshTokenMaxOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type RefreshTokenMinOrderByAggregateInput = {
@@ -419,6 +461,8 @@ export type RefreshTokenMinOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  accessTokenJti?: Prisma.SortOrder
+  accessTokenExpiresAt?: Prisma.SortOrder
 }
 
 export type RefreshTokenCreateNestedManyWithoutGrantInput = {
@@ -482,6 +526,8 @@ export type RefreshTokenCreateWithoutGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type RefreshTokenUncheckedCreateWithoutGrantInput = {
@@ -494,6 +540,8 @@ export type RefreshTokenUncheckedCreateWithoutGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type RefreshTokenCreateOrConnectWithoutGrantInput = {
@@ -536,6 +584,8 @@ export type RefreshTokenScalarWhereInput = {
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
+  accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
 }
 
 export type RefreshTokenCreateManyGrantInput = {
@@ -548,6 +598,8 @@ export type RefreshTokenCreateManyGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  accessTokenJti?: string | null
+  accessTokenExpiresAt?: Date | string | null
 }
 
 export type RefreshTokenUpdateWithoutGrantInput = {
@@ -560,6 +612,8 @@ export type RefreshTokenUpdateWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type RefreshTokenUncheckedUpdateWithoutGrantInput = {
@@ -572,6 +626,8 @@ export type RefreshTokenUncheckedUpdateWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type RefreshTokenUncheckedUpdateManyWithoutGrantInput = {
@@ -584,6 +640,8 @@ export type RefreshTokenUncheckedUpdateManyWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 
@@ -599,6 +657,8 @@ export type RefreshTokenSelect<ExtArgs extends runtime.Types.Extensions.Internal
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["refreshToken"]>
 
@@ -613,6 +673,8 @@ export type RefreshTokenSelectCreateManyAndReturn<ExtArgs extends runtime.Types.
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["refreshToken"]>
 
@@ -627,6 +689,8 @@ export type RefreshTokenSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["refreshToken"]>
 
@@ -641,9 +705,11 @@ export type RefreshTokenSelectScalar = {
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  accessTokenJti?: boolean
+  accessTokenExpiresAt?: boolean
 }
 
-export type RefreshTokenOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tokenHash" | "grantId" | "scopes" | "codeId" | "createdAt" | "idleExpiresAt" | "absoluteExpiresAt" | "rotatedAt" | "revokedAt", ExtArgs["result"]["refreshToken"]>
+export type RefreshTokenOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tokenHash" | "grantId" | "scopes" | "codeId" | "createdAt" | "idleExpiresAt" | "absoluteExpiresAt" | "rotatedAt" | "revokedAt" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["refreshToken"]>
 export type RefreshTokenInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
 }
@@ -673,6 +739,11 @@ export type $RefreshTokenPayload<ExtArgs extends runtime.Types.Extensions.Intern
     absoluteExpiresAt: Date
     rotatedAt: Date | null
     revokedAt: Date | null
+    /**
+     * the access token issued together with this refresh token (revoked with its family)
+     */
+    accessTokenJti: string | null
+    accessTokenExpiresAt: Date | null
   }, ExtArgs["result"]["refreshToken"]>
   composites: {}
 }
@@ -1107,6 +1178,8 @@ export interface RefreshTokenFieldRefs {
   readonly absoluteExpiresAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
   readonly rotatedAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
   readonly revokedAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
+  readonly accessTokenJti: Prisma.FieldRef<"RefreshToken", 'String'>
+  readonly accessTokenExpiresAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
 }
     
 

@@ -1,0 +1,27 @@
+import { Hono } from "hono";
+import { safeEqual } from "../auth/tokens.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
+
+/**
+ * GET /metrics: the Prometheus text exposition, for `Authorization: Bearer
+ * <METRICS_TOKEN>` only. Without METRICS_TOKEN the route is not registered at
+ * all, so /metrics is the app's ordinary 404.
+ */
+export function metricsRoute(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const expected = deps.config.metricsToken;
+  if (!expected) return app;
+  app.get("/metrics", async (c) => {
+    c.header("Cache-Control", "no-store");
+    const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(c.req.header("authorization") ?? "");
+    // Compared in constant time (safeEqual hashes both sides first).
+    if (!m || !safeEqual(m[1]!, expected)) {
+      c.set("refusal", "invalid_token");
+      c.header("WWW-Authenticate", m ? 'Bearer realm="metrics", error="invalid_token"' : 'Bearer realm="metrics"');
+      return c.json({ error: "invalid_token", error_description: "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>." }, 401);
+    }
+    const { contentType, body } = await deps.metrics.render();
+    return c.body(body, 200, { "Content-Type": contentType });
+  });
+  return app;
+}
