@@ -19,15 +19,22 @@ export const UserRef = builder.prismaObject("User", {
   }),
 });
 
+function onlyId(query: { select?: Record<string, unknown>; include?: unknown }): boolean {
+  return !query.include && !!query.select && Object.keys(query.select).every((k) => k === "id");
+}
+
 builder.queryField("me", (t) =>
   t.prismaField({
     type: "User",
     description: "The user the credential acts for. Profile fields need profile:read.",
     authScopes: { authenticated: true },
-    resolve: (query, _root, _args, ctx) =>
-      ctx.viewer.kind === "anonymous"
-        ? null
-        : ctx.prisma.user.findUnique({ ...query, where: { id: ctx.viewer.userId } }),
+    resolve: (query, _root, _args, ctx) => {
+      if (ctx.viewer.kind === "anonymous") return null;
+      // The viewer's id is all `{ me { measurements ... } }` needs: no statement for it. (The
+      // user exists: a deleted account's tokens and sessions are refused before we get here.)
+      if (onlyId(query)) return { id: ctx.viewer.userId } as never;
+      return ctx.prisma.user.findUnique({ ...query, where: { id: ctx.viewer.userId } });
+    },
   }),
 );
 

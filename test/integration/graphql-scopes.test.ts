@@ -300,7 +300,7 @@ describe("audit and cost", () => {
     const five = await count(5);
     const fifty = await count(50);
     expect(fifty).toBe(five);
-    // the user and the measurements: the token check itself sends none
+    // the user (only because name is asked for) and the measurements: the token check sends none
     expect(fifty).toBeLessThanOrEqual(2);
   });
 
