@@ -4,7 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
 import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
-import { asUnavailable } from "./db/unavailable.ts";
+import { asUnavailable, describeUnavailable } from "./db/unavailable.ts";
 import { safeEqual } from "./auth/tokens.ts";
 import { bearerChallenge, viewerFromBearer, type BearerResult } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
@@ -151,7 +151,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     // in GraphQL's error form on /graphql, RFC 6749's elsewhere.
     const unavailable = asUnavailable(err);
     if (unavailable) {
-      (c.get("log") ?? deps.logger).warn({ reason: unavailable.message, err: String(err) }, "unavailable");
+      (c.get("log") ?? deps.logger).warn({ reason: describeUnavailable(err) }, "unavailable");
       c.header("Retry-After", String(unavailable.retryAfterSeconds));
       c.header("Cache-Control", "no-store");
       if (c.req.path === "/graphql") {

@@ -46,52 +46,63 @@ const UNAVAILABLE_ADAPTER_KINDS = new Set(["DatabaseNotReachable", "ConnectionCl
 /** Prisma error codes for the same (P1xxx are connection-level; P2024 is the Rust engine's pool timeout). */
 const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
 
-/** pg-pool's and pg's own messages: they carry no code. */
-const UNAVAILABLE_MESSAGES = new Set([
-  "timeout exceeded when trying to connect",
-  "Connection terminated due to connection timeout",
-  "Connection terminated unexpectedly",
+/** pg-pool's and pg's own messages (they carry no code), and what they mean. */
+const UNAVAILABLE_MESSAGES = new Map([
+  ["timeout exceeded when trying to connect", "no pooled connection free in time"],
+  ["Connection terminated due to connection timeout", "connecting to the database timed out"],
+  ["Connection terminated unexpectedly", "the database closed the connection"],
 ]);
 
 type Loose = { [key: string]: unknown } | undefined;
 
-function sqlStateUnavailable(code: unknown): boolean {
-  return typeof code === "string" && (UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code));
+function sqlStateReason(code: unknown): string | undefined {
+  if (typeof code !== "string") return undefined;
+  if (code === "57014") return "statement cancelled (statement_timeout, SQLSTATE 57014)";
+  return UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code) ? `SQLSTATE ${code}` : undefined;
 }
 
 /** The adapter's error description: `{ kind, code?, originalCode?, ... }`. */
-function adapterCauseUnavailable(cause: Loose): boolean {
-  if (!cause || typeof cause !== "object") return false;
-  if (typeof cause.kind === "string" && UNAVAILABLE_ADAPTER_KINDS.has(cause.kind)) return true;
-  return sqlStateUnavailable(cause.originalCode) || (cause.kind === "postgres" && sqlStateUnavailable(cause.code));
+function adapterCauseReason(cause: Loose): string | undefined {
+  if (!cause || typeof cause !== "object") return undefined;
+  if (typeof cause.kind === "string" && UNAVAILABLE_ADAPTER_KINDS.has(cause.kind)) return `database ${cause.kind}`;
+  return sqlStateReason(cause.originalCode) ?? (cause.kind === "postgres" ? sqlStateReason(cause.code) : undefined);
 }
 
 /**
- * True when `err` (or what it wraps: `cause`, GraphQL's `originalError`)
- * says the database is saturated or unavailable right now.
+ * Why `err` (or what it wraps: `cause`, GraphQL's `originalError`) says the
+ * database is saturated or unavailable right now, in a few fixed words that
+ * are safe to log (never the driver's message, which may quote a query);
+ * undefined when it says something else.
  */
-export function isDatabaseUnavailable(err: unknown): boolean {
+export function databaseUnavailableReason(err: unknown): string | undefined {
   let e = err as Loose;
   // Wrappers nest a few deep at most (GraphQLError -> Prisma error -> cause).
   for (let depth = 0; depth < 5 && e && typeof e === "object"; depth++) {
     const name = e.name;
     const code = e.code;
-    if (name === "DriverAdapterError" && adapterCauseUnavailable(e.cause as Loose)) return true;
-    if (typeof code === "string" && name === "PrismaClientKnownRequestError") {
-      if (UNAVAILABLE_PRISMA_CODES.has(code)) return true;
-      if (code === "P2028" && typeof e.message === "string" && e.message.includes("Unable to start a transaction")) return true;
-      const meta = e.meta as Loose;
-      if (adapterCauseUnavailable((meta?.driverAdapterError as Loose)?.cause as Loose)) return true;
+    let reason: string | undefined;
+    if (name === "DriverAdapterError") reason = adapterCauseReason(e.cause as Loose);
+    if (!reason && typeof code === "string" && name === "PrismaClientKnownRequestError") {
+      if (UNAVAILABLE_PRISMA_CODES.has(code)) reason = `Prisma ${code}`;
+      else if (code === "P2028" && typeof e.message === "string" && e.message.includes("Unable to start a transaction")) {
+        reason = "transaction could not start in time (Prisma P2028)";
+      } else reason = adapterCauseReason(((e.meta as Loose)?.driverAdapterError as Loose)?.cause as Loose);
     }
-    if (name === "PrismaClientInitializationError" && typeof e.errorCode === "string" && UNAVAILABLE_PRISMA_CODES.has(e.errorCode)) {
-      return true;
+    if (!reason && name === "PrismaClientInitializationError" && typeof e.errorCode === "string" && UNAVAILABLE_PRISMA_CODES.has(e.errorCode)) {
+      reason = `Prisma ${e.errorCode}`;
     }
     // A pg DatabaseError reaching us unwrapped (code + severity).
-    if (typeof e.severity === "string" && sqlStateUnavailable(code)) return true;
-    if (typeof e.message === "string" && UNAVAILABLE_MESSAGES.has(e.message)) return true;
+    if (!reason && typeof e.severity === "string") reason = sqlStateReason(code);
+    if (!reason && typeof e.message === "string") reason = UNAVAILABLE_MESSAGES.get(e.message);
+    if (reason) return reason;
     e = (e.originalError ?? e.cause) as Loose;
   }
-  return false;
+  return undefined;
+}
+
+/** True when `err` says the database is saturated or unavailable right now (see databaseUnavailableReason). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  return databaseUnavailableReason(err) !== undefined;
 }
 
 /**
@@ -107,4 +118,9 @@ export function asUnavailable(err: unknown): UnavailableError | undefined {
   }
   if (isDatabaseUnavailable(err)) return new UnavailableError("The service is busy right now; try again shortly.", 1);
   return undefined;
+}
+
+/** What to log about an unavailable answer: the database's reason, or the UnavailableError's message. */
+export function describeUnavailable(err: unknown): string {
+  return databaseUnavailableReason(err) ?? asUnavailable(err)?.message ?? "unknown";
 }

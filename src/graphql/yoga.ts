@@ -2,7 +2,7 @@ import { renderGraphiQLPage } from "./graphiql.ts";
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
 import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
-import { asUnavailable } from "../db/unavailable.ts";
+import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
@@ -154,9 +154,10 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
  * "Unexpected error."; a saturated database or an UnavailableError becomes a
  * SERVICE_UNAVAILABLE error that makes the answer 503 with Retry-After instead.
  */
-export function maskUnavailable(error: unknown, message: string, isDev?: boolean): Error {
+export function maskUnavailable(error: unknown, message: string, isDev?: boolean, logger?: Logger): Error {
   const unavailable = asUnavailable(error);
   if (!unavailable) return maskError(error, message, isDev);
+  logger?.warn({ reason: describeUnavailable(error) }, "unavailable");
   return createGraphQLError(unavailable.message, {
     extensions: {
       code: "SERVICE_UNAVAILABLE",
@@ -173,7 +174,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServ
     cors: false, // answered in app.ts, from registered client origins
     // graphqlMetrics first: it must see the operation before requireCredentials may refuse it.
     plugins: [...(metrics ? [graphqlMetrics(metrics)] : []), rejectAbusiveRequests(), requireCredentials(), auditTokenUse()],
-    maskedErrors: { maskError: maskUnavailable },
+    maskedErrors: { maskError: (error, message, isDev) => maskUnavailable(error, message, isDev, logger) },
     // Assets come from the package, not a CDN (see graphiql.ts). The account
     // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
     renderGraphiQL: renderGraphiQLPage,

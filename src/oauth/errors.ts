@@ -1,6 +1,6 @@
 import type { Context, Handler } from "hono";
 import type { AppEnv } from "../context.ts";
-import { asUnavailable } from "../db/unavailable.ts";
+import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -63,6 +63,7 @@ export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>
         // A saturated database as well as an UnavailableError: 503, never 500.
         const unavailable = asUnavailable(err);
         if (!unavailable) throw err;
+        c.get("log")?.warn({ reason: describeUnavailable(err) }, "unavailable");
         refusal = new OAuthError("temporarily_unavailable", unavailable.message, 503, {
           "Retry-After": String(unavailable.retryAfterSeconds),
         });

@@ -8,7 +8,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, parseDatabaseUrl } from "../../src/db/client.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
-import { isDatabaseUnavailable } from "../../src/db/unavailable.ts";
+import { asUnavailable, databaseUnavailableReason, describeUnavailable, isDatabaseUnavailable } from "../../src/db/unavailable.ts";
+import { UnavailableError } from "../../src/lib/unavailable.ts";
 import { POSTGRES_ADMIN_URL, postgresAnswers } from "../helpers/kinds.ts";
 
 /** The error `fn` rejects with (fails the test when it resolves). */
@@ -60,6 +61,7 @@ describe("isDatabaseUnavailable: pool exhaustion (embedded database, one connect
       const model = await errorOf(() => db.prisma.user.findFirst());
       expect((model as Error).message).toBe("timeout exceeded when trying to connect");
       expect(isDatabaseUnavailable(model)).toBe(true);
+      expect(databaseUnavailableReason(model)).toBe("no pooled connection free in time");
       expect(isDatabaseUnavailable(await errorOf(() => db.prisma.$queryRaw`SELECT 1`))).toBe(true);
       expect(isDatabaseUnavailable(await errorOf(() => db.prisma.$transaction(async (tx) => tx.user.count())))).toBe(true);
       expect(isDatabaseUnavailable(await errorOf(() => db.prisma.$transaction([db.prisma.user.count()])))).toBe(true);
@@ -98,6 +100,23 @@ describe("isDatabaseUnavailable: pool exhaustion (embedded database, one connect
       expect(isDatabaseUnavailable(new Error("outer", { cause: err }))).toBe(true);
       expect(isDatabaseUnavailable(Object.assign(new Error("Unexpected error."), { originalError: err }))).toBe(true);
     });
+  });
+
+  it("asUnavailable: one 503 for a saturated database and for an UnavailableError, nothing for the rest", async () => {
+    await withHeldPool(db, async () => {
+      const err = await errorOf(() => db.prisma.user.findFirst());
+      const answer = asUnavailable(err);
+      expect(answer).toBeInstanceOf(UnavailableError);
+      expect(answer!.retryAfterSeconds).toBe(1);
+      // the public message names no internals
+      expect(answer!.message).not.toMatch(/timeout|pool|prisma|pg/i);
+      expect(describeUnavailable(err)).toBe("no pooled connection free in time");
+    });
+    const full = new UnavailableError("The audit trail cannot be written right now; try again shortly.", 2);
+    expect(asUnavailable(full)).toBe(full);
+    expect(asUnavailable(Object.assign(new Error("Unexpected error."), { originalError: full }))).toBe(full);
+    expect(describeUnavailable(full)).toBe(full.message);
+    expect(asUnavailable(new Error("boom"))).toBeUndefined();
   });
 });
 
@@ -159,6 +178,7 @@ describe.skipIf(!withPostgres)("isDatabaseUnavailable: statement_timeout on Post
     expect((err as { code?: string }).code).toBe("P2010");
     expect(JSON.stringify((err as { meta?: unknown }).meta)).toContain("57014");
     expect(isDatabaseUnavailable(err)).toBe(true);
+    expect(databaseUnavailableReason(err)).toBe("statement cancelled (statement_timeout, SQLSTATE 57014)");
   });
 
   it("a model query and a write cancelled while waiting on a lock (the adapter's DriverAdapterError, 57014)", async () => {
