@@ -2,8 +2,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createSchema, createYoga } from "graphql-yoga";
 
-/** The one document both GraphQL servers answer. */
-export const MEASUREMENTS_QUERY = "{ me { measurements(first: 50) { edges { node { id type value unit recordedAt } } } } }";
+/** The document every GraphQL server in the benchmark answers, for n items. */
+export function measurementsQuery(n: number): string {
+  return `{ me { measurements(first: ${n}) { edges { node { id type value unit recordedAt } } } } }`;
+}
 
 export interface StaticMeasurement {
   id: string;
@@ -15,12 +17,13 @@ export interface StaticMeasurement {
 
 /**
  * A bare graphql-yoga server (default settings, no plugins) with a schema of the
- * same shape as scopegate's for this query, answering from a constant array:
+ * same shape as scopegate's for this query, answering the first `first` of a
+ * constant array:
  * no authentication, no scope rules, no database, no audit. What scopegate
  * costs on top of this is what its auth, its database and its plugins cost.
  */
 export async function startBaselineGraphQL(rows: StaticMeasurement[]): Promise<{ name: string; url: string; stop(): Promise<void> }> {
-  const edges = rows.slice(0, 50).map((node) => ({ node }));
+  const edges = rows.map((node) => ({ node }));
   const yoga = createYoga({
     graphqlEndpoint: "/graphql",
     logging: false,
@@ -41,7 +44,7 @@ export async function startBaselineGraphQL(rows: StaticMeasurement[]): Promise<{
           serialize: (v: unknown) => (v instanceof Date ? v.toISOString() : v),
         },
         Query: { me: () => ({ id: "baseline-user" }) },
-        User: { measurements: () => ({ edges }) },
+        User: { measurements: (_user: unknown, args: { first?: number | null }) => ({ edges: edges.slice(0, args.first ?? 20) }) },
         MeasurementEdge: { cursor: (e: { node: StaticMeasurement }) => e.node.id },
       },
     }),

@@ -1,154 +1,206 @@
-import http from "node:http";
+import autocannon from "autocannon";
 
 /**
- * A small closed-loop load generator on node:http with keep-alive: `concurrency`
- * workers, each sending its next request as soon as the previous one answered.
- * Every loop is bounded twice, by a request count and by a deadline, and every
- * request by a timeout, so a stuck server cannot stretch the run.
+ * Load from this process (the servers run in child processes, so none of them
+ * shares an event loop with the load generator): autocannon, one request in
+ * flight per connection (no pipelining), keep-alive, every answer checked.
  */
 export interface LoadSpec {
   url: string;
-  method?: "GET" | "POST";
   headers: Record<string, string>;
+  /** the same body on every request */
   body?: string;
-  /** Returns a description of what is wrong with a 2xx answer, or null. */
-  check?: (body: string) => string | null;
+  /**
+   * For requests that depend on the previous answer (a rotating refresh
+   * token): one script per connection, asked for each body it sends and shown
+   * each answer it gets.
+   */
+  perConnection?: () => ConnectionScript;
+  /** What is wrong with a 2xx answer, or null. Cheap string checks: this runs for every answer, in the load generator. */
+  check(body: string): string | null;
+}
+
+export interface ConnectionScript {
+  nextBody(): string;
+  answered(status: number, body: string): void;
 }
 
 export interface LoadLimits {
-  concurrency: number;
-  warmupRequests: number;
-  warmupMs: number;
-  maxRequests: number;
-  maxMs: number;
-  timeoutMs: number;
+  connections: number;
+  /** seconds; ignored when `amount` is set */
+  durationS: number;
+  /** stop after this many answers (then `maxS` bounds it) */
+  amount?: number;
+  maxS?: number;
+  /** per request, seconds */
+  timeoutS?: number;
 }
 
 export interface LoadResult {
+  /** answers received */
   requests: number;
+  /** requests sent (answered or not: at the end of a run some are still in flight, and the server still does their work) */
+  sent: number;
+  /** 2xx answers that passed the check */
+  ok: number;
+  /** non-2xx + timeouts + connection errors + 2xx answers that failed the check */
   errors: number;
+  non2xx: number;
+  status5xx: number;
+  timeouts: number;
+  failedChecks: number;
   firstError: string | null;
-  elapsedMs: number;
-  rps: number;
+  durationS: number;
+  /** checked answers per second */
+  okRps: number;
   p50: number;
-  p90: number;
   p99: number;
-  max: number;
+  /** true when `amount` was set and maxS stopped the run first */
+  cutShort: boolean;
 }
 
-interface Answer {
-  status: number;
-  body: string;
-}
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-function send(agent: http.Agent, spec: LoadSpec, url: URL, timeoutMs: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        agent,
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method: spec.method ?? "POST",
-        headers: spec.body === undefined ? spec.headers : { ...spec.headers, "content-length": Buffer.byteLength(spec.body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(spec.body);
-  });
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-async function loop(
-  spec: LoadSpec,
-  concurrency: number,
-  maxRequests: number,
-  maxMs: number,
-  timeoutMs: number,
-  record: boolean,
-): Promise<LoadResult> {
+export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadResult> {
   const url = new URL(spec.url);
-  if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost" && url.hostname !== "[::1]") {
-    throw new Error(`the benchmark only talks to loopback, not ${url.hostname}`);
-  }
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const latencies = new Float64Array(maxRequests);
-  let issued = 0;
-  let done = 0;
-  let errors = 0;
+  if (!LOOPBACK.has(url.hostname)) throw new Error(`the benchmark only talks to loopback, not ${url.hostname}`);
+  let ok = 0;
+  let failedChecks = 0;
+  let answers = 0;
   let firstError: string | null = null;
+  // Timed here: autocannon's own duration is rounded up to its 1 s sampling tick.
   const started = performance.now();
-  const deadline = started + maxMs;
-  const fail = (why: string) => {
-    errors++;
+  let lastAnswerAt = started;
+  const note = (why: string) => {
     firstError ??= why;
   };
-  const worker = async () => {
-    while (issued < maxRequests && performance.now() < deadline) {
-      issued++;
-      const t0 = performance.now();
-      let answer: Answer | undefined;
-      try {
-        answer = await send(agent, spec, url, timeoutMs);
-      } catch (err) {
-        fail((err as Error).message);
-      }
-      if (record) latencies[done] = performance.now() - t0;
-      done++;
-      if (answer && (answer.status < 200 || answer.status > 299)) fail(`HTTP ${answer.status}: ${answer.body.slice(0, 200)}`);
-      else if (answer && spec.check) {
-        let problem: string | null;
-        try {
-          problem = spec.check(answer.body);
-        } catch (err) {
-          problem = `unreadable answer: ${(err as Error).message}`;
-        }
-        if (problem) fail(problem);
-      }
+  const inspect = (status: number, body: string) => {
+    answers++;
+    lastAnswerAt = performance.now();
+    if (status < 200 || status > 299) {
+      note(`HTTP ${status}: ${body.slice(0, 200)}`);
+      return;
     }
+    let problem: string | null;
+    try {
+      problem = spec.check(body);
+    } catch (err) {
+      problem = `unreadable answer: ${(err as Error).message}`;
+    }
+    if (problem) {
+      failedChecks++;
+      note(problem);
+    } else ok++;
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsedMs = performance.now() - started;
-  agent.destroy();
-  const sorted = latencies.subarray(0, done).sort();
-  return {
-    requests: done,
-    errors,
-    firstError,
-    elapsedMs,
-    rps: (done / elapsedMs) * 1000,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
-    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+
+  const method = "POST" as const;
+  const path = url.pathname + url.search;
+  const options: autocannon.Options = {
+    url: url.origin,
+    connections: limits.connections,
+    pipelining: 1,
+    timeout: limits.timeoutS ?? 10,
+    ...(limits.amount ? { amount: limits.amount } : { duration: limits.durationS }),
+    requests: [
+      {
+        method,
+        path,
+        headers: spec.headers,
+        body: spec.body ?? "",
+        onResponse: (status, body) => inspect(status, body),
+      },
+    ],
   };
-}
-
-/** A bounded warm-up (discarded), then a bounded measured run. */
-export async function runLoad(spec: LoadSpec, limits: LoadLimits, onMeasureStart?: () => void): Promise<LoadResult> {
-  await loop(spec, limits.concurrency, limits.warmupRequests, limits.warmupMs, limits.timeoutMs, false);
-  onMeasureStart?.();
-  return loop(spec, limits.concurrency, limits.maxRequests, limits.maxMs, limits.timeoutMs, true);
-}
-
-/** One request, for setup steps (getting a token, checking a server answers as expected). */
-export async function requestOnce(spec: LoadSpec, timeoutMs = 10_000): Promise<Answer> {
-  const agent = new http.Agent({ keepAlive: false });
-  try {
-    return await send(agent, spec, new URL(spec.url), timeoutMs);
-  } finally {
-    agent.destroy();
+  if (spec.perConnection) {
+    const makeScript = spec.perConnection;
+    // autocannon resets a request's context before every request when there is
+    // only one, so a connection's state lives in this closure, one per client.
+    options.setupClient = (client) => {
+      const script = makeScript();
+      client.setRequests([
+        {
+          method,
+          path,
+          headers: spec.headers,
+          setupRequest: (req) => ({ ...req, body: script.nextBody() }),
+          onResponse: (status, body) => {
+            script.answered(status, body);
+            inspect(status, body);
+          },
+        },
+      ]);
+    };
   }
+
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    let cap: NodeJS.Timeout | undefined;
+    const instance = autocannon(options, (err, res) => {
+      clearTimeout(cap);
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else resolve(res);
+    });
+    instance.on("reqError", (err: unknown) => note(`request error: ${(err as Error)?.message ?? String(err)}`));
+    if (limits.amount && limits.maxS) cap = setTimeout(() => instance.stop(), limits.maxS * 1000);
+  });
+
+  const r = result as autocannon.Result & { "5xx"?: number };
+  const durationS = (lastAnswerAt - started) / 1000;
+  return {
+    requests: answers,
+    sent: (r.requests as { sent?: number }).sent ?? answers,
+    ok,
+    errors: r.non2xx + r.errors + failedChecks,
+    non2xx: r.non2xx,
+    status5xx: r["5xx"] ?? 0,
+    timeouts: r.timeouts,
+    failedChecks,
+    firstError: firstError ?? (r.errors ? `${r.errors} connection errors (${r.timeouts} timeouts)` : null),
+    durationS,
+    okRps: durationS > 0 ? ok / durationS : 0,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    cutShort: Boolean(limits.amount && answers < limits.amount),
+  };
+}
+
+/** One request for setup steps (getting a token, checking a server answers as expected). */
+export async function requestOnce(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, body: await res.text() };
+}
+
+// ------------------------------------------------------------------ checks
+// Cheap string checks, no JSON.parse of every answer: the load generator must
+// not become the bottleneck on two cores.
+
+const JWT_ACCESS_TOKEN = /"access_token":"[\w-]+\.[\w-]+\.[\w-]+"/;
+const REFRESH_TOKEN = /"refresh_token":"([^"]+)"/;
+
+export function checkJwtAccessToken(body: string): string | null {
+  return JWT_ACCESS_TOKEN.test(body) ? null : `no JWT access_token in ${body.slice(0, 200)}`;
+}
+
+export function checkRefreshAnswer(body: string): string | null {
+  return checkJwtAccessToken(body) ?? (REFRESH_TOKEN.test(body) ? null : `no refresh_token in ${body.slice(0, 200)}`);
+}
+
+export function refreshTokenOf(body: string): string | undefined {
+  return REFRESH_TOKEN.exec(body)?.[1];
+}
+
+export function checkActive(body: string): string | null {
+  return /"active":true/.test(body) ? null : `not active: ${body.slice(0, 200)}`;
+}
+
+export function checkEdges(n: number): (body: string) => string | null {
+  return (body) => {
+    if (body.includes('"errors"')) return `GraphQL errors: ${body.slice(0, 200)}`;
+    let count = 0;
+    for (let i = body.indexOf('"node":{'); i !== -1; i = body.indexOf('"node":{', i + 8)) count++;
+    return count === n ? null : `expected ${n} edges, got ${count}`;
+  };
 }

@@ -1,104 +1,165 @@
 /**
- * npm run bench: scopegate against baselines measured in the same run, on
- * loopback. See bench/README.md for what is measured and how to read it.
+ * npm run bench: scopegate against its baselines, measured in the same run,
+ * alternating (A, B, A, B ...), on loopback. The servers run in child
+ * processes (bench/server-process.ts); this process only generates load
+ * (autocannon), checks answers and reports. See bench/README.md.
  */
+import { fork, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import os from "node:os";
-import pg from "pg";
-import { runLoad, requestOnce, type LoadLimits, type LoadResult, type LoadSpec } from "./load.ts";
-// scopegate, oidc-provider and graphql-yoga are imported in main(), after the
-// first memory snapshot, so that their module cost shows as a phase of its own.
+import { fileURLToPath } from "node:url";
+import {
+  checkActive,
+  checkEdges,
+  checkJwtAccessToken,
+  checkRefreshAnswer,
+  refreshTokenOf,
+  requestOnce,
+  runLoad,
+  type LoadResult,
+  type LoadSpec,
+} from "./load.ts";
+import { measurementsQuery } from "./baseline-graphql.ts";
+import type { PeersInfo, ScopegateInfo, Stats } from "./server-process.ts";
 
-const RUN_STARTED = performance.now();
-// Hard stop: the whole run must stay well under two minutes whatever happens.
-const HARD_LIMIT_MS = 100_000;
-setTimeout(() => {
-  console.error(`\nbench: still running after ${HARD_LIMIT_MS / 1000} s; aborting.`);
-  process.exit(2);
-}, HARD_LIMIT_MS).unref();
+// ------------------------------------------------------------------ settings
+const QUICK = process.env.BENCH_QUICK === "1"; // a smoke test of the harness: numbers meaningless, no RESULTS.md
+const CONNECTIONS = 32;
+const ROUNDS = QUICK ? 1 : 3;
+const ROUND_S = QUICK ? 1 : 4;
+const WARMUP_S = 1;
+const BURST_CONNECTIONS = 64;
+/** a burst is this many answers per connection, or BURST_MAX_S, whichever comes first */
+const BURST_ANSWERS_PER_CONNECTION = 4;
+const BURST_MAX_S = QUICK ? 2 : 5;
+const SOAK_REQUESTS = QUICK ? 2_000 : 100_000;
+const SOAK_WARMUP_S = QUICK ? 1 : 5;
+/** the soak stops here even if it has not reached SOAK_REQUESTS (the report says so) */
+const SOAK_MAX_S = QUICK ? 10 : 60;
+/**
+ * After a run on scopegate, its statement counter is read once it has not
+ * moved for this long (at most SETTLE_MAX_MS): the requests still in flight
+ * when the load stopped are finished, and the batched audit writes (every
+ * 500 ms today, at least every second by design) have landed. Both belong to
+ * the run that caused them, not to the next one.
+ */
+const SETTLE_MS = 1_100;
+const SETTLE_MAX_MS = 10_000;
+/** the whole run, whatever happens */
+const HARD_LIMIT_S = 600;
+const N_ITEMS = [20, 100] as const;
 
-const CONCURRENCIES = [1, 8];
-const LIMITS: Omit<LoadLimits, "concurrency"> = {
-  warmupRequests: 300,
-  warmupMs: 800,
-  maxRequests: 20_000,
-  maxMs: 3_000,
-  timeoutMs: 10_000,
-};
-
-// ---------------------------------------------------------------- SQL counter
-// Counts the statements scopegate sends (Prisma's pg adapter ends in
-// pg.Client#query), to report statements per request next to the timings.
-// A counter increment per statement: no measurable cost.
-let sqlStatements = 0;
-{
-  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-  const original = proto.query;
-  proto.query = function (this: unknown, ...args: unknown[]) {
-    sqlStatements++;
-    return original.apply(this, args);
-  };
-}
-
-// ---------------------------------------------------------------- memory
-interface MemoryRow {
-  phase: string;
-  rss: number;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-}
-const memory: MemoryRow[] = [];
-function snapshot(phase: string): void {
-  const m = process.memoryUsage();
-  memory.push({ phase, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external });
-}
-const gc = (globalThis as { gc?: () => void }).gc;
-const MB = (n: number) => (n / 1024 / 1024).toFixed(1);
-
-// ---------------------------------------------------------------- formatting
+const RUN_STARTED = Date.now();
+const elapsedS = () => (Date.now() - RUN_STARTED) / 1000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
-const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s);
-const ms2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "-");
-const ratio = (a: number, b: number) => (Number.isFinite(a / b) && b !== 0 ? `${(a / b).toFixed(2)}x` : "-");
 
-interface Row {
-  concurrency: number;
-  server: string;
-  result: LoadResult;
-  sqlPerRequest?: number;
-}
+// ------------------------------------------------------------------ children
+const children = new Set<Child>();
 
-function table(rows: Row[], subject: string, baseline: string): string {
-  const header = [
-    lpad("conc", 4), pad("server", 26), lpad("req/s", 9), lpad("p50 ms", 8), lpad("p99 ms", 8),
-    lpad("max ms", 8), lpad("requests", 9), lpad("errors", 7), lpad("SQL/req", 8),
-  ].join("  ");
-  const lines = [header, "-".repeat(header.length)];
-  for (const c of CONCURRENCIES) {
-    const s = rows.find((r) => r.concurrency === c && r.server === subject);
-    const b = rows.find((r) => r.concurrency === c && r.server === baseline);
-    for (const r of [s, b]) {
-      if (!r) continue;
-      lines.push([
-        lpad(String(c), 4), pad(r.server, 26), lpad(r.result.rps.toFixed(0), 9), lpad(ms2(r.result.p50), 8),
-        lpad(ms2(r.result.p99), 8), lpad(ms2(r.result.max), 8), lpad(String(r.result.requests), 9),
-        lpad(String(r.result.errors), 7), lpad(r.sqlPerRequest === undefined ? "-" : r.sqlPerRequest.toFixed(1), 8),
-      ].join("  "));
-    }
-    if (s && b) {
-      lines.push([
-        lpad("", 4), pad("ratio scopegate/baseline", 26), lpad(ratio(s.result.rps, b.result.rps), 9),
-        lpad(ratio(s.result.p50, b.result.p50), 8), lpad(ratio(s.result.p99, b.result.p99), 8),
-        lpad(ratio(s.result.max, b.result.max), 8),
-      ].join("  "));
-    }
-    lines.push("");
+class Child {
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private constructor(
+    readonly role: string,
+    private readonly proc: ChildProcess,
+  ) {
+    proc.on("message", (m: { id?: number; result?: unknown; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error !== undefined) p?.reject(new Error(`${role} process: ${m.error}`));
+      else p?.resolve(m.result);
+    });
+    proc.on("exit", (code, signal) => {
+      children.delete(this);
+      for (const p of this.pending.values()) p.reject(new Error(`${role} process exited (${signal ?? code})`));
+      this.pending.clear();
+    });
   }
-  const failed = rows.filter((r) => r.result.errors);
-  for (const r of failed) lines.push(`! ${r.server} at concurrency ${r.concurrency}: ${r.result.errors} errors, first: ${r.result.firstError}`);
-  return lines.join("\n");
+
+  static spawn(role: "scopegate" | "peers"): Promise<Child> {
+    const script = fileURLToPath(new URL("./server-process.ts", import.meta.url));
+    const proc = fork(script, [role], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const child = new Child(role, proc);
+    children.add(child);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${role} process did not start within 60 s`)), 60_000);
+      proc.on("message", (m: { ready?: boolean }) => {
+        if (m.ready) {
+          clearTimeout(timer);
+          resolve(child);
+        }
+      });
+      proc.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${role} process exited with ${code} before it was ready`));
+      });
+    });
+  }
+
+  call<T>(op: string, args?: unknown, timeoutMs = 120_000): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`${this.role} process: ${op} got no answer within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.proc.send({ id, op, args });
+    });
+  }
+
+  stats(): Promise<Stats> {
+    return this.call<Stats>("stats");
+  }
+
+  /** Asks it to clean up and exit; kills it (by its pid) if it does not within `ms`. */
+  async stop(ms = 10_000): Promise<string | null> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return null;
+    const exited = new Promise<void>((r) => this.proc.once("exit", () => r()));
+    let problem: string | null = null;
+    try {
+      problem = await Promise.race([this.call<string | null>("stop", undefined, ms), sleep(ms).then(() => "no answer to stop")]);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
+    if (await Promise.race([exited.then(() => true), sleep(2_000).then(() => false)])) return problem;
+    this.proc.kill("SIGKILL");
+    return problem ?? `${this.role} process killed`;
+  }
 }
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((c) => c.stop(5_000).catch(() => null)));
+}
+
+setTimeout(() => {
+  console.error(`\nbench: still running after ${HARD_LIMIT_S} s; aborting.`);
+  void Promise.race([stopAll(), sleep(8_000)]).finally(() => process.exit(2));
+}, HARD_LIMIT_S * 1000).unref();
+
+// ------------------------------------------------------------------ helpers
+const median = (xs: number[]): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "-");
+const fmtRatio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : "-");
+const MB = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 function basic(id: string, secret: string): string {
   // RFC 6749 §2.3.1: form-urlencode each part, then base64.
@@ -106,173 +167,561 @@ function basic(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString("base64")}`;
 }
 
-function jwtHeader(token: string): Record<string, unknown> | null {
-  const parts = token.split(".");
-  if (parts.length !== 3) return null;
+const FORM = "application/x-www-form-urlencoded";
+const CC_BODY = "grant_type=client_credentials&scope=profile%3Aread+data%3Aread";
+
+/** A fresh pool of refresh tokens each time; every connection keeps a chain: each answer's token is the next request's. */
+function refreshSpec(url: string, authorization: string, pool: string[], counters: { exhausted: number }): LoadSpec {
+  return {
+    url,
+    headers: { "content-type": FORM, authorization },
+    perConnection: () => {
+      let current: string | undefined;
+      return {
+        nextBody() {
+          // A token is sent once, ever: after a timeout or an error the chain
+          // takes a fresh head from the pool rather than risk a reuse (which
+          // scopegate answers by revoking the grant).
+          let token = current ?? pool.pop();
+          current = undefined;
+          if (!token) {
+            counters.exhausted++;
+            token = "pool-exhausted";
+          }
+          return `grant_type=refresh_token&refresh_token=${encodeURIComponent(token)}`;
+        },
+        answered(status, body) {
+          if (status === 200) current = refreshTokenOf(body);
+        },
+      };
+    },
+    check: checkRefreshAnswer,
+  };
+}
+
+// ------------------------------------------------------------------ model
+interface Target {
+  /** "scopegate", "scopegate, fixed viewer", "oidc-provider 8.8.1", "bare graphql-yoga" */
+  label: string;
+  child: Child;
+  /** a fresh spec per run (refresh chains need a new pool each time) */
+  spec(connections: number): Promise<LoadSpec>;
+  /** whether its process counts SQL statements for it (the peers use no database) */
+  countsSql: boolean;
+}
+
+interface Case {
+  key: string;
+  title: string;
+  /** [0] is scopegate, the rest its baselines */
+  targets: Target[];
+}
+
+interface Run {
+  result: LoadResult;
+  /** net of the process's idle statement rate (see backgroundSql) */
+  sqlPerRequest: number;
+  exhausted: number;
+}
+
+/**
+ * Statements per second the scopegate process sends with no request at all
+ * (timers: the revocation log's catch-up read, audit flushes), measured while
+ * it is idle and subtracted from each run, so that SQL/req is what requests
+ * cause even when few requests share the count.
+ */
+const backgroundSql = new Map<Child, number>();
+
+interface CaseResult {
+  case: Case;
+  /** runs[target index][round] */
+  runs: Run[][];
+}
+
+interface DbReport {
+  db: "embedded" | "PostgreSQL";
+  label: string;
+  cases: CaseResult[];
+  bursts: { endpoint: string; result: LoadResult }[];
+  notes: string[];
+}
+
+interface Soak {
+  db: string;
+  what: string;
+  requests: number;
+  target: number;
+  durationS: number;
+  okRps: number;
+  errors: number;
+  rssStart: number;
+  rssEnd: number;
+  rssMax: number;
+  cutShort: boolean;
+}
+
+async function measure(target: Target, connections: number, durationS: number, limits: { amount?: number; maxS?: number } = {}): Promise<Run> {
+  const spec = await target.spec(connections);
+  const before = target.countsSql ? await target.child.stats() : undefined;
+  const t0 = performance.now();
+  const result = await runLoad(spec, { connections, durationS, ...limits });
+  const after = target.countsSql ? await settled(target.child) : undefined;
+  const t1 = performance.now();
+  const exhausted = (spec as LoadSpec & { counters?: { exhausted: number } }).counters?.exhausted ?? 0;
+  const background = (backgroundSql.get(target.child) ?? 0) * ((t1 - t0) / 1000);
+  return {
+    result,
+    // Divided by the requests sent: the server did the work of those still in flight at the end too.
+    sqlPerRequest: before && after && result.sent ? (after.sql - before.sql - background) / result.sent : NaN,
+    exhausted,
+  };
+}
+
+/** The child's counters once its statement count has stopped moving (see SETTLE_MS). */
+async function settled(child: Child): Promise<Stats> {
+  const deadline = performance.now() + SETTLE_MAX_MS;
+  let last = await child.stats();
+  while (performance.now() < deadline) {
+    await sleep(SETTLE_MS);
+    const now = await child.stats();
+    if (now.sql === last.sql) return now;
+    last = now;
+  }
+  return last;
+}
+
+function describeRun(label: string, run: Run): string {
+  const r = run.result;
+  const sql = Number.isFinite(run.sqlPerRequest) ? `, ${run.sqlPerRequest.toFixed(2)} SQL/req` : "";
+  const errs = r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : "";
+  const ex = run.exhausted ? `, refresh pool ran dry ${run.exhausted}×` : "";
+  return `${label}: ${fmt(r.okRps)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms${sql}${errs}${ex}`;
+}
+
+async function runCase(db: string, c: Case): Promise<CaseResult> {
+  console.log(`\n[${db}] ${c.title}`);
+  for (const t of c.targets) await measure(t, CONNECTIONS, WARMUP_S); // warm-up, discarded
+  const runs: Run[][] = c.targets.map(() => []);
+  for (let round = 1; round <= ROUNDS; round++) {
+    // A B C, then C B A, ...: a drift in the machine's load weighs on every server alike.
+    const order = [...c.targets.entries()];
+    if (round % 2 === 0) order.reverse();
+    for (const [i, t] of order) {
+      const run = await measure(t, CONNECTIONS, ROUND_S);
+      runs[i]!.push(run);
+      console.log(`  round ${round}/${ROUNDS}  ${describeRun(t.label, run)}`);
+    }
+  }
+  return { case: c, runs };
+}
+
+/** Median over rounds of scopegate's req/s divided by the baseline's in the same round. */
+function pairedRatio(cr: CaseResult, baselineIndex: number): number {
+  const sg = cr.runs[0]!;
+  const base = cr.runs[baselineIndex]!;
+  return median(sg.map((r, i) => r.result.okRps / (base[i]?.result.okRps ?? NaN)));
+}
+
+const sum = (runs: Run[], f: (r: Run) => number) => runs.reduce((a, r) => a + f(r), 0);
+function sqlPerRequest(runs: Run[]): number {
+  const withSql = runs.filter((r) => Number.isFinite(r.sqlPerRequest));
+  const requests = sum(withSql, (r) => r.result.requests);
+  return withSql.length && requests ? sum(withSql, (r) => r.sqlPerRequest * r.result.requests) / requests : NaN;
+}
+
+// ------------------------------------------------------------------ one database
+async function benchDatabase(databaseUrl: string | undefined, peers: Child, peerInfo: PeersInfo, soak: boolean): Promise<{ report: DbReport; soak?: Soak }> {
+  const dbName = databaseUrl ? "PostgreSQL" : "embedded";
+  console.log(`\n== ${dbName} ==`);
+  const sgChild = await Child.spawn("scopegate");
+  const notes: string[] = [];
   try {
-    return JSON.parse(Buffer.from(parts[0]!, "base64url").toString("utf8")) as Record<string, unknown>;
-  } catch {
-    return null;
+    const sg = await sgChild.call<ScopegateInfo>("start", { databaseUrl }, 180_000);
+    console.log(`scopegate: ${sg.url} (fixed viewer: ${sg.fixedViewerUrl}), ${sg.databaseLabel}, ${sg.measurements} measurements seeded`);
+    const sgAuth = basic(sg.clientId, sg.clientSecret);
+    const peerAuth = basic(peerInfo.clientId, peerInfo.clientSecret);
+    const sgToken = `${sg.url}/v1/oauth/token`;
+    const peerToken = `${peerInfo.oidcUrl}/token`;
+
+    // ---------------------------------------------------------- set-up, every answer checked once
+    const expect = async (what: string, url: string, headers: Record<string, string>, body: string, check: (b: string) => string | null) => {
+      const a = await requestOnce(url, headers, body);
+      const problem = a.status >= 200 && a.status < 300 ? check(a.body) : `HTTP ${a.status}: ${a.body.slice(0, 300)}`;
+      if (problem) throw new Error(`${what}: ${problem}`);
+      return a.body;
+    };
+    await expect("scopegate client_credentials", sgToken, { "content-type": FORM, authorization: sgAuth }, CC_BODY, checkJwtAccessToken);
+    await expect("oidc-provider client_credentials", peerToken, { "content-type": FORM, authorization: peerAuth }, CC_BODY, checkJwtAccessToken);
+    // A user's access token (with a grant), from a refresh: the token the GraphQL and introspection cases present.
+    const [head] = await sgChild.call<string[]>("mintRefreshTokens", 1);
+    const refreshed = await expect("scopegate refresh_token", sgToken, { "content-type": FORM, authorization: sgAuth },
+      `grant_type=refresh_token&refresh_token=${encodeURIComponent(head!)}`, checkRefreshAnswer);
+    const userToken = (JSON.parse(refreshed) as { access_token: string }).access_token;
+    const [peerHead] = await peers.call<string[]>("mintRefreshTokens", 1);
+    await expect("oidc-provider refresh_token", peerToken, { "content-type": FORM, authorization: peerAuth },
+      `grant_type=refresh_token&refresh_token=${encodeURIComponent(peerHead!)}`, checkRefreshAnswer);
+    await sgChild.call("fixViewer", userToken);
+    // oidc-provider only introspects tokens it stores: an opaque one, for its
+    // second resource. Its in-memory adapter is an LRU of 1,000 entries (the
+    // refresh case alone writes thousands), so each run gets a token minted
+    // just before it.
+    const peerIntrospect = async () => {
+      const opaque = await expect("oidc-provider opaque client_credentials", peerToken, { "content-type": FORM, authorization: peerAuth },
+        `${CC_BODY}&resource=${encodeURIComponent(peerInfo.opaqueResource)}`, (b) => (/"access_token":"[\w-]+"/.test(b) ? null : `no opaque token: ${b}`));
+      const token = (JSON.parse(opaque) as { access_token: string }).access_token;
+      return { url: `${peerInfo.oidcUrl}/token/introspection`, headers: { "content-type": FORM, authorization: peerAuth }, body: `token=${token}` };
+    };
+    const sgIntrospect = { url: `${sg.url}/v1/oauth/introspect`, headers: { "content-type": FORM, authorization: sgAuth }, body: `token=${userToken}` };
+    await expect("scopegate introspection", sgIntrospect.url, sgIntrospect.headers, sgIntrospect.body, checkActive);
+    const peerSample = await peerIntrospect();
+    await expect("oidc-provider introspection", peerSample.url, peerSample.headers, peerSample.body, checkActive);
+    const gql = (url: string, n: number, bearer?: string): LoadSpec => ({
+      url,
+      headers: { "content-type": "application/json", accept: "application/json", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+      body: JSON.stringify({ query: measurementsQuery(n) }),
+      check: checkEdges(n),
+    });
+    for (const n of N_ITEMS) {
+      const sizes: string[] = [];
+      for (const [what, s] of [
+        ["scopegate", gql(`${sg.url}/graphql`, n, userToken)],
+        ["scopegate, fixed viewer", gql(`${sg.fixedViewerUrl}/graphql`, n, "ignored")],
+        [peerInfo.yogaName, gql(`${peerInfo.yogaUrl}/graphql`, n)],
+      ] as const) {
+        const body = await expect(`${what} /graphql first: ${n}`, s.url, s.headers, s.body!, s.check);
+        sizes.push(`${what} ${body.length} B`);
+      }
+      notes.push(`GraphQL answer sizes at ${n} items: ${sizes.join(", ")}.`);
+    }
+    // Idle statement rate, after the set-up's own audit writes have landed.
+    const idle0 = await settled(sgChild);
+    const idleStart = performance.now();
+    await sleep(QUICK ? 1_000 : 3_000);
+    const idle1 = await sgChild.stats();
+    const bg = (idle1.sql - idle0.sql) / ((performance.now() - idleStart) / 1000);
+    backgroundSql.set(sgChild, bg);
+    notes.push(`Idle scopegate process: ${bg.toFixed(2)} statements/s (timers), subtracted from each run's count before dividing by its requests.`);
+    console.log(notes.join("\n"));
+
+    // ---------------------------------------------------------- targets
+    const fixed = (label: string, child: Child, spec: LoadSpec, countsSql: boolean): Target => ({ label, child, countsSql, spec: async () => spec });
+    const refreshTarget = (label: string, child: Child, url: string, authorization: string, countsSql: boolean): Target => ({
+      label,
+      child,
+      countsSql,
+      async spec(connections) {
+        // Two heads per connection: a chain broken by an error restarts from a fresh one.
+        const pool = await child.call<string[]>("mintRefreshTokens", connections * 2);
+        const counters = { exhausted: 0 };
+        return Object.assign(refreshSpec(url, authorization, pool, counters), { counters });
+      },
+    });
+    const sgCc = fixed("scopegate", sgChild, { url: sgToken, headers: { "content-type": FORM, authorization: sgAuth }, body: CC_BODY, check: checkJwtAccessToken }, true);
+    const sgRefresh = refreshTarget("scopegate", sgChild, sgToken, sgAuth, true);
+    const sgIntro = fixed("scopegate", sgChild, { ...sgIntrospect, check: checkActive }, true);
+    const sgGql = (n: number) => fixed("scopegate", sgChild, gql(`${sg.url}/graphql`, n, userToken), true);
+    const cases: Case[] = [
+      {
+        key: "client_credentials",
+        title: "POST token endpoint, grant_type=client_credentials (client_secret_basic)",
+        targets: [sgCc, fixed(peerInfo.oidcName, peers, { url: peerToken, headers: { "content-type": FORM, authorization: peerAuth }, body: CC_BODY, check: checkJwtAccessToken }, false)],
+      },
+      {
+        key: "refresh_token",
+        title: "POST token endpoint, grant_type=refresh_token, rotating (each token used once)",
+        targets: [sgRefresh, refreshTarget(peerInfo.oidcName, peers, peerToken, peerAuth, false)],
+      },
+      {
+        key: "introspection",
+        title: "POST introspection endpoint (scopegate: its JWT; oidc-provider: its opaque token)",
+        targets: [sgIntro, { label: peerInfo.oidcName, child: peers, countsSql: false, spec: async () => ({ ...(await peerIntrospect()), check: checkActive }) }],
+      },
+      ...N_ITEMS.map((n): Case => ({
+        key: `graphql_${n}`,
+        title: `GraphQL ${measurementsQuery(n)} with a bearer token`,
+        targets: [
+          sgGql(n),
+          fixed("scopegate, fixed viewer", sgChild, gql(`${sg.fixedViewerUrl}/graphql`, n, "ignored"), true),
+          fixed(peerInfo.yogaName, peers, gql(`${peerInfo.yogaUrl}/graphql`, n), false),
+        ],
+      })),
+    ];
+
+    const results: CaseResult[] = [];
+    for (const c of cases) results.push(await runCase(dbName, c));
+
+    // ---------------------------------------------------------- bursts at concurrency 64
+    const burstAnswers = BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION;
+    console.log(`\n[${dbName}] bursts: ${BURST_CONNECTIONS} connections, ${burstAnswers} answers or ${BURST_MAX_S} s each`);
+    const bursts: DbReport["bursts"] = [];
+    for (const [endpoint, t] of [
+      ["token (client_credentials)", sgCc],
+      ["token (refresh_token)", sgRefresh],
+      ["introspect", sgIntro],
+      ...N_ITEMS.map((n) => [`graphql (${n} items)`, sgGql(n)] as const),
+    ] as const) {
+      const run = await measure(t, BURST_CONNECTIONS, 0, { amount: burstAnswers, maxS: BURST_MAX_S });
+      bursts.push({ endpoint, result: run.result });
+      console.log(`  ${endpoint}: ${run.result.requests} answers, ${run.result.status5xx} 5xx, ${run.result.errors} errors${run.result.firstError ? ` (first: ${run.result.firstError})` : ""}`);
+    }
+
+    // ---------------------------------------------------------- soak
+    let soakResult: Soak | undefined;
+    if (soak) {
+      const t = sgGql(20);
+      const maxS = Math.max(5, Math.min(SOAK_MAX_S, HARD_LIMIT_S - 60 - elapsedS()));
+      console.log(`\n[${dbName}] soak: ${SOAK_REQUESTS.toLocaleString("en-US")} requests of GraphQL (20 items) at ${CONNECTIONS} connections, at most ${fmt(maxS)} s, after ${SOAK_WARMUP_S} s of warm-up`);
+      await measure(t, CONNECTIONS, SOAK_WARMUP_S);
+      const start = await sgChild.stats();
+      let rssMax = start.rss;
+      const sampler = setInterval(() => void sgChild.stats().then((s) => (rssMax = Math.max(rssMax, s.rss)), () => {}), 2_000);
+      const run = await measure(t, CONNECTIONS, 0, { amount: SOAK_REQUESTS, maxS });
+      clearInterval(sampler);
+      const end = await sgChild.stats();
+      rssMax = Math.max(rssMax, end.rss);
+      soakResult = {
+        db: dbName,
+        what: "GraphQL read, 20 items, bearer token",
+        requests: run.result.requests,
+        target: SOAK_REQUESTS,
+        durationS: run.result.durationS,
+        okRps: run.result.okRps,
+        errors: run.result.errors,
+        rssStart: start.rss,
+        rssEnd: end.rss,
+        rssMax,
+        cutShort: run.result.requests < SOAK_REQUESTS,
+      };
+      console.log(`  ${run.result.requests} answers in ${fmt(run.result.durationS, 1)} s, ${run.result.errors} errors; RSS ${MB(start.rss)} → ${MB(end.rss)} MB (max ${MB(rssMax)})`);
+    }
+
+    const peerStats = await peers.stats();
+    if (peerStats.serverErrors) notes.push(`oidc-provider reported ${peerStats.serverErrors} server errors so far.`);
+    return { report: { db: dbName, label: sg.databaseLabel, cases: results, bursts, notes }, soak: soakResult };
+  } finally {
+    const problem = await sgChild.stop();
+    if (problem) console.error(`! cleaning up scopegate (${dbName}): ${problem}`);
   }
 }
 
-const checkToken = (body: string): string | null => {
-  const json = JSON.parse(body) as { access_token?: unknown };
-  return typeof json.access_token === "string" && json.access_token.split(".").length === 3 ? null : `no JWT access_token in ${body.slice(0, 200)}`;
-};
-
-const checkMeasurements = (body: string): string | null => {
-  const json = JSON.parse(body) as { data?: { me?: { measurements?: { edges?: unknown[] } } }; errors?: unknown };
-  if (json.errors) return `GraphQL errors: ${JSON.stringify(json.errors).slice(0, 200)}`;
-  const n = json.data?.me?.measurements?.edges?.length;
-  return n === 50 ? null : `expected 50 edges, got ${n}`;
-};
-
-async function measure(server: string, spec: LoadSpec, concurrency: number, countSql: boolean): Promise<Row> {
-  let atStart = 0;
-  const result = await runLoad(spec, { ...LIMITS, concurrency }, () => (atStart = sqlStatements));
-  const row: Row = { concurrency, server, result };
-  if (countSql) row.sqlPerRequest = (sqlStatements - atStart) / result.requests;
-  return row;
+// ------------------------------------------------------------------ report
+interface Goal {
+  goal: string;
+  db: string;
+  measured: string;
+  status: "met" | "missed" | "not measured in full";
 }
 
+function evaluateGoals(reports: DbReport[], soak: Soak | undefined): Goal[] {
+  const goals: Goal[] = [];
+  const find = (r: DbReport, key: string) => r.cases.find((c) => c.case.key === key)!;
+  const status = (ok: boolean): Goal["status"] => (ok ? "met" : "missed");
+  for (const r of reports) {
+    const reads = N_ITEMS.map((n) => ({ n, cr: find(r, `graphql_${n}`) }));
+    const vsFixed = reads.map(({ n, cr }) => ({ n, ratio: pairedRatio(cr, 1) }));
+    goals.push({
+      goal: "protected read ≥ 0.90× the same read with the check switched off",
+      db: r.db,
+      measured: vsFixed.map((x) => `${x.n} items ${fmtRatio(x.ratio)}`).join(", "),
+      status: status(vsFixed.every((x) => x.ratio >= 0.9)),
+    });
+    if (r.db === "PostgreSQL") {
+      const vsYoga = reads.map(({ n, cr }) => ({ n, ratio: pairedRatio(cr, 2) }));
+      goals.push({
+        goal: "protected read ≥ 0.5× bare graphql-yoga",
+        db: r.db,
+        measured: vsYoga.map((x) => `${x.n} items ${fmtRatio(x.ratio)}`).join(", "),
+        status: status(vsYoga.every((x) => x.ratio >= 0.5)),
+      });
+    }
+    const cc = pairedRatio(find(r, "client_credentials"), 1);
+    goals.push({ goal: "client_credentials ≥ 1.5× oidc-provider", db: r.db, measured: fmtRatio(cc), status: status(cc >= 1.5) });
+    const intro = pairedRatio(find(r, "introspection"), 1);
+    goals.push({ goal: "introspection ≥ 1.0× oidc-provider", db: r.db, measured: fmtRatio(intro), status: status(intro >= 1.0) });
+    const refresh = pairedRatio(find(r, "refresh_token"), 1);
+    if (r.db === "PostgreSQL") {
+      goals.push({ goal: "rotating refresh ≥ 1.0× oidc-provider", db: r.db, measured: fmtRatio(refresh), status: status(refresh >= 1.0) });
+    }
+    // The credential check's statements: the protected read minus the same read
+    // with the check switched off (audit writes are the same for both), and
+    // introspection, which is all credential check.
+    const checkSql = reads.map(({ n, cr }) => ({ what: `/graphql ${n} items`, sql: sqlPerRequest(cr.runs[0]!) - sqlPerRequest(cr.runs[1]!) }));
+    checkSql.push({ what: "introspection", sql: sqlPerRequest(find(r, "introspection").runs[0]!) });
+    goals.push({
+      goal: "zero SQL statements for the credential check (per request, < 0.05)",
+      db: r.db,
+      measured: checkSql.map((x) => `${x.what} ${Number.isFinite(x.sql) ? x.sql.toFixed(2) : "-"}`).join(", "),
+      status: status(checkSql.every((x) => x.sql < 0.05)),
+    });
+    const fives = r.bursts.reduce((a, b) => a + b.result.status5xx, 0);
+    goals.push({
+      goal: `zero 5xx at concurrency ${BURST_CONNECTIONS}`,
+      db: r.db,
+      measured: `${fives} 5xx over ${r.bursts.reduce((a, b) => a + b.result.requests, 0)} answers (${r.bursts.length} endpoints)`,
+      status: status(fives === 0),
+    });
+  }
+  if (soak) {
+    const growth = (soak.rssEnd - soak.rssStart) / soak.rssStart;
+    goals.push({
+      goal: "RSS growth ≤ 10% over a 100,000-request soak",
+      db: soak.db,
+      measured: `${(growth * 100).toFixed(1)}% (${MB(soak.rssStart)} → ${MB(soak.rssEnd)} MB) over ${soak.requests.toLocaleString("en-US")} requests`,
+      status: soak.cutShort && growth <= 0.1 ? "not measured in full" : status(growth <= 0.1),
+    });
+  }
+  return goals;
+}
+
+function machine(): string[] {
+  const cpus = os.cpus();
+  return [
+    `- CPU: ${cpus[0]?.model.trim() ?? "unknown"}, ${cpus.length} cores (os.cpus())`,
+    `- memory: ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `- node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}`,
+    `- load average at the start: ${startLoad.map((n) => n.toFixed(2)).join(" ")}; at the end: ${os.loadavg().map((n) => n.toFixed(2)).join(" ")}`,
+  ];
+}
+const startLoad = os.loadavg();
+
+function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], peerName: string, totalS: number): string {
+  const L: string[] = [];
+  L.push("# Benchmark results", "");
+  L.push(`Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}; the run took ${fmt(totalS)} s. How to read it: bench/README.md.`, "");
+  L.push("## Machine", "", ...machine(), "");
+  L.push("## Settings", "");
+  L.push(`- load: autocannon in the parent process, the servers in child processes; loopback (127.0.0.1), keep-alive, ${CONNECTIONS} connections, pipelining 1, every answer checked`);
+  L.push(`- each case: every server warmed up for ${WARMUP_S} s, then ${ROUNDS} rounds of ${ROUND_S} s; within a round the servers take turns (A B C, then C B A in the next round); req/s, p50 and p99 are medians over rounds; ratios are the median of the per-round ratios`);
+  L.push(`- req/s counts checked answers only (2xx and the expected content); errors are non-2xx, timeouts, connection errors and 2xx answers that failed the check`);
+  L.push(`- SQL/req: statements the scopegate process sent (pg.Client#query) from the start of each round until its count stood still for ${SETTLE_MS} ms (requests still in flight finished, batched audit writes landed), less its idle rate over that time, ÷ requests sent; "-" for the peers (no database)`);
+  L.push(`- peers: ${peerName} (in-memory adapter, ES256 JWT access tokens through a resource indicator, refresh-token rotation on) and bare graphql-yoga, in one child process; scopegate and its fixed-viewer twin in another`);
+  L.push("");
+  L.push("## Goals", "", "| goal | database | measured | status |", "| --- | --- | --- | --- |");
+  for (const g of goals) L.push(`| ${g.goal} | ${g.db} | ${g.measured} | **${g.status}** |`);
+  if (!reports.some((r) => r.db === "PostgreSQL")) {
+    L.push("", "PostgreSQL was not measured (BENCH_DATABASE_URL unset): its goals are not reported.");
+  }
+  const refreshEmbedded = reports.find((r) => r.db === "embedded")?.cases.find((c) => c.case.key === "refresh_token");
+  if (refreshEmbedded) {
+    L.push("", `Rotating refresh on the embedded database (reported, no goal: its single connection bounds it): ${fmtRatio(pairedRatio(refreshEmbedded, 1))} ${peerName}.`);
+  }
+  L.push("");
+
+  L.push("## Ratios (scopegate ÷ baseline, req/s)", "");
+  const dbs = reports.map((r) => r.db);
+  L.push(`| case | baseline | ${dbs.join(" | ")} |`, `| --- | --- | ${dbs.map(() => "---").join(" | ")} |`);
+  for (const [ci, c] of reports[0]!.cases.entries()) {
+    for (let b = 1; b < c.case.targets.length; b++) {
+      L.push(`| ${c.case.key} | ${c.case.targets[b]!.label} | ${reports.map((r) => fmtRatio(pairedRatio(r.cases[ci]!, b))).join(" | ")} |`);
+    }
+  }
+  L.push("");
+
+  for (const r of reports) {
+    L.push(`## ${r.db}: ${r.label}`, "");
+    L.push("| case | server | req/s | p50 ms | p99 ms | SQL/req | answers | errors | scopegate ÷ this |");
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const cr of r.cases) {
+      for (const [i, t] of cr.case.targets.entries()) {
+        const runs = cr.runs[i]!;
+        const errors = sum(runs, (x) => x.result.errors);
+        L.push(
+          `| ${i === 0 ? cr.case.key : ""} | ${t.label} | ${fmt(median(runs.map((x) => x.result.okRps)))} | ${fmt(median(runs.map((x) => x.result.p50)), 1)} | ` +
+            `${fmt(median(runs.map((x) => x.result.p99)), 1)} | ${t.countsSql ? fmt(sqlPerRequest(runs), 2) : "-"} | ${fmt(sum(runs, (x) => x.result.requests))} | ` +
+            `${errors} | ${i === 0 ? "" : fmtRatio(pairedRatio(cr, i))} |`,
+        );
+      }
+    }
+    const firstErrors = r.cases.flatMap((cr) =>
+      cr.runs.flatMap((runs, i) => {
+        const bad = runs.find((x) => x.result.firstError);
+        return bad ? [`- ${cr.case.key}, ${cr.case.targets[i]!.label}: ${bad.result.firstError}`] : [];
+      }),
+    );
+    if (firstErrors.length) L.push("", "First error of each server that had any:", "", ...firstErrors);
+    L.push("", `Per round (req/s, rounds 1 / 2 / 3):`, "");
+    for (const cr of r.cases) {
+      L.push(`- ${cr.case.key}: ${cr.case.targets.map((t, i) => `${t.label} ${cr.runs[i]!.map((x) => fmt(x.result.okRps)).join(" / ")}`).join("; ")}`);
+    }
+    L.push("", `Bursts at concurrency ${BURST_CONNECTIONS} (scopegate; ${BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION} answers or ${BURST_MAX_S} s each, after the rounds above):`, "");
+    L.push("| endpoint | answers | req/s | 5xx | errors | p99 ms | first error |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for (const b of r.bursts) {
+      L.push(`| ${b.endpoint} | ${b.result.requests} | ${fmt(b.result.okRps)} | ${b.result.status5xx} | ${b.result.errors} | ${fmt(b.result.p99, 1)} | ${b.result.firstError?.replace(/\|/g, "\\|").slice(0, 160) ?? ""} |`);
+    }
+    if (r.notes.length) L.push("", ...r.notes.map((n) => `- ${n}`));
+    L.push("");
+  }
+
+  L.push("## Memory soak", "");
+  if (soak) {
+    L.push("| database | case | answers | of | s | req/s | errors | RSS start MB | RSS end MB | RSS max MB | growth |");
+    L.push("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    L.push(
+      `| ${soak.db} | ${soak.what} | ${soak.requests.toLocaleString("en-US")} | ${soak.target.toLocaleString("en-US")} | ${fmt(soak.durationS, 1)} | ${fmt(soak.okRps)} | ${soak.errors} | ` +
+        `${MB(soak.rssStart)} | ${MB(soak.rssEnd)} | ${MB(soak.rssMax)} | ${(((soak.rssEnd - soak.rssStart) / soak.rssStart) * 100).toFixed(1)}% |`,
+    );
+    L.push("", `RSS of the scopegate process after ${SOAK_WARMUP_S} s of warm-up, and at the end${soak.cutShort ? `; the soak stopped at its time cap (${SOAK_MAX_S} s) before ${soak.target.toLocaleString("en-US")} requests` : ""}.`);
+    if (soak.db === "embedded") L.push("On the embedded database the RSS includes PGlite's WebAssembly memory, which grows with the data (audit events).");
+  } else {
+    L.push("Not run.");
+  }
+  L.push("");
+  L.push("## Analysis", "");
+  L.push("<!-- PLACEHOLDER: to be written by the team. For each missed goal: what limits it (with a `node --cpu-prof` profile), what was removed, what remains. Not generated by the benchmark. -->");
+  L.push("");
+  L.push("_To be written._", "");
+  return L.join("\n");
+}
+
+// ------------------------------------------------------------------ main
 async function main(): Promise<void> {
   const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
   const cpus = os.cpus();
-  console.log("scopegate benchmark");
-  console.log(`node ${process.version}, ${cpus.length} x ${cpus[0]?.model.trim() ?? "cpu"}, load average ${os.loadavg().map((n) => n.toFixed(2)).join(" ")}`);
-  console.log(`servers and load generator share this one process (loopback, keep-alive, closed loop); gc ${gc ? "exposed" : "not exposed"}`);
-  console.log(`each cell: warm-up up to ${LIMITS.warmupRequests} requests / ${LIMITS.warmupMs} ms, then up to ${LIMITS.maxRequests} requests / ${LIMITS.maxMs} ms\n`);
+  console.log("scopegate benchmark" + (QUICK ? " (BENCH_QUICK=1: a smoke test, numbers meaningless, RESULTS.md not written)" : ""));
+  console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"}, load average ${startLoad.map((n) => n.toFixed(2)).join(" ")}`);
+  console.log(`load: autocannon here, servers in child processes; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} alternating rounds of ${ROUND_S} s per case; hard limit ${HARD_LIMIT_S} s`);
+  console.log(`databases: embedded${databaseUrl ? " and PostgreSQL (BENCH_DATABASE_URL)" : " only (set BENCH_DATABASE_URL=postgres://... to add PostgreSQL)"}`);
 
-  gc?.();
-  snapshot("process start (bench harness only)");
-  const { startScopegate } = await import("./scopegate.ts");
-  const { startOidcProvider } = await import("./peer.ts");
-  const { MEASUREMENTS_QUERY, startBaselineGraphQL } = await import("./baseline-graphql.ts");
-  gc?.();
-  snapshot("modules loaded, nothing running");
-  const sg = await startScopegate(databaseUrl);
-  onFailure = () => sg.stop();
-  console.log(`database: ${sg.databaseLabel}${databaseUrl ? " (BENCH_DATABASE_URL)" : " (set BENCH_DATABASE_URL=postgres://... to use PostgreSQL)"}`);
-  console.log(`seeded: 1 user, ${sg.measurements} measurements, 1 confidential client (profile:read data:read)`);
-  gc?.();
-  snapshot("scopegate started + seeded");
-  const peer = await startOidcProvider();
-  const baseline = await startBaselineGraphQL(
-    await sg.db.prisma.measurement.findMany({ where: { userId: sg.userId }, orderBy: [{ recordedAt: "desc" }, { id: "desc" }], take: 50 }),
-  );
-  gc?.();
-  snapshot("oidc-provider + bare yoga started");
-
+  const peers = await Child.spawn("peers");
   try {
-    // ------------------------------------------------------------ 1. tokens
-    const tokenBody = "grant_type=client_credentials&scope=profile%3Aread+data%3Aread";
-    const sgToken: LoadSpec = {
-      url: `${sg.server.url}/v1/oauth/token`,
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(sg.clientId, sg.clientSecret) },
-      body: tokenBody,
-      check: checkToken,
-    };
-    const peerToken: LoadSpec = {
-      url: `${peer.url}/token`,
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: basic(peer.clientId, peer.clientSecret) },
-      body: tokenBody,
-      check: checkToken,
-    };
-    const describeToken = async (name: string, spec: LoadSpec) => {
-      const a = await requestOnce(spec);
-      if (a.status !== 200) throw new Error(`${name} token endpoint answered ${a.status}: ${a.body.slice(0, 300)}`);
-      const token = (JSON.parse(a.body) as { access_token: string }).access_token;
-      const h = jwtHeader(token);
-      return { token, what: h ? `JWT, alg ${String(h.alg)}, typ ${String(h.typ)}` : "opaque (not a JWT)" };
-    };
-    const sgSample = await describeToken("scopegate", sgToken);
-    const peerSample = await describeToken(peer.name, peerToken);
-    console.log("\n== 1. Token issuance: POST token endpoint, grant_type=client_credentials, client_secret_basic ==");
-    console.log(`scopegate:  POST /v1/oauth/token -> ${sgSample.what}; token row + audit event written in one transaction`);
-    console.log(`${pad(peer.name + ":", 11)} POST /token -> ${peerSample.what}; default in-memory adapter, JWTs not stored`);
-    const tokenRows: Row[] = [];
-    for (const c of CONCURRENCIES) {
-      tokenRows.push(await measure("scopegate", sgToken, c, true));
-      tokenRows.push(await measure(peer.name, peerToken, c, false));
+    const peerInfo = await peers.call<PeersInfo>("start");
+    console.log(`peers: ${peerInfo.oidcName} at ${peerInfo.oidcUrl}, ${peerInfo.yogaName} at ${peerInfo.yogaUrl}`);
+    const reports: DbReport[] = [];
+    let soak: Soak | undefined;
+    // The soak runs once, on PostgreSQL when there is one (the database is
+    // then another process, so the RSS is scopegate's own).
+    const embedded = await benchDatabase(undefined, peers, peerInfo, !databaseUrl);
+    reports.push(embedded.report);
+    soak = embedded.soak;
+    if (databaseUrl) {
+      const pgRun = await benchDatabase(databaseUrl, peers, peerInfo, true);
+      reports.push(pgRun.report);
+      soak = pgRun.soak;
     }
-    console.log(`\n${table(tokenRows, "scopegate", peer.name)}`);
-    if (peer.serverErrors()) console.log(`! ${peer.name} reported ${peer.serverErrors()} server errors`);
-    snapshot("after token issuance");
-
-    // ------------------------------------------------------------ 2. GraphQL
-    const bearer = sgSample.token;
-    const gqlBody = JSON.stringify({ query: MEASUREMENTS_QUERY });
-    const sgGraphQL: LoadSpec = {
-      url: `${sg.server.url}/graphql`,
-      headers: { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${bearer}` },
-      body: gqlBody,
-      check: checkMeasurements,
-    };
-    const baseGraphQL: LoadSpec = {
-      url: `${baseline.url}/graphql`,
-      headers: { "content-type": "application/json", accept: "application/json" },
-      body: gqlBody,
-      check: checkMeasurements,
-    };
-    for (const [name, spec] of [["scopegate", sgGraphQL], [baseline.name, baseGraphQL]] as const) {
-      const a = await requestOnce(spec);
-      const problem = a.status === 200 ? checkMeasurements(a.body) : `HTTP ${a.status}: ${a.body.slice(0, 300)}`;
-      if (problem) throw new Error(`${name} /graphql: ${problem}`);
+    const goals = evaluateGoals(reports, soak);
+    console.log("\n== Goals ==");
+    for (const g of goals) console.log(`  ${g.status === "met" ? "met   " : g.status === "missed" ? "MISSED" : "PARTLY"}  [${g.db}] ${g.goal}: ${g.measured}`);
+    const ratioLines = reports.flatMap((r) =>
+      r.cases.flatMap((cr) => cr.case.targets.slice(1).map((t, i) => `  [${r.db}] ${cr.case.key} vs ${t.label}: ${fmtRatio(pairedRatio(cr, i + 1))}`)),
+    );
+    console.log("\n== Ratios (scopegate ÷ baseline, req/s, median of rounds) ==\n" + ratioLines.join("\n"));
+    const md = markdown(reports, soak, goals, peerInfo.oidcName, elapsedS());
+    if (!QUICK) {
+      const out = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
+      writeFileSync(out, md);
+      console.log(`\nwrote ${out}`);
     }
-    const sizes = await Promise.all([sgGraphQL, baseGraphQL].map(async (s) => (await requestOnce(s)).body.length));
-    console.log(`\n== 2. Authenticated GraphQL read: ${MEASUREMENTS_QUERY} ==`);
-    console.log(`scopegate: bearer token from its own client_credentials grant (verified + checked against the database per request); answer ${sizes[0]} bytes`);
-    console.log(`${baseline.name}: same query shape from a constant array, no auth, no database; answer ${sizes[1]} bytes`);
-    const gqlRows: Row[] = [];
-    for (const c of CONCURRENCIES) {
-      gqlRows.push(await measure("scopegate", sgGraphQL, c, true));
-      gqlRows.push(await measure(baseline.name, baseGraphQL, c, false));
-    }
-    console.log(`\n${table(gqlRows, "scopegate", baseline.name)}`);
-    snapshot("after GraphQL read");
+    console.log(`total run time ${fmt(elapsedS(), 1)} s`);
   } finally {
-    await peer.stop();
-    await baseline.stop();
+    await peers.stop();
   }
-
-  // -------------------------------------------------------------- 3. memory
-  // scopegate keeps running, idle: its audit buffer flushes every 500 ms.
-  await sleep(1_200);
-  gc?.();
-  const rss: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    await sleep(250);
-    rss.push(process.memoryUsage().rss);
-  }
-  snapshot("steady: scopegate idle, peers closed, GC, 3 s");
-  await sg.stop();
-
-  console.log("\n== 3. Memory of this process (process.memoryUsage(), MB) ==");
-  const header = [pad("phase", 44), lpad("rss", 7), lpad("Δrss", 7), lpad("heapUsed", 9), lpad("heapTotal", 10), lpad("external", 9)].join("  ");
-  console.log(header);
-  console.log("-".repeat(header.length));
-  memory.forEach((m, i) => {
-    const d = i === 0 ? "" : `${m.rss >= memory[i - 1]!.rss ? "+" : ""}${MB(m.rss - memory[i - 1]!.rss)}`;
-    console.log([pad(m.phase, 44), lpad(MB(m.rss), 7), lpad(d, 7), lpad(MB(m.heapUsed), 9), lpad(MB(m.heapTotal), 10), lpad(MB(m.external), 9)].join("  "));
-  });
-  const loaded = memory[1]!;
-  console.log(
-    `\nscopegate steady RSS after the load: ${MB(Math.min(...rss))}–${MB(Math.max(...rss))} MB over 2 s ` +
-      `(${MB(rss[rss.length - 1]! - loaded.rss)} MB above the process with every module loaded and no server running; ` +
-      `${databaseUrl ? "the database is another process" : "includes the embedded PGlite (WebAssembly) database"}).`,
-  );
-  console.log(`\ntotal run time ${((performance.now() - RUN_STARTED) / 1000).toFixed(1)} s`);
 }
-
-/** Cleans up after a failed run (PostgreSQL: removes the bench user and everything hanging off it). */
-let onFailure: () => Promise<void> = async () => {};
 
 main().then(
   () => process.exit(0),
   async (err) => {
     console.error("bench failed:", err);
-    await Promise.race([onFailure().catch(() => {}), sleep(5_000)]);
+    await Promise.race([stopAll(), sleep(10_000)]);
     process.exit(1);
   },
 );

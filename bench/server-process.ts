@@ -1,0 +1,134 @@
+/**
+ * A child process of `npm run bench` that runs servers, so that no server
+ * shares an event loop with the load generator (bench/run.ts). Role
+ * "scopegate": scopegate and its fixed-viewer twin on one database. Role
+ * "peers": oidc-provider and bare graphql-yoga. The parent talks to it over
+ * Node's IPC channel only (never through a route of the product): it asks for
+ * set-up (refresh tokens to spend), counters (SQL statements, RSS) and stop.
+ */
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+
+// Count every statement the servers send, before anything opens a connection:
+// Prisma's pg adapter (for PGlite's socket too) ends in pg.Client#query.
+let sqlStatements = 0;
+{
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    sqlStatements++;
+    return original.apply(this, args);
+  };
+}
+
+export interface Stats {
+  sql: number;
+  rss: number;
+  /** errors the peer reported through its own events (oidc-provider's server_error) */
+  serverErrors: number;
+}
+
+export interface ScopegateInfo {
+  url: string;
+  fixedViewerUrl: string;
+  databaseLabel: string;
+  clientId: string;
+  clientSecret: string;
+  measurements: number;
+}
+
+export interface PeersInfo {
+  oidcName: string;
+  oidcUrl: string;
+  clientId: string;
+  clientSecret: string;
+  opaqueResource: string;
+  yogaName: string;
+  yogaUrl: string;
+}
+
+type Handler = (args: unknown) => Promise<unknown> | unknown;
+type Request = { id: number; op: string; args?: unknown };
+
+const role = process.argv[2];
+const handlers: Record<string, Handler> = {};
+let stop: () => Promise<unknown> = async () => null;
+let serverErrors = () => 0;
+
+if (role === "scopegate") {
+  const { startScopegate } = await import("./scopegate.ts");
+  let sg: Awaited<ReturnType<typeof startScopegate>> | undefined;
+  handlers.start = async (args) => {
+    sg = await startScopegate((args as { databaseUrl?: string }).databaseUrl);
+    stop = () => sg!.stop();
+    const info: ScopegateInfo = {
+      url: sg.server.url,
+      fixedViewerUrl: sg.fixedViewerServer.url,
+      databaseLabel: sg.databaseLabel,
+      clientId: sg.clientId,
+      clientSecret: sg.clientSecret,
+      measurements: sg.measurements,
+    };
+    return info;
+  };
+  handlers.mintRefreshTokens = (count) => sg!.mintRefreshTokens(count as number);
+  handlers.fixViewer = (token) => sg!.fixViewer(token as string);
+} else if (role === "peers") {
+  const { startOidcProvider } = await import("./peer.ts");
+  const { startBaselineGraphQL } = await import("./baseline-graphql.ts");
+  const { demoMeasurements } = await import("../src/seed/demo.ts");
+  let peer: Awaited<ReturnType<typeof startOidcProvider>> | undefined;
+  handlers.start = async () => {
+    peer = await startOidcProvider();
+    // Rows like scopegate's seeded ones, newest first, so that the answers are the same size.
+    const rows = demoMeasurements("baseline-user")
+      .sort((a, b) => b.recordedAt.getTime() - a.recordedAt.getTime())
+      .slice(0, 100)
+      .map(({ type, value, unit, recordedAt }) => ({ id: randomUUID(), type, value, unit, recordedAt }));
+    const yoga = await startBaselineGraphQL(rows);
+    serverErrors = () => peer!.serverErrors();
+    stop = async () => {
+      await Promise.all([peer!.stop(), yoga.stop()]);
+      return null;
+    };
+    const info: PeersInfo = {
+      oidcName: peer.name,
+      oidcUrl: peer.url,
+      clientId: peer.clientId,
+      clientSecret: peer.clientSecret,
+      opaqueResource: peer.opaqueResource,
+      yogaName: yoga.name,
+      yogaUrl: yoga.url,
+    };
+    return info;
+  };
+  handlers.mintRefreshTokens = (count) => peer!.mintRefreshTokens(count as number);
+} else {
+  throw new Error(`bench/server-process.ts: unknown role ${String(role)}`);
+}
+
+handlers.stats = (): Stats => ({ sql: sqlStatements, rss: process.memoryUsage.rss(), serverErrors: serverErrors() });
+handlers.stop = async () => {
+  const problem = await stop();
+  setImmediate(() => process.exit(0));
+  return problem;
+};
+
+process.on("message", (message: Request) => {
+  void (async () => {
+    try {
+      const handler = handlers[message.op];
+      if (!handler) throw new Error(`unknown op ${message.op}`);
+      process.send!({ id: message.id, result: (await handler(message.args)) ?? null });
+    } catch (err) {
+      process.send!({ id: message.id, error: (err as Error).stack ?? String(err) });
+    }
+  })();
+});
+// The parent went away (crashed, or was killed at its time limit): clean up what we created, then go.
+process.on("disconnect", () => {
+  const bye = setTimeout(() => process.exit(1), 5_000);
+  bye.unref();
+  void stop().finally(() => process.exit(0));
+});
+process.send!({ ready: true });
