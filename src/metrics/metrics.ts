@@ -9,7 +9,7 @@ export const GRAPHQL_OPERATION_LABEL_CAP = 50;
 /** Labels that no client can choose: parentheses cannot appear in a GraphQL name. */
 export const OTHER_OPERATION = "(other)";
 export const ANONYMOUS_OPERATION = "(anonymous)";
-/** The request never reached execution (unparsable, invalid, refused first, or the GraphiQL page). */
+/** The request never reached execution (unparsable, invalid, refused first). The GraphiQL page is not counted at all: Yoga serves it before any plugin sees the request. */
 export const NO_OPERATION = "(none)";
 const MAX_OPERATION_NAME_LENGTH = 100;
 
