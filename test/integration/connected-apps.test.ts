@@ -564,6 +564,7 @@ describe("/account/activity", () => {
     // 30 refreshes of Alpha: more than a page.
     let rt = a.tokens.refresh_token!;
     for (let i = 0; i < 30; i++) rt = (await refresh(a, rt)).refresh_token!;
+    await server.flushAudit(); // token.issued is written in batches
 
     const all = await ada.web.page("/account/activity");
     expect(all.html).toContain('<option value="' + a.client.clientId + '">App Alpha</option>');

@@ -1,79 +1,142 @@
+import { randomUUID } from "node:crypto";
 import { recordAudit } from "../../audit/audit.ts";
-import { sha256 } from "../../auth/tokens.ts";
+import { randomToken, sha256 } from "../../auth/tokens.ts";
 import { transaction } from "../../db/changes.ts";
+import type { Db } from "../../db/index.ts";
 import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../scopes.ts";
-import { issueAccessToken, issueRefreshToken } from "../tokens.ts";
-import { bearerResponse, type GrantHandler, type TokenResponse } from "./types.ts";
+import { issueAccessToken, REFRESH_IDLE_TTL_MS, type IssuedAccessToken } from "../tokens.ts";
+import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 
-export const refreshTokenGrant: GrantHandler = async ({ c, deps, client, params }) => {
+interface PresentedToken {
+  id: string;
+  grantId: string;
+  scopes: string[];
+  codeId: string | null;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  rotatedAt: Date | null;
+  revokedAt: Date | null;
+  userId: string;
+  clientRowId: string;
+  grantScopes: string[];
+  grantRevokedAt: Date | null;
+}
+
+/**
+ * Rotation is the hot path of a long-lived connection, so it takes two
+ * statements and no interactive transaction: one read (the token and its
+ * grant, joined), then one statement that spends the token and stores its
+ * successor atomically (the UPDATE's `rotatedAt IS NULL` makes it one-time:
+ * of two requests with the same token only one gets a row back). Everything
+ * that refuses without changing anything answers from the read; reuse, which
+ * revokes the grant, runs in a transaction of its own.
+ */
+export const refreshTokenGrant: GrantHandler = async (req) => {
+  const { deps, client, params } = req;
   const presented = params.refresh_token;
   if (!presented) throw new OAuthError("invalid_request", "refresh_token is required.");
   const requested = params.scope !== undefined ? parseScope(params.scope) : null;
   deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
 
-  // Refusals are returned so that the transaction commits them (reuse revokes the grant).
-  type Issued = { response: TokenResponse; userId: string; grantId: string };
-  const outcome = await transaction(deps.prisma, async (tx): Promise<Issued | OAuthError> => {
-    const token = await tx.refreshToken.findUnique({ where: { tokenHash: sha256(presented) }, include: { grant: true } });
-    if (!token) return new OAuthError("invalid_grant", "The refresh token is invalid.");
-    if (token.grant.clientId !== client.id) return new OAuthError("invalid_grant", "The refresh token was issued to another client.");
-    if (token.revokedAt || token.grant.revokedAt) return new OAuthError("invalid_grant", "The refresh token was revoked.");
-    // An already-rotated token came back: someone holds a copy. End the whole grant (RFC 9700 §4.14.2).
-    const reuseDetected = async () => {
-      await revokeGrant(tx, token.grantId, "refresh token reuse detected");
-      await recordAudit(tx, {
-        action: "refresh_token.reused",
-        userId: token.grant.userId,
-        clientId: client.id,
-        grantId: token.grantId,
-        detail: "a rotated refresh token was presented again; the grant was revoked",
-      });
-      c.var.log.warn({ clientId: client.clientId, grantId: token.grantId }, "refresh token reuse: grant revoked");
-      return new OAuthError("invalid_grant", "The refresh token was already used; access has been revoked.");
-    };
-    const now = new Date();
-    if (token.rotatedAt) return reuseDetected();
-    // Refusals that are the client's mistake leave the token usable: only a
-    // token that passes every check is spent.
-    if (token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
-      return new OAuthError("invalid_grant", "The refresh token expired.");
-    }
-    // What the token may still carry: the user may have narrowed the grant and
-    // the developer the client's scopes since it was issued.
-    const allowed = token.scopes.filter(
-      (s) => token.grant.scopes.includes(s) && (client.scopes.includes(s) || (PROTOCOL_SCOPES as readonly string[]).includes(s)),
-    );
-    let scopes = allowed;
-    if (requested) {
-      const extra = requested.filter((s) => !allowed.includes(s));
-      if (extra.length) return new OAuthError("invalid_scope", `The refresh token does not cover: ${extra.join(" ")}.`);
-      scopes = requested;
-    }
-    // Rotate atomically: of two requests with the same token only one wins.
-    const { count } = await tx.refreshToken.updateMany({ where: { id: token.id, rotatedAt: null }, data: { rotatedAt: now } });
-    if (count === 0) return reuseDetected();
+  const [token] = await deps.prisma.$queryRaw<PresentedToken[]>`
+    SELECT t."id", t."grantId", t."scopes", t."codeId", t."idleExpiresAt", t."absoluteExpiresAt", t."rotatedAt", t."revokedAt",
+           g."userId", g."clientId" AS "clientRowId", g."scopes" AS "grantScopes", g."revokedAt" AS "grantRevokedAt"
+    FROM "RefreshToken" t JOIN "Grant" g ON g."id" = t."grantId"
+    WHERE t."tokenHash" = ${sha256(presented)}`;
+  if (!token) throw new OAuthError("invalid_grant", "The refresh token is invalid.");
+  if (token.clientRowId !== client.id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
+  if (token.revokedAt || token.grantRevokedAt) throw new OAuthError("invalid_grant", "The refresh token was revoked.");
+  // An already-rotated token came back: someone holds a copy. End the whole grant (RFC 9700 §4.14.2).
+  if (token.rotatedAt) throw await refuseSpentToken(req, token);
+  // Refusals that are the client's mistake leave the token usable: only a
+  // token that passes every check is spent.
+  const now = new Date();
+  if (token.idleExpiresAt <= now || token.absoluteExpiresAt <= now) {
+    throw new OAuthError("invalid_grant", "The refresh token expired.");
+  }
+  // What the token may still carry: the user may have narrowed the grant and
+  // the developer the client's scopes since it was issued.
+  const allowed = token.scopes.filter(
+    (s) => token.grantScopes.includes(s) && (client.scopes.includes(s) || (PROTOCOL_SCOPES as readonly string[]).includes(s)),
+  );
+  let scopes = allowed;
+  if (requested) {
+    const extra = requested.filter((s) => !allowed.includes(s));
+    if (extra.length) throw new OAuthError("invalid_scope", `The refresh token does not cover: ${extra.join(" ")}.`);
+    scopes = requested;
+  }
 
-    const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: token.grant.userId, grantId: token.grantId, scopes });
-    const response = bearerResponse(access, scopes);
-    if (client.refreshTokens) {
-      // The new token keeps the family's scopes and absolute expiry; only the idle window restarts.
-      response.refresh_token = await issueRefreshToken(tx, {
-        grantId: token.grantId,
-        scopes: allowed,
-        codeId: token.codeId,
-        absoluteExpiresAt: token.absoluteExpiresAt,
-        accessToken: access,
-      });
-    }
-    return { response, userId: token.grant.userId, grantId: token.grantId };
+  const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: token.userId, grantId: token.grantId, scopes });
+  const response = bearerResponse(access, scopes);
+  // The successor keeps the family's scopes and absolute expiry; only the idle window restarts.
+  const successor = client.refreshTokens ? randomToken() : null;
+  if (!(await rotate(deps.prisma, token, now, successor, allowed, access))) {
+    throw await refuseSpentToken(req, token); // another request spent it first, or it was revoked meanwhile
+  }
+  if (successor) response.refresh_token = successor;
+  deps.audit.grantUsed(token.grantId);
+  deps.audit.push({
+    action: "token.issued",
+    userId: token.userId,
+    clientId: client.id,
+    grantId: token.grantId,
+    detail: `grant_type=refresh_token scope=${response.scope}`,
   });
-  if (outcome instanceof OAuthError) throw outcome;
-  const { response, userId, grantId } = outcome;
-  deps.audit.grantUsed(grantId);
-  deps.audit.push({ action: "token.issued", userId, clientId: client.id, grantId, detail: `grant_type=refresh_token scope=${response.scope}` });
   return response;
 };
+
+/** Spends the token and stores its successor (if any) in one statement; false when it was no longer live. */
+async function rotate(
+  db: Db,
+  token: PresentedToken,
+  now: Date,
+  successor: string | null,
+  scopes: string[],
+  access: IssuedAccessToken,
+): Promise<boolean> {
+  if (!successor) {
+    const spent = await db.$executeRaw`
+      UPDATE "RefreshToken" SET "rotatedAt" = ${now} WHERE "id" = ${token.id} AND "rotatedAt" IS NULL AND "revokedAt" IS NULL`;
+    return spent === 1;
+  }
+  const idleExpiresAt = new Date(Math.min(now.getTime() + REFRESH_IDLE_TTL_MS, token.absoluteExpiresAt.getTime()));
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    WITH spent AS (
+      UPDATE "RefreshToken" SET "rotatedAt" = ${now}
+      WHERE "id" = ${token.id} AND "rotatedAt" IS NULL AND "revokedAt" IS NULL
+      RETURNING "id"
+    )
+    INSERT INTO "RefreshToken" ("id", "tokenHash", "grantId", "scopes", "codeId", "createdAt", "idleExpiresAt", "absoluteExpiresAt",
+                                "accessTokenJti", "accessTokenExpiresAt")
+    SELECT ${randomUUID()}, ${sha256(successor)}, ${token.grantId}, ${scopes}::text[], ${token.codeId}, ${now}, ${idleExpiresAt},
+           ${token.absoluteExpiresAt}, ${access.jti}, ${access.expiresAt}
+    FROM spent
+    RETURNING "id"`;
+  return rows.length === 1;
+}
+
+/**
+ * The token was spent (or revoked) before this request could spend it. Spent
+ * means a copy is in someone else's hands: the grant is revoked, in a
+ * transaction that also records why. Returns the error to answer with.
+ */
+async function refuseSpentToken({ c, deps, client }: GrantRequest, token: PresentedToken): Promise<OAuthError> {
+  return transaction(deps.prisma, async (tx) => {
+    const now = await tx.refreshToken.findUnique({ where: { id: token.id }, select: { rotatedAt: true, revokedAt: true } });
+    if (!now?.rotatedAt) return new OAuthError("invalid_grant", "The refresh token was revoked.");
+    await revokeGrant(tx, token.grantId, "refresh token reuse detected");
+    await recordAudit(tx, {
+      action: "refresh_token.reused",
+      userId: token.userId,
+      clientId: client.id,
+      grantId: token.grantId,
+      detail: "a rotated refresh token was presented again; the grant was revoked",
+    });
+    c.var.log.warn({ clientId: client.clientId, grantId: token.grantId }, "refresh token reuse: grant revoked");
+    return new OAuthError("invalid_grant", "The refresh token was already used; access has been revoked.");
+  });
+}
