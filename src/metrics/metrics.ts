@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Registry, type Metric } from "prom-client";
+import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
 import type { PoolStats } from "../db/index.ts";
 
 /** Request latency buckets, in seconds. */
@@ -103,6 +103,24 @@ class FastHistogram {
   }
 }
 
+/** A gauge read from a callback when /metrics is read; no sample at all while it has no value. */
+class CallbackGauge {
+  readonly type = "gauge";
+  readonly aggregator = "sum";
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => number | undefined,
+  ) {}
+
+  async get() {
+    const value = this.read();
+    const values = value === undefined || !Number.isFinite(value) ? [] : [{ labels: {}, value }];
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 /** One route and method (or one operation): its latency, and its counts by status (a sparse array: no key to build per request). */
 interface RequestSeries {
   latency: HistogramSeries;
@@ -142,34 +160,30 @@ export class Metrics {
   private poolStats: (() => PoolStats) | undefined;
 
   constructor() {
-    for (const m of [this.httpRequests, this.httpLatency, this.graphqlRequests, this.graphqlLatency, this.tokensIssued, this.refusals]) {
-      this.registry.registerMetric(m as unknown as Metric);
-    }
-    const metrics = this;
-    new Gauge({
-      name: "scopegate_revocation_view_lag_seconds",
-      help: "How long ago the in-memory revocation view was last confirmed current (0 when only this instance writes).",
-      registers: [this.registry],
-      collect() {
-        const lag = metrics.revocationLag?.();
-        // No source yet, or none known: NaN rather than a reassuring 0.
-        this.set(lag === undefined ? Number.NaN : lag);
-      },
-    });
     const pool = (name: string, help: string, pick: (s: PoolStats) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
-          const stats = metrics.poolStats?.();
-          this.set(stats ? pick(stats) : Number.NaN);
-        },
+      new CallbackGauge(name, help, () => {
+        const stats = this.poolStats?.();
+        return stats && pick(stats);
       });
-    pool("scopegate_db_pool_connections", "Database connections open (in use or idle).", (s) => s.total);
-    pool("scopegate_db_pool_idle_connections", "Database connections open and idle.", (s) => s.idle);
-    pool("scopegate_db_pool_waiting", "Queries and transactions waiting for a database connection.", (s) => s.waiting);
-    pool("scopegate_db_pool_max_connections", "The pool's size (DATABASE_POOL_MAX; 1 on the embedded database).", (s) => s.max);
+    const metrics = [
+      this.httpRequests,
+      this.httpLatency,
+      this.graphqlRequests,
+      this.graphqlLatency,
+      this.tokensIssued,
+      this.refusals,
+      // Without a source (or while it knows no value) no sample: absent rather than a reassuring 0.
+      new CallbackGauge(
+        "scopegate_revocation_view_lag_seconds",
+        "How long ago the in-memory revocation view was last confirmed current (0 when only this instance writes).",
+        () => this.revocationLag?.(),
+      ),
+      pool("scopegate_db_pool_connections", "Database connections open (in use or idle).", (s) => s.total),
+      pool("scopegate_db_pool_idle_connections", "Database connections open and idle.", (s) => s.idle),
+      pool("scopegate_db_pool_waiting", "Queries and transactions waiting for a database connection.", (s) => s.waiting),
+      pool("scopegate_db_pool_max_connections", "The pool's size (DATABASE_POOL_MAX; 1 on the embedded database).", (s) => s.max),
+    ];
+    for (const m of metrics) this.registry.registerMetric(m as unknown as Metric);
     collectDefaultMetrics({ register: this.registry });
   }
 
