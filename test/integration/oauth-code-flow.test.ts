@@ -156,6 +156,31 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     );
   });
 
+  it("parallel redemptions of one code or one refresh token: exactly one wins, the others get invalid_grant, none a 5xx", async () => {
+    const reg = await confidential();
+    const secretAuth = reg.auth;
+    const post = async (body: Record<string, string>) => {
+      const headers = new Headers({ "content-type": "application/x-www-form-urlencoded" });
+      const bodyParams = new URLSearchParams(body);
+      await secretAuth(as, reg.client, bodyParams, headers);
+      const res = await fetch(as.token_endpoint!, { method: "POST", headers, body: bodyParams });
+      return { status: res.status, body: (await res.json()) as Record<string, string> };
+    };
+    const { callback, req } = await authorize(reg, "offline_access data:read");
+    const code = callback.get("code")!;
+    const exchanges = await Promise.all(
+      Array.from({ length: 8 }, () => post({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: req.verifier })),
+    );
+    expect(exchanges.filter((r) => r.status === 200)).toHaveLength(1);
+    for (const r of exchanges.filter((r) => r.status !== 200)) expect(r).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+
+    // (The losers count as a second use of the code, which revoked what the winner got: start afresh.)
+    const rt = (await codeFlow(reg, "offline_access data:read")).tokens.refresh_token!;
+    const refreshes = await Promise.all(Array.from({ length: 8 }, () => post({ grant_type: "refresh_token", refresh_token: rt })));
+    expect(refreshes.filter((r) => r.status === 200), JSON.stringify(refreshes)).toHaveLength(1);
+    for (const r of refreshes.filter((r) => r.status !== 200)) expect(r).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
+  });
+
   it("narrows scope on refresh when asked, and refuses a wider one", async () => {
     const reg = await confidential();
     const { tokens } = await codeFlow(reg, "profile:read data:read");
