@@ -41,6 +41,10 @@ export function createPrismaClient(
     // Sent at connection start-up; pg leaves it out when 0 (PostgreSQL's default, no limit).
     statement_timeout: options.statementTimeoutMs,
   });
+  // An idle connection that dies (PostgreSQL restarted, the connection was
+  // terminated) is dropped by the pool, which then emits 'error': unheard, that
+  // would crash the process. The next query opens a new connection.
+  pool.on("error", () => {});
   const adapter = new PrismaPg(pool);
   // An interactive transaction waits for its connection up to maxWait (Prisma's
   // default is 2 s): a little longer than the pool's own bound, so that one
