@@ -1,7 +1,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { Duplex } from "node:stream";
 import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
 /** Connection settings for pg / PrismaPg, given as discrete fields (see STACK.md). */
 export interface PgConnection {
@@ -10,6 +11,12 @@ export interface PgConnection {
   user: string;
   password?: string;
   database: string;
+  /**
+   * Embedded database only: pg's `stream` option. A pg client in this process
+   * built from these settings (`{ ...connection }`) talks to PGlite directly;
+   * host and port remain for anything else (psql while debugging).
+   */
+  stream?: () => Duplex;
 }
 
 export interface EmbeddedDatabase {
@@ -18,11 +25,6 @@ export interface EmbeddedDatabase {
   stop(): Promise<void>;
 }
 
-/**
- * Embedded PostgreSQL (PGlite) served over the PostgreSQL wire protocol on a
- * loopback port, so that the same PrismaPg adapter and SQL serve both modes.
- * `dataDir` undefined keeps everything in memory; `loadDataDir` starts from a dump.
- */
 export class DataDirInUseError extends Error {}
 
 function processAlive(pid: number): boolean {
@@ -66,6 +68,316 @@ function lockDataDir(dataDir: string): () => void {
   throw new DataDirInUseError(`could not lock ${dataDir}`);
 }
 
+// --- PGlite's one session, shared by wire-protocol connections -------------
+//
+// We used to serve PGlite with pglite-socket on a loopback port. Measured here
+// (findUnique by id, sequential, CPU per statement), the hop cost more than
+// PGlite itself: the TCP round trip through the kernel and two event-loop
+// turns, and pglite-socket runs each protocol message (Parse, Bind, Describe,
+// Execute, Sync) as its own call into PGlite. This serves the same protocol
+// from the same queue, but hands PGlite every complete message a client has
+// written in one call, and lets clients in this process skip the socket (pg's
+// `stream` option, see PgConnection). The loopback port stays for other tools.
+
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+const CANCEL_REQUEST = 80877102;
+const TERMINATE = 0x58; // 'X'
+/** A simple-query ROLLBACK, for a connection that went away inside a transaction. */
+const ROLLBACK = (() => {
+  const sql = Buffer.from("ROLLBACK\0");
+  const m = Buffer.alloc(5 + sql.length);
+  m.write("Q", 0);
+  m.writeInt32BE(4 + sql.length, 1);
+  sql.copy(m, 5);
+  return new Uint8Array(m);
+})();
+
+interface Exchange {
+  conn: WireConnection;
+  message: Uint8Array;
+  resolve(reply: Buffer): void;
+  reject(err: Error): void;
+}
+
+/**
+ * PGlite is a single PostgreSQL session: exchanges run one at a time, and while
+ * one connection has a transaction open only that connection's exchanges run,
+ * so that transactions never interleave.
+ */
+class PGliteSession {
+  private queue: Exchange[] = [];
+  private draining = false;
+  private owner: WireConnection | null = null;
+  private stopped = false;
+  readonly connections = new Set<WireConnection>();
+
+  constructor(private readonly pglite: PGlite) {}
+
+  exchange(conn: WireConnection, message: Uint8Array): Promise<Buffer> {
+    if (this.stopped) return Promise.reject(new Error("the embedded database is stopped"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ conn, message, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (;;) {
+        // The owner went away inside its transaction: nobody else will end it.
+        if (this.owner?.closed) {
+          await this.run(ROLLBACK).catch(() => {});
+          this.owner = null;
+        }
+        const i = this.owner ? this.queue.findIndex((e) => e.conn === this.owner) : 0;
+        if (i < 0 || this.queue.length === 0) break; // idle, or waiting for the owner's next statement
+        const e = this.queue.splice(i, 1)[0]!;
+        let reply: Buffer;
+        try {
+          reply = await this.run(e.message);
+        } catch (err) {
+          e.reject(err as Error);
+          continue;
+        } finally {
+          this.owner = this.inTransaction() ? e.conn : null;
+        }
+        e.resolve(reply);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private inTransaction(): boolean {
+    try {
+      return this.pglite.isInTransaction();
+    } catch {
+      return false; // closed
+    }
+  }
+
+  private async run(message: Uint8Array): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    // runExclusive: PGlite's own API (pglite.query, dumpDataDir) may be used beside us.
+    await this.pglite.runExclusive(() =>
+      this.pglite.execProtocolRawStream(message, { onRawData: (d) => chunks.push(Buffer.from(d)) }),
+    );
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  }
+
+  /** A connection went away: drop what it queued, and end a transaction it left open. */
+  release(conn: WireConnection): void {
+    this.connections.delete(conn);
+    this.queue = this.queue.filter((e) => {
+      if (e.conn !== conn) return true;
+      e.reject(new Error("connection closed"));
+      return false;
+    });
+    if (this.owner === conn && !this.draining && !this.stopped) void this.drain();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const conn of [...this.connections]) conn.close(new Error("the embedded database is stopped"));
+  }
+}
+
+/**
+ * One client connection: frames the wire protocol and passes the session every
+ * complete message buffered so far in one exchange (pg writes a statement's
+ * five messages in one go; they take one call into PGlite instead of five).
+ */
+class WireConnection {
+  closed = false;
+  private pending: Buffer[] = [];
+  private started = false;
+  private scheduled = false;
+  private busy = false;
+
+  constructor(
+    private readonly session: PGliteSession,
+    private readonly send: (reply: Buffer) => void,
+    private readonly end: (err?: Error) => void,
+  ) {
+    session.connections.add(this);
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.closed) return;
+    this.pending.push(chunk);
+    // Wait for the rest of what the client writes in this tick, then run it together.
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(() => {
+        this.scheduled = false;
+        void this.flush();
+      });
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.busy) return; // the running flush picks up what arrived meanwhile
+    this.busy = true;
+    try {
+      for (let batch = this.take(); batch && !this.closed; batch = this.take()) {
+        const reply = await this.session.exchange(this, batch);
+        if (reply.length > 0 && !this.closed) this.send(reply);
+      }
+    } catch (err) {
+      this.close(err as Error);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** The next batch of complete messages (the start-up message alone), or null. */
+  private take(): Uint8Array | null {
+    for (;;) {
+      if (this.pending.length === 0) return null;
+      const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+      this.pending = [buf];
+      if (!this.started) {
+        if (buf.length < 8) return null;
+        const length = buf.readInt32BE(0);
+        if (length < 8) {
+          this.close(new Error("malformed PostgreSQL start-up message"));
+          return null;
+        }
+        if (buf.length < length) return null;
+        const code = buf.readInt32BE(4);
+        this.keep(buf, length);
+        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+          this.send(Buffer.from("N")); // no encryption on loopback / in-process
+          continue;
+        }
+        if (code === CANCEL_REQUEST) {
+          this.close(); // a statement here cannot be cancelled; the request gets no answer
+          return null;
+        }
+        this.started = true;
+        return buf.subarray(0, length);
+      }
+      let end = 0;
+      while (buf.length - end >= 5) {
+        const length = 1 + buf.readInt32BE(end + 1);
+        if (length < 5) {
+          this.close(new Error("malformed PostgreSQL protocol message"));
+          return null;
+        }
+        if (buf.length - end < length) break;
+        if (buf[end] === TERMINATE) {
+          this.keep(buf, buf.length);
+          this.close();
+          return end > 0 ? buf.subarray(0, end) : null;
+        }
+        end += length;
+      }
+      if (end === 0) return null;
+      this.keep(buf, end);
+      return buf.subarray(0, end);
+    }
+  }
+
+  /** Keeps what follows the first `used` bytes for later. */
+  private keep(buf: Buffer, used: number): void {
+    this.pending = used < buf.length ? [buf.subarray(used)] : [];
+  }
+
+  close(err?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    this.session.release(this);
+    this.end(err);
+  }
+}
+
+/** The socket pg's `stream` option asks for, without a socket: bytes go straight to the session. */
+class InProcessSocket extends Duplex {
+  private readonly conn: WireConnection;
+
+  constructor(session: PGliteSession) {
+    super();
+    this.conn = new WireConnection(
+      session,
+      (reply) => this.push(reply),
+      (err) => (err ? this.destroy(err) : this.push(null)),
+    );
+  }
+
+  // What pg calls on a net.Socket.
+  connect(): this {
+    process.nextTick(() => this.emit("connect"));
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.conn.receive(chunk);
+    callback();
+  }
+  override _read(): void {}
+  override _final(callback: (err?: Error | null) => void): void {
+    this.conn.close();
+    callback();
+  }
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.conn.close();
+    callback(err);
+  }
+}
+
+function listenOnLoopback(session: PGliteSession): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.setNoDelay(true);
+    const conn = new WireConnection(
+      session,
+      (reply) => socket.write(reply),
+      () => socket.destroy(),
+    );
+    socket.on("data", (chunk) => conn.receive(chunk));
+    socket.on("error", () => conn.close());
+    socket.on("close", () => conn.close());
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+/**
+ * Embedded PostgreSQL (PGlite) behind the PostgreSQL wire protocol, so that the
+ * same PrismaPg adapter and SQL serve both modes. `dataDir` undefined keeps
+ * everything in memory; `loadDataDir` starts from a dump.
+ *
+ * Durability, with a data folder: a committed transaction survives a crash of
+ * the Node process (kill -9, out of memory, an uncaught exception), not a crash
+ * of the machine or a power cut. PGlite's files live on Node's fs (Emscripten's
+ * NODEFS): every write PostgreSQL makes is a synchronous write(2), so when
+ * COMMIT returns, its WAL record is in the kernel; on the next start PGlite
+ * replays the WAL. PGlite never fsyncs (it runs PostgreSQL with -F, and NODEFS
+ * has no fsync), so the kernel decides when the page cache reaches the disk:
+ * for durability across machine crashes, use PostgreSQL (DATABASE_URL).
+ * Checked by killing a process right after a commit (test/unit/embedded-wire.test.ts).
+ * Deliberately left as they are: synchronous_commit stays on (with it off,
+ * single-user PostgreSQL has no WAL writer, and a killed process lost every
+ * commit since start-up in that test), and PGlite's `relaxedDurability` changes
+ * nothing here (it only skips waiting for the browser file systems' flush;
+ * NODEFS has none).
+ */
 export async function startEmbeddedDatabase(options: {
   dataDir?: string;
   loadDataDir?: Blob | File;
@@ -81,25 +393,34 @@ export async function startEmbeddedDatabase(options: {
     unlock();
     throw err;
   }
-  // PGlite executes one statement at a time; the Prisma pool on it holds one
-  // connection (max: 1) so transactions don't interleave. The socket server
-  // allows a second one because pg-pool replaces its connection after any query
-  // error (a unique violation, say): the new socket must be accepted while the
-  // old one is still closing, or the next query fails with "Connection
-  // terminated unexpectedly".
-  const server = new PGLiteSocketServer({ db: pglite, host: "127.0.0.1", port: 0, maxConnections: 2 });
-  await server.start();
-  if (options.unref) (server as unknown as { server?: { unref(): void } }).server?.unref();
-  const address = server.getServerConn();
-  const port = Number(address.slice(address.lastIndexOf(":") + 1));
+  const session = new PGliteSession(pglite);
+  let server: Server;
+  try {
+    server = await listenOnLoopback(session);
+  } catch (err) {
+    await pglite.close().catch(() => {});
+    unlock();
+    throw err;
+  }
+  if (options.unref) server.unref();
+  const port = (server.address() as { port: number }).port;
   let stopped = false;
   return {
     pglite,
-    connection: { host: "127.0.0.1", port, user: "postgres", database: "postgres" },
+    connection: {
+      host: "127.0.0.1",
+      port,
+      user: "postgres",
+      database: "postgres",
+      stream: () => new InProcessSocket(session),
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
-      await server.stop();
+      // Close every connection first (a client in a transaction sees its
+      // connection end, as with a server that stops), then PGlite.
+      session.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
       await pglite.close();
       unlock();
     },
