@@ -3,6 +3,7 @@ import type { Db } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { insertClient } from "./clients.ts";
+import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
 import { DATA_SCOPES } from "./scopes.ts";
 
 export const MIN_ACCESS_TOKEN_TTL = 60;
@@ -14,35 +15,6 @@ export class ClientInputError extends Error {
   constructor(readonly field: string, message: string) {
     super(message);
   }
-}
-
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** RFC 8252 §7.1: a private-use scheme is a reverse domain name, e.g. com.example.app */
-const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
-
-export function checkRedirectUri(
-  raw: string,
-  ctx: { environment: "DEVELOPMENT" | "PRODUCTION"; type: "CONFIDENTIAL" | "PUBLIC" },
-): string | null {
-  if (raw.length > 2000) return "is too long (2000 characters at most)";
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    return "must be an absolute URL";
-  }
-  if (raw.includes("#")) return "must not contain a fragment (#)";
-  if (u.username || u.password) return "must not contain credentials";
-  if (u.protocol === "https:") return u.hostname ? null : "must name a host";
-  if (u.protocol === "http:") {
-    if (ctx.environment === "PRODUCTION") return "must use https in production";
-    return LOOPBACK_HOSTS.has(u.hostname) ? null : "may use plain http only for localhost or 127.0.0.1 (use https)";
-  }
-  if (PRIVATE_USE_SCHEME.test(u.protocol)) {
-    return ctx.type === "PUBLIC" ? null : "may use a private-use scheme only for public (native) clients";
-  }
-  return "must use https (or http for localhost in development)";
 }
 
 const scopeList = z
@@ -88,10 +60,11 @@ export function firstIssue(error: z.ZodError): ClientInputError {
   return new ClientInputError(field, `${field} ${issue.message}`);
 }
 
-export function checkRedirectUris(uris: string[], ctx: Parameters<typeof checkRedirectUri>[1]): string[] {
+/** The redirect URIs to store, without repeats; refuses the first one that may not be registered (rules: redirect-uris.ts). */
+export function checkRedirectUris(uris: string[], owner: RedirectUriOwner): string[] {
   const unique = [...new Set(uris)];
   for (const uri of unique) {
-    const problem = checkRedirectUri(uri, ctx);
+    const problem = redirectUriProblem(uri, owner);
     if (problem) throw new ClientInputError("redirectUris", `redirect URI ${uri} ${problem}`);
   }
   return unique;
