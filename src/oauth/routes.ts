@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { authorizeRoutes, type AuthorizeViews } from "./authorize.ts";
+import { authorizeRoutes, type AuthorizeViews } from "./authorize/routes.ts";
 import { discoveryRoutes } from "./discovery.ts";
 import { jwksRoute } from "./jwks.ts";
 import { corsForPublicClients, type AllowedOrigins } from "./cors.ts";

@@ -1,6 +1,6 @@
 import { html, raw } from "hono/html";
 import type { LiveSession } from "../auth/sessions.ts";
-import type { ConsentPageInput, ConsentScope } from "../oauth/authorize.ts";
+import type { ConsentPageInput, ConsentScope } from "../oauth/authorize/consent.ts";
 import { layout, type Html } from "./layout.ts";
 
 const CSS = `

@@ -1,0 +1,10 @@
+import { AuthorizeError, describable, type AuthorizeCheck } from "./context.ts";
+
+/** No parameter may appear twice (RFC 6749 §3.1), whether we know it or not. */
+export const rejectRepeatedParams: AuthorizeCheck = (ctx) => {
+  for (const [name, values] of ctx.params) {
+    if (values.length > 1) {
+      throw new AuthorizeError("invalid_request", `Parameter ${describable(name) ? name : "(unnamed)"} is included more than once.`);
+    }
+  }
+};

@@ -1,0 +1,195 @@
+import { Hono, type Context } from "hono";
+import type { HtmlEscapedString } from "hono/utils/html";
+import type { AppDeps, AppEnv } from "../../context.ts";
+import type { Grant } from "../../generated/prisma/client.ts";
+import type { LiveSession } from "../../auth/sessions.ts";
+import { checkFormCsrf } from "../../auth/csrf.ts";
+import { loadSession } from "../../auth/request-session.ts";
+import { findLiveGrant } from "../grants.ts";
+import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
+import { readConsentForm } from "./consent-form.ts";
+import { collectParams, type AuthorizeErrorCode, type RawParams } from "./context.ts";
+import { issueCode } from "./issue-code.ts";
+import { authorizationResponseUrl, signInPath } from "./response.ts";
+import { signInReturnQuery, signInStep } from "./sign-in.ts";
+import { validateAuthorizationRequest, type AuthorizationRequest } from "./validate.ts";
+
+/**
+ * GET /v1/oauth/authorize (RFC 6749 §4.1 with OAuth 2.1's rules: code flow only,
+ * PKCE S256 for every client, exact redirect URIs) and POST /v1/oauth/authorize,
+ * the answer of the consent page. The request is judged by the checks in
+ * validate.ts; then sign-in.ts decides whether the user must sign in,
+ * consent.ts whether to ask, and issue-code.ts issues the code.
+ *
+ * Until the redirect URI is known to belong to the client, every problem is
+ * shown on an error page here: redirecting to an unchecked address would make
+ * scopegate an open redirector. After that, errors go back to the app.
+ */
+
+export const AUTHORIZE_PATH = "/v1/oauth/authorize";
+
+type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
+
+/**
+ * The pages this endpoint shows, supplied by src/pages/ (through app.ts), so that
+ * the authorization server never imports the web pages.
+ */
+export interface AuthorizeViews {
+  consentPage(input: ConsentPageInput): Html;
+  errorPage(input: { title: string; message: string; session: LiveSession | null }): Html;
+}
+
+function frameHeaders(c: Context): void {
+  c.header("Cache-Control", "no-store");
+  c.header("Pragma", "no-cache");
+  c.header("X-Frame-Options", "DENY");
+  c.header("Content-Security-Policy", "frame-ancestors 'none'; default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'");
+  // Not no-referrer: with it, browsers send `Origin: null` on the page's own form posts,
+  // which the CSRF check rightly refuses. same-origin keeps the URL from other sites.
+  c.header("Referrer-Policy", "same-origin");
+}
+
+export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const issuer = deps.config.issuer;
+  const issuerOrigin = new URL(issuer).origin;
+  const secure = deps.config.secureCookies;
+
+  const validate = (params: RawParams, now: Date) =>
+    validateAuthorizationRequest({ params, now, findClient: (clientId) => deps.prisma.oAuthClient.findUnique({ where: { clientId } }) });
+
+  async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
+    frameHeaders(c);
+    const session = await loadSession(c, deps);
+    return c.html(views.errorPage({ title, message, session }), status);
+  }
+
+  function redirectTo(c: Context<AppEnv>, url: string, status: 302 | 303) {
+    c.header("Cache-Control", "no-store");
+    c.header("Referrer-Policy", "no-referrer");
+    return c.redirect(url, status);
+  }
+
+  function redirectError(
+    c: Context<AppEnv>,
+    r: { redirectUri: string; state: string | undefined },
+    error: AuthorizeErrorCode,
+    description: string,
+    status: 302 | 303,
+  ) {
+    c.var.log.info({ error }, "authorization request refused");
+    return redirectTo(c, authorizationResponseUrl(r.redirectUri, issuer, { error, error_description: description, state: r.state }), status);
+  }
+
+  function redirectCode(c: Context<AppEnv>, req: AuthorizationRequest, code: string, scopes: string[], status: 302 | 303) {
+    c.var.log.info({ clientId: req.client.clientId, scopes }, "authorization code issued");
+    return redirectTo(c, authorizationResponseUrl(req.redirectUri, issuer, { code, state: req.state }), status);
+  }
+
+  function signIn(c: Context<AppEnv>, req: AuthorizationRequest, returnTo: string, reauthenticate: boolean, status: 302 | 303) {
+    const path = signInPath(returnTo, reauthenticate);
+    if (!path) return redirectError(c, req, "invalid_request", "The authorization request is too long to return to after sign-in.", status);
+    return redirectTo(c, path, status);
+  }
+
+  async function showConsent(
+    c: Context<AppEnv>,
+    req: AuthorizationRequest,
+    session: LiveSession,
+    grant: Grant | null,
+    opts: { ticked?: Set<string>; message?: string; status?: 200 | 400 } = {},
+  ) {
+    frameHeaders(c);
+    return c.html(
+      views.consentPage({
+        action: AUTHORIZE_PATH,
+        session,
+        client: { name: req.client.name, environment: req.client.environment },
+        redirectHost: new URL(req.redirectUri).host,
+        scopes: consentScopes(req, grant, opts.ticked),
+        hidden: req.carried,
+        message: opts.message,
+      }),
+      opts.status ?? 200,
+    );
+  }
+
+  app.get(AUTHORIZE_PATH, async (c) => {
+    const url = new URL(c.req.url);
+    const now = new Date();
+    const result = await validate(collectParams(url.searchParams), now);
+    if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
+    if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 302);
+    const req = result.request;
+
+    const step = signInStep(req, await loadSession(c, deps), now, url.search.slice(1));
+    if (step.kind === "refused") return redirectError(c, req, step.error.error, step.error.description, 302);
+    if (step.kind === "sign-in") return signIn(c, req, `${url.pathname}?${step.returnQuery}`, step.reauthenticate, 302);
+    const session = step.session;
+
+    const grant = await findLiveGrant(deps.prisma, session.userId, req.client.id);
+    const skip = maySkipConsent(req, grant);
+    if (skip) {
+      const code = await issueCode(deps.prisma, req, session, req.scopes, !req.client.firstParty);
+      if (code) return redirectCode(c, req, code, req.scopes, 302);
+      // The grant was revoked while we looked: ask again.
+    }
+    if (req.prompt.has("none")) {
+      const error = consentRequired();
+      return redirectError(c, req, error.error, error.description, 302);
+    }
+    return showConsent(c, req, session, skip ? await findLiveGrant(deps.prisma, session.userId, req.client.id) : grant);
+  });
+
+  app.post(AUTHORIZE_PATH, async (c) => {
+    const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (type !== "application/x-www-form-urlencoded") {
+      return errorPage(c, "This form could not be read", "Go back to the app and start again.", 400);
+    }
+    const form = readConsentForm(await c.req.text());
+    const now = new Date();
+
+    // Validated from scratch: the hidden fields are no more trusted than the original query.
+    const result = await validate(collectParams(form.params), now);
+    if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
+    if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 303);
+    const req = result.request;
+
+    // The sign-in was judged (prompt=login, max_age) when the page was shown to
+    // this session, whose CSRF token the form must carry: only its absence matters here.
+    const session = await loadSession(c, deps);
+    if (!session) {
+      // Signed out (or the session expired) since the page was shown: sign in and see the page again.
+      const returnQuery = signInReturnQuery(req, new URLSearchParams(req.carried).toString(), now);
+      return signIn(c, req, `${AUTHORIZE_PATH}?${returnQuery}`, false, 303);
+    }
+    if (form.repeatedControl || !checkFormCsrf(c, session, secure, issuerOrigin, form.csrf)) {
+      c.var.log.warn({ clientId: req.client.clientId }, "consent form refused: CSRF check failed");
+      return errorPage(c, "This form expired or came from another site", "Nothing was shared. Go back to the app and start again.", 403);
+    }
+
+    if (form.decision === "deny") {
+      c.var.log.info({ clientId: req.client.clientId }, "consent denied");
+      return redirectError(c, req, "access_denied", "The user denied the request.", 303);
+    }
+    if (form.decision !== "allow") {
+      return errorPage(c, "Choose Allow or Deny", "Go back to the app and start again.", 400);
+    }
+
+    const grant = await findLiveGrant(deps.prisma, session.userId, req.client.id);
+    // When every data scope is unticked, a code is still issued for the protocol
+    // scopes; with nothing at all left, the page is shown again with a message.
+    const scopes = allowedScopes(req, grant, form.ticked);
+    if (scopes.length === 0) {
+      return showConsent(c, req, session, grant, {
+        ticked: form.ticked,
+        message: "Tick at least one permission to allow, or choose Deny.",
+        status: 400,
+      });
+    }
+    const code = await issueCode(deps.prisma, req, session, scopes, false);
+    return redirectCode(c, req, code!, scopes, 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,124 @@
+import type { OAuthClient } from "../../generated/prisma/client.ts";
+import { checkClient } from "./check-client.ts";
+import { checkParamLengths } from "./check-param-lengths.ts";
+import { checkPkce } from "./check-pkce.ts";
+import { checkPrompt } from "./check-prompt.ts";
+import { checkRedirectUri } from "./check-redirect-uri.ts";
+import { checkResponseMode } from "./check-response-mode.ts";
+import { checkResponseType } from "./check-response-type.ts";
+import { checkScope } from "./check-scope.ts";
+import {
+  AuthorizeError,
+  newContext,
+  param,
+  type AuthorizeCheck,
+  type AuthorizeContext,
+  type AuthorizeErrorCode,
+  type RawParams,
+} from "./context.ts";
+import { readState } from "./read-state.ts";
+import { rejectRepeatedParams } from "./reject-repeated-params.ts";
+import { rejectRequestObjects } from "./reject-request-objects.ts";
+
+/**
+ * The authorization request's checks, in the order their errors must be
+ * reported. The first two decide whether the app can be trusted with an
+ * error at all; each later one can assume the ones before it passed.
+ */
+export const AUTHORIZE_CHECKS: readonly AuthorizeCheck[] = [
+  checkClient,
+  checkRedirectUri,
+  // The redirect URI is trusted from here on: errors go back to the app, with its state.
+  readState,
+  rejectRepeatedParams,
+  rejectRequestObjects,
+  checkParamLengths,
+  checkResponseType,
+  checkResponseMode,
+  checkPkce,
+  checkScope,
+  checkPrompt,
+];
+
+/** Parameters the consent form carries back in hidden fields (and validates again). */
+const CARRIED_PARAMS = [
+  "response_type",
+  "client_id",
+  "redirect_uri",
+  "scope",
+  "state",
+  "code_challenge",
+  "code_challenge_method",
+  "nonce",
+  "prompt",
+  "response_mode",
+] as const;
+
+/** A request that passed every check. */
+export interface AuthorizationRequest {
+  client: OAuthClient;
+  redirectUri: string;
+  state: string | undefined;
+  scopes: string[];
+  codeChallenge: string;
+  nonce: string | undefined;
+  prompt: Set<string>;
+  /** the recognised parameters, as sent, for the consent form's hidden fields */
+  carried: Record<string, string>;
+}
+
+export type ValidationResult =
+  /** the client or its redirect URI cannot be trusted: show a page, never redirect */
+  | { kind: "page"; error: AuthorizeErrorCode; title: string; message: string }
+  /** an error for the (trusted) redirect URI */
+  | { kind: "redirect"; redirectUri: string; state: string | undefined; error: AuthorizeErrorCode; description: string }
+  | { kind: "ok"; request: AuthorizationRequest };
+
+const PAGE = {
+  title: "This app's request can't be used",
+  tail: "Go back to the app and try again; if it keeps happening, tell the app's developer.",
+};
+
+/**
+ * Checks an authorization request from scratch (the query of a GET or the
+ * hidden fields of the consent form): runs AUTHORIZE_CHECKS in order and
+ * stops at the first refusal.
+ */
+export async function validateAuthorizationRequest(
+  input: Pick<AuthorizeContext, "params" | "now" | "findClient">,
+  checks: readonly AuthorizeCheck[] = AUTHORIZE_CHECKS,
+): Promise<ValidationResult> {
+  const ctx = newContext(input);
+  for (const check of checks) {
+    try {
+      await check(ctx);
+    } catch (err) {
+      if (!(err instanceof AuthorizeError)) throw err;
+      return ctx.redirectUri === undefined
+        ? { kind: "page", error: err.error, title: PAGE.title, message: `${err.description} ${PAGE.tail}` }
+        : { kind: "redirect", redirectUri: ctx.redirectUri, state: ctx.state, error: err.error, description: err.description };
+    }
+  }
+  return { kind: "ok", request: assemble(ctx) };
+}
+
+function assemble(ctx: AuthorizeContext): AuthorizationRequest {
+  const { client, redirectUri, scopes, codeChallenge } = ctx;
+  if (!client || !redirectUri || !scopes || !codeChallenge) throw new Error("an authorization check that sets a field did not run");
+  const carried: Record<string, string> = {};
+  for (const name of CARRIED_PARAMS) {
+    const v = param(ctx, name);
+    if (v !== undefined) carried[name] = v;
+  }
+  return {
+    client,
+    redirectUri,
+    state: ctx.state,
+    scopes,
+    codeChallenge,
+    nonce: param(ctx, "nonce") || undefined,
+    prompt: ctx.prompt,
+    carried,
+  };
+}
+
