@@ -1,5 +1,5 @@
 import type { Config } from "./config.ts";
-import type { Db } from "./db/index.ts";
+import type { Db, Sql } from "./db/index.ts";
 import type { LiveSession } from "./auth/sessions.ts";
 import type { Logger } from "./log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
@@ -12,6 +12,8 @@ import type { Revocations } from "./oauth/revocations.ts";
 export interface AppDeps {
   config: Config;
   prisma: Db;
+  /** plain SQL on the same pool, for the hottest statements */
+  sql: Sql;
   logger: Logger;
   /** JWT signing keys (kept in the database) */
   keys: KeyStore;

@@ -59,12 +59,12 @@ export async function startServer(
     await revocations.start();
     stopRevocations = () => revocations.stop();
     const accessTokens = new AccessTokenChecker(keys, config.issuer, revocations);
-    const audit = new AuditBuffer(db.prisma, logger);
+    const audit = new AuditBuffer(db.prisma, db.sql, logger);
     audit.start();
     const metrics = new Metrics();
     metrics.setPoolSource(() => db.poolStats());
     metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
-    const app = createApp({ config, prisma: db.prisma, logger, keys, audit, revocations, accessTokens, metrics }, options.hooks);
+    const app = createApp({ config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics }, options.hooks);
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);

@@ -1,4 +1,5 @@
-import type { Db } from "../db/index.ts";
+import { randomUUID } from "node:crypto";
+import type { Db, Sql } from "../db/index.ts";
 import type { Logger } from "../log.ts";
 import { UnavailableError } from "../lib/unavailable.ts";
 import type { AuditEntry } from "./audit.ts";
@@ -28,7 +29,11 @@ export class AuditBuffer {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly prisma: Db, private readonly logger: Logger) {}
+  constructor(
+    private readonly prisma: Db,
+    private readonly sql: Sql,
+    private readonly logger: Logger,
+  ) {}
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), FLUSH_EVERY_MS);
@@ -70,16 +75,23 @@ export class AuditBuffer {
     this.grantsUsed = new Map();
     try {
       if (events.length) {
-        await this.prisma.auditEvent.createMany({
-          data: events.map((e) => ({
-            at: e.at,
-            action: e.action,
-            userId: e.userId ?? null,
-            clientId: e.clientId ?? null,
-            grantId: e.grantId ?? null,
-            detail: e.detail?.slice(0, 1000) ?? null,
-          })),
-        });
+        // One statement whatever the batch size: column arrays, unnested. (Prisma's
+        // createMany cost more CPU per row than the database does.)
+        await this.sql(
+          `INSERT INTO "AuditEvent" ("id", "at", "action", "userId", "clientId", "grantId", "detail")
+           SELECT id, at AT TIME ZONE 'UTC', action, "userId", "clientId", "grantId", detail
+           FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+             AS e(id, at, action, "userId", "clientId", "grantId", detail)`,
+          [
+            events.map(() => randomUUID()),
+            events.map((e) => e.at.toISOString()),
+            events.map((e) => e.action),
+            events.map((e) => e.userId ?? null),
+            events.map((e) => e.clientId ?? null),
+            events.map((e) => e.grantId ?? null),
+            events.map((e) => e.detail?.slice(0, 1000) ?? null),
+          ],
+        );
       }
       for (const [grantId, at] of grants) {
         const threshold = new Date(at.getTime() - LAST_USED_RESOLUTION_MS);

@@ -18,9 +18,18 @@ export interface PoolStats {
   max: number;
 }
 
+/**
+ * Plain SQL on the same pool as Prisma, for the few hottest statements, where
+ * Prisma's query compiler costs more than the database (issue 10; see
+ * bench/RESULTS.md). Timestamps are stored as UTC in `timestamp(3)` columns:
+ * convert with `AT TIME ZONE 'UTC'` both ways.
+ */
+export type Sql = <T>(text: string, values?: unknown[]) => Promise<T[]>;
+
 export interface Database {
   kind: "embedded" | "postgres";
   prisma: PrismaClient;
+  sql: Sql;
   connection: PgConnection;
   /** Migrations applied by this open (empty when the schema was current). */
   appliedMigrations: string[];
@@ -62,9 +71,14 @@ export async function openDatabase(
     const { prisma, pool } = createPrismaClient(connection, poolOptions, options.onQuery);
     closePool = () => pool.end();
     await prisma.$connect();
+    const sql: Sql = async <T,>(text: string, values?: unknown[]) => {
+      options.onQuery?.(text);
+      return (await pool.query(text, values)).rows as T[];
+    };
     return {
       kind: target.kind,
       prisma,
+      sql,
       connection,
       appliedMigrations,
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolOptions.max }),

@@ -2,7 +2,7 @@ import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
-import type { Db } from "../db/index.ts";
+import type { Db, Sql } from "../db/index.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import { GraphQLError } from "graphql";
@@ -10,6 +10,7 @@ import { GraphQLError } from "graphql";
 export interface GraphQLContext {
   viewer: Viewer;
   prisma: Db;
+  sql: Sql;
 }
 
 /**

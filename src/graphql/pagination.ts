@@ -38,11 +38,3 @@ export function decodeCursor(cursor: string | null | undefined): { at: Date; id:
   }
   throw badUserInput("after", "after is not a cursor from this API.");
 }
-
-/** Prisma `where` for rows strictly after the cursor in (at desc, id desc) order. */
-export function afterCursorWhere(field: string, cursor: { at: Date; id: string } | null) {
-  if (!cursor) return {};
-  return {
-    OR: [{ [field]: { lt: cursor.at } }, { [field]: cursor.at, id: { lt: cursor.id } }],
-  };
-}

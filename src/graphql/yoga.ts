@@ -184,7 +184,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServ
       headers: ctx?.csrfToken ? JSON.stringify({ "X-CSRF-Token": ctx.csrfToken }) : undefined,
       credentials: "same-origin",
     }),
-    context: ({ viewer, prisma }) => ({ viewer, prisma }),
+    context: ({ viewer, prisma, sql }) => ({ viewer, prisma, sql }),
     logging: {
       debug: (...args) => logger.debug({ args }, "graphql"),
       info: (...args) => logger.info({ args }, "graphql"),
