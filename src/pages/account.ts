@@ -110,7 +110,8 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
 
   app.get("/login", async (c) => {
     const returnTo = safeReturnTo(c.req.query("return_to"));
-    if (await loadSession(c, deps)) return c.redirect(returnTo, 303);
+    // prompt=login: an app asked for a new sign-in (src/oauth/authorize/sign-in.ts), so ask even when signed in.
+    if (c.req.query("prompt") !== "login" && (await loadSession(c, deps))) return c.redirect(returnTo, 303);
     return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo }));
   });
 
@@ -145,6 +146,9 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
     }
     throttle.succeeded(email);
     c.var.log.info({ userId: result.user.id }, "signed in");
+    // Signing in again (prompt=login) replaces this browser's session rather than leaving it live and unreachable.
+    const previous = await loadSession(c, deps);
+    if (previous) await revokeAccountSession(deps.prisma, previous.id);
     return startSession(c, result.user.id, returnTo);
   });
 

@@ -11,6 +11,7 @@ import {
   discover,
   exchangeCode,
   location,
+  PASSWORD,
   registerClient,
   signedInUser,
   submitConsent,
@@ -286,12 +287,102 @@ describe("signing in", () => {
     expectRedirectError(await get(req.url), req, REDIRECT, "login_required");
   });
 
-  it("prompt=login with a session is accepted and uses the session as it is (no forced re-authentication)", async () => {
-    const { web } = await signedInUser(server);
+  /** A signed-in user whose sign-in is an hour old. */
+  async function signedInAnHourAgo() {
+    const signed = await signedInUser(server);
+    const old = await prisma().accountSession.findFirstOrThrow({ where: { userId: signed.user.id } });
+    const createdAt = new Date(Date.now() - 3600_000);
+    await prisma().accountSession.update({ where: { id: old.id }, data: { createdAt } });
+    return { ...signed, old: { ...old, createdAt } };
+  }
+
+  /** Follows a redirect to /login that must ask for the password although the user is signed in; returns where it will go back to. */
+  async function expectReauthentication(res: Response, web: WebClient): Promise<string> {
+    expect(res.status).toBe(302);
+    const loc = location(res, server.url);
+    expect(loc.pathname).toBe("/login");
+    expect(loc.searchParams.get("prompt")).toBe("login");
+    const page = await web.page(loc.pathname + loc.search);
+    expect(page.res.status).toBe(200); // the form, not a redirect straight back
+    expect(hiddenInput(page.html, "csrf")).toBeTruthy();
+    return loc.searchParams.get("return_to")!;
+  }
+
+  async function signInAgain(web: WebClient, email: string, returnTo: string) {
+    const csrf = await web.csrfFrom(`/login?prompt=login&return_to=${encodeURIComponent(returnTo)}`);
+    const { res } = await web.postForm("/login", { csrf, return_to: returnTo, email, password: PASSWORD });
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe(returnTo);
+  }
+
+  it("prompt=login makes a signed-in user sign in again; the ID token's auth_time is the new sign-in", async () => {
+    const { web, user, email, old } = await signedInAnHourAgo();
+    const req = await authorizationUrl(as, app.clientId, REDIRECT, "openid data:read", { prompt: "login consent" });
+    const returnTo = await expectReauthentication(await get(req.url, web), web);
+    // It comes back without login in prompt (or it would ask for ever), the rest as sent.
+    const back = new URL(returnTo, server.url);
+    expect(back.pathname).toBe("/v1/oauth/authorize");
+    expect(back.searchParams.get("prompt")).toBe("consent");
+    for (const name of ["client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge"]) {
+      expect(back.searchParams.get(name)).toBe(req.url.searchParams.get(name));
+    }
+
+    // Coming back without signing in does not do: the old session is sent to sign in again.
+    await expectReauthentication(await get(new URL(returnTo, server.url), web), web);
+
+    await signInAgain(web, email, returnTo);
+    // The session this browser had is over; the new one is the sign-in just made.
+    expect((await prisma().accountSession.findUniqueOrThrow({ where: { id: old.id } })).revokedAt).not.toBeNull();
+    const fresh = await prisma().accountSession.findFirstOrThrow({ where: { userId: user.id, revokedAt: null } });
+    expect(fresh.createdAt.getTime()).toBeGreaterThan(old.createdAt.getTime());
+
+    const { html } = await consentPageFor(web, { ...req, url: new URL(returnTo, server.url) });
+    const { res } = await submitConsent(web, html, { decision: "allow" });
+    const { params } = expectCode(res, req, REDIRECT);
+    const tokens = await exchangeCode(as, { client_id: app.clientId }, oauth.None(), params, REDIRECT, req.verifier, req.nonce);
+    const idToken = oauth.getValidatedIdTokenClaims(tokens)!;
+    expect(idToken.auth_time).toBe(Math.floor(fresh.createdAt.getTime() / 1000));
+  });
+
+  it("prompt=login while signed out: one sign-in is enough", async () => {
+    const { email } = await signedInUser(server, "Grace");
     const req = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { prompt: "login" });
-    const res = await get(req.url, web);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toContain("Allow");
+    const res = await get(req.url);
+    expect(res.status).toBe(302);
+    const loc = location(res, server.url);
+    expect(loc.pathname).toBe("/login");
+    const returnTo = loc.searchParams.get("return_to")!;
+    const web = new WebClient(server.url);
+    await web.signIn({ email, password: PASSWORD }, returnTo);
+    expect((await web.page(returnTo)).res.status).toBe(200); // the consent page
+  });
+
+  it("max_age: an older sign-in signs in again (prompt=none → login_required); a recent enough one goes on", async () => {
+    const { web, email } = await signedInAnHourAgo();
+    const young = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { max_age: "7200" });
+    expect((await get(young.url, web)).status).toBe(200);
+
+    const silent = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { max_age: "60", prompt: "none" });
+    expectRedirectError(await get(silent.url, web), silent, REDIRECT, "login_required");
+
+    const req = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { max_age: "60" });
+    const returnTo = await expectReauthentication(await get(req.url, web), web);
+    expect(new URL(returnTo, server.url).searchParams.get("max_age")).toBe("60");
+    await signInAgain(web, email, returnTo);
+    const page = await web.page(returnTo);
+    expect(page.res.status).toBe(200);
+    expect(page.html).toContain("Allow");
+  });
+
+  it("max_age=0 asks every time and the sign-in it asked for is enough; a malformed max_age goes back to the app", async () => {
+    const { web, email } = await signedInAnHourAgo();
+    const req = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { max_age: "0" });
+    const returnTo = await expectReauthentication(await get(req.url, web), web);
+    await signInAgain(web, email, returnTo);
+    expect((await web.page(returnTo)).res.status).toBe(200);
+
+    const bad = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { max_age: "-1" });
+    expectRedirectError(await get(bad.url, web), bad, REDIRECT, "invalid_request");
   });
 });
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
 import { checkClient } from "../../src/oauth/authorize/check-client.ts";
+import { checkLoginMarker } from "../../src/oauth/authorize/check-login-marker.ts";
+import { checkMaxAge } from "../../src/oauth/authorize/check-max-age.ts";
 import { checkParamLengths } from "../../src/oauth/authorize/check-param-lengths.ts";
 import { checkPkce } from "../../src/oauth/authorize/check-pkce.ts";
 import { checkPrompt } from "../../src/oauth/authorize/check-prompt.ts";
@@ -311,11 +313,29 @@ describe("validateAuthorizationRequest: the checks in order", () => {
   const findClient = async (id: string) => (id === "sgc_app" ? client() : null);
   const validate = (entries: [string, string][]) => validateAuthorizationRequest({ params: collectParams(entries), now: NOW, findClient });
 
-  it("runs every check, from the client to the prompt", () => {
-    expect(AUTHORIZE_CHECKS.slice(0, 2)).toEqual([checkClient, checkRedirectUri]);
-    expect(AUTHORIZE_CHECKS).toEqual(
-      expect.arrayContaining([readState, rejectRepeatedParams, rejectRequestObjects, checkParamLengths, checkResponseType, checkResponseMode, checkPkce, checkScope, checkPrompt]),
-    );
+  it("runs every check, from the client to the sign-in marker", () => {
+    expect(AUTHORIZE_CHECKS).toEqual([
+      checkClient,
+      checkRedirectUri,
+      readState,
+      rejectRepeatedParams,
+      rejectRequestObjects,
+      checkParamLengths,
+      checkResponseType,
+      checkResponseMode,
+      checkPkce,
+      checkScope,
+      checkPrompt,
+      checkMaxAge,
+      checkLoginMarker,
+    ]);
+  });
+
+  it("carries max_age and the sign-in marker through the consent form, so that a sign-in on the way keeps them", async () => {
+    const at = String(NOW.getTime() - 5000);
+    const result = await validate(params({ max_age: "300", sg_login_after: at }));
+    expect(result).toMatchObject({ kind: "ok", request: { maxAge: 300, signedInAfter: Number(at) } });
+    if (result.kind === "ok") expect(result.request.carried).toMatchObject({ max_age: "300", sg_login_after: at });
   });
 
   it("a valid request: everything the endpoint needs, and the known parameters to carry through the consent form", async () => {
@@ -367,6 +387,8 @@ describe("validateAuthorizationRequest: the checks in order", () => {
       [params({ code_challenge_method: "plain" }), "invalid_request", "st-1"],
       [params({ prompt: "none login" }), "invalid_request", "st-1"],
       [params({ request_uri: "urn:x" }), "request_uri_not_supported", "st-1"],
+      [params({ max_age: "-1" }), "invalid_request", "st-1"],
+      [params({ sg_login_after: "soon" }), "invalid_request", "st-1"],
       [params({}, [["state", "again"]]), "invalid_request", undefined],
       [params({ state: null, response_type: null }), "invalid_request", undefined],
     ];

@@ -46,7 +46,7 @@ export class AuthorizeError extends Error {
 
 export interface AuthorizeContext {
   readonly params: RawParams;
-  /** the time the request is judged at */
+  /** the time the request is judged at (max_age, sign-in markers) */
   readonly now: Date;
   /** the client registered under a client_id, or null */
   readonly findClient: (clientId: string) => Promise<OAuthClient | null>;
@@ -63,6 +63,10 @@ export interface AuthorizeContext {
   scopes?: string[];
   /** set by checkPrompt (empty when absent) */
   prompt: Set<string>;
+  /** set by checkMaxAge: seconds */
+  maxAge?: number;
+  /** set by checkLoginMarker: the request needs a sign-in at or after this time (Unix ms) */
+  signedInAfter?: number;
 }
 
 export type AuthorizeCheck = (ctx: AuthorizeContext) => void | Promise<void>;

@@ -1,5 +1,7 @@
 import type { OAuthClient } from "../../generated/prisma/client.ts";
 import { checkClient } from "./check-client.ts";
+import { LOGIN_MARKER, checkLoginMarker } from "./check-login-marker.ts";
+import { checkMaxAge } from "./check-max-age.ts";
 import { checkParamLengths } from "./check-param-lengths.ts";
 import { checkPkce } from "./check-pkce.ts";
 import { checkPrompt } from "./check-prompt.ts";
@@ -38,6 +40,8 @@ export const AUTHORIZE_CHECKS: readonly AuthorizeCheck[] = [
   checkPkce,
   checkScope,
   checkPrompt,
+  checkMaxAge,
+  checkLoginMarker,
 ];
 
 /** Parameters the consent form carries back in hidden fields (and validates again). */
@@ -52,6 +56,8 @@ const CARRIED_PARAMS = [
   "nonce",
   "prompt",
   "response_mode",
+  "max_age",
+  LOGIN_MARKER,
 ] as const;
 
 /** A request that passed every check. */
@@ -63,6 +69,10 @@ export interface AuthorizationRequest {
   codeChallenge: string;
   nonce: string | undefined;
   prompt: Set<string>;
+  /** seconds: the oldest sign-in the app accepts */
+  maxAge: number | undefined;
+  /** Unix ms: set when the user was sent to sign in for this request (check-login-marker.ts) */
+  signedInAfter: number | undefined;
   /** the recognised parameters, as sent, for the consent form's hidden fields */
   carried: Record<string, string>;
 }
@@ -118,6 +128,8 @@ function assemble(ctx: AuthorizeContext): AuthorizationRequest {
     codeChallenge,
     nonce: param(ctx, "nonce") || undefined,
     prompt: ctx.prompt,
+    maxAge: ctx.maxAge,
+    signedInAfter: ctx.signedInAfter,
     carried,
   };
 }
