@@ -39,17 +39,24 @@ export async function createAuthorizationCode(tx: DbTx, input: NewAuthorizationC
 export type ConsumedCode =
   | { outcome: "ok"; code: AuthorizationCode }
   | { outcome: "unknown" }
+  /** issued to another client: left as it was, so that a thief cannot spend it for its rightful client */
+  | { outcome: "other-client" }
   /** the code was used before: the caller must revoke what the first use issued */
   | { outcome: "reused"; code: AuthorizationCode };
 
-/** Marks a code used, atomically: of two concurrent exchanges only one gets "ok". */
-export async function consumeAuthorizationCode(tx: DbTx, code: string): Promise<ConsumedCode> {
+/**
+ * Marks a code used by the client presenting it, atomically: of two
+ * concurrent exchanges only one gets "ok". Only the client it was issued to
+ * can spend it (or be told of a reuse).
+ */
+export async function consumeAuthorizationCode(tx: DbTx, code: string, clientRowId: string): Promise<ConsumedCode> {
   const codeHash = sha256(code);
   const { count } = await tx.authorizationCode.updateMany({
-    where: { codeHash, usedAt: null },
+    where: { codeHash, clientId: clientRowId, usedAt: null },
     data: { usedAt: new Date() },
   });
   const row = await tx.authorizationCode.findUnique({ where: { codeHash } });
   if (!row) return { outcome: "unknown" };
+  if (row.clientId !== clientRowId) return { outcome: "other-client" };
   return count === 1 ? { outcome: "ok", code: row } : { outcome: "reused", code: row };
 }

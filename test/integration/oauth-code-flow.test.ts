@@ -216,13 +216,11 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     await expect(refresh(reg, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 
-  it("refuses a code with the wrong verifier, redirect_uri or client, and an expired one; each attempt burns it", async () => {
+  it("refuses a code with the wrong verifier or redirect_uri, and an expired one; each attempt by its client burns it", async () => {
     const reg = await confidential({ redirectUris: [REDIRECT, "https://partner.example/other"] });
-    const other = await confidential();
     const cases: [string, (c: URLSearchParams, v: string) => Promise<unknown>][] = [
       ["verifier", (c) => exchangeCode(as, reg.client, reg.auth, c, REDIRECT, oauth.generateRandomCodeVerifier())],
       ["redirect_uri", (c, v) => exchangeCode(as, reg.client, reg.auth, c, "https://partner.example/other", v)],
-      ["client", (c, v) => exchangeCode(as, other.client, other.auth, c, REDIRECT, v)],
     ];
     for (const [name, attempt] of cases) {
       const { callback, req } = await authorize(reg, "data:read");
@@ -235,6 +233,36 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     const { callback, req } = await authorize(reg, "data:read");
     await server.db.prisma.authorizationCode.updateMany({ where: { clientId: reg.rowId, usedAt: null }, data: { expiresAt: new Date(Date.now() - 1) } });
     await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier)).rejects.toMatchObject({ error: "invalid_grant" });
+  });
+
+  it("another client presenting a stolen code is refused without spending it: the rightful client still redeems it", async () => {
+    const reg = await confidential();
+    const { client: publicThief } = await registerClient(server, userId, { redirectUris: [REDIRECT], scopes: ["data:read"] });
+    const other = await confidential();
+    const thieves: [string, oauth.Client, oauth.ClientAuth][] = [
+      ["a public client", { client_id: publicThief.clientId }, oauth.None()],
+      ["a confidential client", other.client, other.auth],
+    ];
+    const { callback, req } = await authorize(reg, "openid offline_access data:read");
+    const codeRow = () => server.db.prisma.authorizationCode.findFirstOrThrow({ where: { clientId: reg.rowId }, orderBy: { createdAt: "desc" } });
+    for (const [who, client, auth] of thieves) {
+      // With the verifier too: the strongest thief.
+      await expect(exchangeCode(as, client, auth, callback, REDIRECT, req.verifier, req.nonce), who).rejects.toMatchObject({ error: "invalid_grant" });
+      expect((await codeRow()).usedAt, who).toBeNull();
+    }
+
+    const tokens = await exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier, req.nonce);
+    expect(await graphqlStatus(tokens.access_token)).toBe(200);
+    // A thief after the redemption changes nothing either: no reuse is declared on the rightful client's behalf.
+    await expect(exchangeCode(as, other.client, other.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({ error: "invalid_grant" });
+    expect(await graphqlStatus(tokens.access_token)).toBe(200);
+    const events = await server.db.prisma.auditEvent.findMany({ where: { clientId: reg.rowId, action: "code.reused" } });
+    expect(events).toHaveLength(0);
+
+    // A second use by the rightful client is still a reuse: what the first use issued is revoked.
+    await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({ error: "invalid_grant" });
+    expect(await graphqlStatus(tokens.access_token)).toBe(401);
+    await expect(refresh(reg, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 
   it("revoking a refresh token ends the grant: the access token fails on its next request", async () => {

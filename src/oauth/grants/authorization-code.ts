@@ -18,13 +18,14 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
   const idKey = await deps.keys.signingKey("id");
   const issuer = deps.config.issuer;
   // Refusals are returned, not thrown, so that the transaction commits them:
-  // a code is burnt by any exchange attempt, and a reuse's revocations stick.
+  // a code is burnt by any exchange attempt of its own client, and a reuse's revocations stick.
   type Issued = { response: TokenResponse; userId: string; grantId: string };
   const outcome = await transaction(deps.prisma, async (tx): Promise<Issued | OAuthError> => {
-      const consumed = await consumeAuthorizationCode(tx, code);
+      const consumed = await consumeAuthorizationCode(tx, code, client.id);
       if (consumed.outcome === "unknown") return new OAuthError("invalid_grant", "The authorization code is invalid.");
+      // Another client's attempt leaves the code alone: a thief must not spend it for the app it was issued to.
+      if (consumed.outcome === "other-client") return new OAuthError("invalid_grant", "The authorization code was issued to another client.");
       const row = consumed.code;
-      if (row.clientId !== client.id) return new OAuthError("invalid_grant", "The authorization code was issued to another client.");
       if (consumed.outcome === "reused") {
         // RFC 6749 §4.1.2: a code used twice may have been stolen: revoke what the first use issued,
         // the refresh-token family it started and every access token minted along that family.
