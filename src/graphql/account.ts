@@ -14,7 +14,6 @@ export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
     user: t.prismaField({
       type: UserRef,
       nullable: false,
-      authScopes: { account: true },
       resolve: (query, account, _args, ctx) =>
         ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: account.userId } }),
     }),
@@ -22,7 +21,6 @@ export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
       type: [OAuthClientRef],
       nullable: false,
       description: "The OAuth clients this account registered, newest first (revoked ones included).",
-      authScopes: { account: true },
       resolve: (query, account, _args, ctx) =>
         ctx.prisma.oAuthClient.findMany({ ...query, where: { ownerId: account.userId }, orderBy: { createdAt: "desc" } }),
     }),

@@ -6,10 +6,10 @@ import { UserRef } from "./user.ts";
 export const LocationRef = builder.prismaObject("Location", {
   authScopes: { account: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, authScopes: { account: true } }),
-    latitude: t.exposeFloat("latitude", { nullable: false, authScopes: { account: true } }),
-    longitude: t.exposeFloat("longitude", { nullable: false, authScopes: { account: true } }),
-    recordedAt: t.expose("recordedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+    id: t.exposeID("id", { nullable: false }),
+    latitude: t.exposeFloat("latitude", { nullable: false }),
+    longitude: t.exposeFloat("longitude", { nullable: false }),
+    recordedAt: t.expose("recordedAt", { type: "DateTime", nullable: false }),
   }),
 });
 
@@ -17,15 +17,14 @@ export const SessionRef = builder.prismaObject("Session", {
   description: "A workout session.",
   authScopes: { account: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, authScopes: { account: true } }),
-    activity: t.exposeString("activity", { nullable: false, authScopes: { account: true } }),
-    startedAt: t.expose("startedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
-    endedAt: t.expose("endedAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
-    distanceMeters: t.exposeFloat("distanceMeters", { authScopes: { account: true } }),
-    calories: t.exposeFloat("calories", { authScopes: { account: true } }),
+    id: t.exposeID("id", { nullable: false }),
+    activity: t.exposeString("activity", { nullable: false }),
+    startedAt: t.expose("startedAt", { type: "DateTime", nullable: false }),
+    endedAt: t.expose("endedAt", { type: "DateTime", nullable: false }),
+    distanceMeters: t.exposeFloat("distanceMeters"),
+    calories: t.exposeFloat("calories"),
     locations: t.relation("locations", {
       nullable: false,
-      authScopes: { account: true },
       query: { orderBy: { recordedAt: "asc" } },
     }),
   }),

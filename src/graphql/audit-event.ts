@@ -13,23 +13,20 @@ export const AuditEventRef = builder.prismaObject("AuditEvent", {
   description: "Who did what, when, under which grant: token issued, data read (fields) or written, grant created or revoked, client revoked.",
   authScopes: { account: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, authScopes: { account: true } }),
-    at: t.expose("at", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+    id: t.exposeID("id", { nullable: false }),
+    at: t.expose("at", { type: "DateTime", nullable: false }),
     action: t.exposeString("action", {
       nullable: false,
       description: "token.issued, token.revoked, data.read, data.written, grant.created, grant.updated, grant.revoked, client.revoked, ...",
-      authScopes: { account: true },
     }),
     client: t.relation("client", {
       type: OAuthClientRef,
       nullable: true,
       description: "The app (OAuth client) involved, if any.",
-      authScopes: { account: true },
     }),
-    grantId: t.exposeID("grantId", { description: "The grant (connected app) that allowed it.", authScopes: { account: true } }),
+    grantId: t.exposeID("grantId", { description: "The grant (connected app) that allowed it." }),
     detail: t.exposeString("detail", {
       description: 'What exactly: the fields read ("fields: me{email,measurements}"), the write, the scopes, the reason.',
-      authScopes: { account: true },
     }),
   }),
 });
@@ -37,8 +34,8 @@ export const AuditEventRef = builder.prismaObject("AuditEvent", {
 const AuditEventEdgeRef = builder.objectRef<{ cursor: string; node: AuditEvent }>("AuditEventEdge").implement({
   authScopes: { account: true },
   fields: (t) => ({
-    cursor: t.exposeString("cursor", { nullable: false, authScopes: { account: true } }),
-    node: t.field({ type: AuditEventRef, nullable: false, authScopes: { account: true }, resolve: (e) => e.node }),
+    cursor: t.exposeString("cursor", { nullable: false }),
+    node: t.field({ type: AuditEventRef, nullable: false, resolve: (e) => e.node }),
   }),
 });
 
@@ -49,8 +46,8 @@ const AuditEventConnectionRef = builder
   .implement({
     authScopes: { account: true },
     fields: (t) => ({
-      edges: t.field({ type: [AuditEventEdgeRef], nullable: false, authScopes: { account: true }, resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: PageInfoRef, nullable: false, authScopes: { account: true }, resolve: (c) => c.pageInfo }),
+      edges: t.field({ type: [AuditEventEdgeRef], nullable: false, resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfoRef, nullable: false, resolve: (c) => c.pageInfo }),
     }),
   });
 
@@ -61,7 +58,6 @@ builder.objectField(AccountRef, "auditLog", (t) =>
     description:
       "This account's audit trail, newest first: what each app did with the account's data and when, under which grant. " +
       "clientId (an OAuth client_id) keeps one app's events.",
-    authScopes: { account: true },
     args: { first: t.arg.int(), after: t.arg.string(), clientId: t.arg.id() },
     resolve: async (account, args, ctx) => {
       const first = pageSize(args.first);

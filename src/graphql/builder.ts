@@ -55,6 +55,9 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, PrismaPlugin],
   scopeAuth: {
     treatErrorsAsUnauthorized: true,
+    // A type's rule runs once per object (when it is completed), not again in each of its fields;
+    // a field states a rule only when it asks for more than its type (see scope-rules.ts).
+    runScopesOnType: true,
     authScopes: (ctx) => {
       const v = ctx.viewer;
       const has = (scope: string) => v.kind === "account" || (v.kind === "token" && v.scopes.has(scope));

@@ -19,8 +19,8 @@ const ScopeDescriptionRef = builder.objectRef<{ scope: string; description: stri
   description: "A granted scope and what it lets the app do, in plain words.",
   authScopes: { account: true },
   fields: (t) => ({
-    scope: t.exposeString("scope", { nullable: false, authScopes: { account: true } }),
-    description: t.exposeString("description", { nullable: false, authScopes: { account: true } }),
+    scope: t.exposeString("scope", { nullable: false }),
+    description: t.exposeString("description", { nullable: false }),
   }),
 });
 
@@ -29,24 +29,22 @@ export const ConnectedAppRef = builder.prismaObject("Grant", {
   description: "An app the user allowed to reach their data (a grant).",
   authScopes: { account: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, description: "The grant id.", authScopes: { account: true } }),
-    client: t.relation("client", { type: OAuthClientRef, nullable: false, authScopes: { account: true } }),
-    scopes: t.exposeStringList("scopes", { nullable: false, authScopes: { account: true } }),
+    id: t.exposeID("id", { nullable: false, description: "The grant id." }),
+    client: t.relation("client", { type: OAuthClientRef, nullable: false }),
+    scopes: t.exposeStringList("scopes", { nullable: false }),
     permissions: t.field({
       type: [ScopeDescriptionRef],
       nullable: false,
       description: "The granted scopes in plain words, data scopes first.",
-      authScopes: { account: true },
       select: { scopes: true },
       resolve: (grant) => describeScopes(grant.scopes),
     }),
-    grantedAt: t.expose("createdAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
+    grantedAt: t.expose("createdAt", { type: "DateTime", nullable: false }),
     lastUsedAt: t.expose("lastUsedAt", {
       type: "DateTime",
       description: "When the app last got a token or read data (to the minute).",
-      authScopes: { account: true },
     }),
-    revokedAt: t.expose("revokedAt", { type: "DateTime", authScopes: { account: true } }),
+    revokedAt: t.expose("revokedAt", { type: "DateTime" }),
   }),
 });
 
@@ -55,7 +53,6 @@ builder.objectField(AccountRef, "connectedApps", (t) =>
     type: [ConnectedAppRef],
     nullable: false,
     description: "Every app that can reach this account's data now (live grants), most recently connected first.",
-    authScopes: { account: true },
     resolve: (query, account, _args, ctx) =>
       ctx.prisma.grant.findMany({ ...query, ...liveGrantsQuery(account.userId) }),
   }),

@@ -26,7 +26,7 @@ export const MeasurementTypeEnum = builder.enumType("MeasurementType", {
 export const MeasurementRef = builder.prismaObject("Measurement", {
   authScopes: { dataRead: true, dataWrite: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, authScopes: { dataRead: true, dataWrite: true } }),
+    id: t.exposeID("id", { nullable: false }),
     type: t.expose("type", { type: MeasurementTypeEnum, authScopes: { dataRead: true } }),
     value: t.exposeFloat("value", { authScopes: { dataRead: true } }),
     unit: t.exposeString("unit", { authScopes: { dataRead: true } }),
@@ -37,8 +37,8 @@ export const MeasurementRef = builder.prismaObject("Measurement", {
 const MeasurementEdgeRef = builder.objectRef<{ cursor: string; node: Measurement }>("MeasurementEdge").implement({
   authScopes: { dataRead: true },
   fields: (t) => ({
-    cursor: t.exposeString("cursor", { nullable: false, authScopes: { dataRead: true } }),
-    node: t.field({ type: MeasurementRef, nullable: false, authScopes: { dataRead: true }, resolve: (e) => e.node }),
+    cursor: t.exposeString("cursor", { nullable: false }),
+    node: t.field({ type: MeasurementRef, nullable: false, resolve: (e) => e.node }),
   }),
 });
 
@@ -49,8 +49,8 @@ const MeasurementConnectionRef = builder
   .implement({
     authScopes: { dataRead: true },
     fields: (t) => ({
-      edges: t.field({ type: [MeasurementEdgeRef], nullable: false, authScopes: { dataRead: true }, resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: PageInfoRef, nullable: false, authScopes: { dataRead: true }, resolve: (c) => c.pageInfo }),
+      edges: t.field({ type: [MeasurementEdgeRef], nullable: false, resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfoRef, nullable: false, resolve: (c) => c.pageInfo }),
     }),
   });
 

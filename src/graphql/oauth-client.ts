@@ -14,25 +14,24 @@ export const ClientTypeEnum = builder.enumType("ClientType", {
 export const OAuthClientRef = builder.prismaObject("OAuthClient", {
   authScopes: { account: true },
   fields: (t) => ({
-    clientId: t.exposeID("clientId", { nullable: false, authScopes: { account: true } }),
-    name: t.exposeString("name", { nullable: false, authScopes: { account: true } }),
-    environment: t.expose("environment", { type: ClientEnvironmentEnum, nullable: false, authScopes: { account: true } }),
-    type: t.expose("type", { type: ClientTypeEnum, nullable: false, authScopes: { account: true } }),
-    redirectUris: t.exposeStringList("redirectUris", { nullable: false, authScopes: { account: true } }),
-    scopes: t.exposeStringList("scopes", { nullable: false, authScopes: { account: true } }),
-    firstParty: t.exposeBoolean("firstParty", { nullable: false, authScopes: { account: true } }),
-    accessTokenTtl: t.exposeInt("accessTokenTtl", { nullable: false, authScopes: { account: true } }),
-    refreshTokens: t.exposeBoolean("refreshTokens", { nullable: false, authScopes: { account: true } }),
+    clientId: t.exposeID("clientId", { nullable: false }),
+    name: t.exposeString("name", { nullable: false }),
+    environment: t.expose("environment", { type: ClientEnvironmentEnum, nullable: false }),
+    type: t.expose("type", { type: ClientTypeEnum, nullable: false }),
+    redirectUris: t.exposeStringList("redirectUris", { nullable: false }),
+    scopes: t.exposeStringList("scopes", { nullable: false }),
+    firstParty: t.exposeBoolean("firstParty", { nullable: false }),
+    accessTokenTtl: t.exposeInt("accessTokenTtl", { nullable: false }),
+    refreshTokens: t.exposeBoolean("refreshTokens", { nullable: false }),
     secretHint: t.string({
       description: "The last 4 characters of the current secret (confidential clients); null for anyone but the owner.",
-      authScopes: { account: true },
       select: { secretHint: true, ownerId: true },
       // Users see the apps they connected through this type too: the hint is the owner's.
       resolve: (client, _args, ctx) =>
         ctx.viewer.kind === "account" && ctx.viewer.userId === client.ownerId ? client.secretHint : null,
     }),
-    createdAt: t.expose("createdAt", { type: "DateTime", nullable: false, authScopes: { account: true } }),
-    revokedAt: t.expose("revokedAt", { type: "DateTime", authScopes: { account: true } }),
+    createdAt: t.expose("createdAt", { type: "DateTime", nullable: false }),
+    revokedAt: t.expose("revokedAt", { type: "DateTime" }),
   }),
 });
 
@@ -57,13 +56,11 @@ const CreateOAuthClientPayload = builder
       client: t.prismaField({
         type: OAuthClientRef,
         nullable: false,
-        authScopes: { account: true },
         resolve: (query, payload, _args, ctx) =>
           ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
       }),
       clientSecret: t.string({
         description: "The client secret, shown this once only (null for public clients).",
-        authScopes: { account: true },
         resolve: (payload) => payload.clientSecret,
       }),
     }),
@@ -137,14 +134,12 @@ const RotateOAuthClientSecretPayload = builder
       client: t.prismaField({
         type: OAuthClientRef,
         nullable: false,
-        authScopes: { account: true },
         resolve: (query, payload, _args, ctx) =>
           ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
       }),
       clientSecret: t.string({
         description: "The new client secret, shown this once only.",
         nullable: false,
-        authScopes: { account: true },
         resolve: (payload) => payload.clientSecret,
       }),
     }),

@@ -7,8 +7,8 @@ export const DEFAULT_PAGE_SIZE = 20;
 export const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>("PageInfo").implement({
   authScopes: { authenticated: true },
   fields: (t) => ({
-    hasNextPage: t.exposeBoolean("hasNextPage", { nullable: false, authScopes: { authenticated: true } }),
-    endCursor: t.exposeString("endCursor", { authScopes: { authenticated: true } }),
+    hasNextPage: t.exposeBoolean("hasNextPage", { nullable: false }),
+    endCursor: t.exposeString("endCursor"),
   }),
 });
 

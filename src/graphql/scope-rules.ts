@@ -1,5 +1,6 @@
 import {
   isObjectType,
+  type GraphQLObjectType,
   Kind,
   parse,
   print,
@@ -19,9 +20,11 @@ export type FieldRule =
   | { kind: "account" } // the account session only
   | { kind: "undeclared" };
 
-export function fieldRule(field: GraphQLField<unknown, unknown>): FieldRule {
-  const options = (field.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions;
-  const scopes = options?.authScopes;
+function pothosAuthScopes(extensions: unknown): unknown {
+  return (extensions as { pothosOptions?: { authScopes?: unknown } } | null | undefined)?.pothosOptions?.authScopes;
+}
+
+function ruleOf(scopes: unknown): FieldRule {
   if (!scopes || typeof scopes !== "object") return { kind: "undeclared" };
   const keys = Object.entries(scopes as Record<string, unknown>)
     .filter(([, v]) => v === true)
@@ -31,6 +34,23 @@ export function fieldRule(field: GraphQLField<unknown, unknown>): FieldRule {
   if (oauth.length) return { kind: "scopes", scopes: oauth };
   if (keys.length === 1 && keys[0] === "account") return { kind: "account" };
   return { kind: "undeclared" };
+}
+
+/** The rule an object type states for all its objects (the type's authScopes); undeclared without one. */
+export function typeRule(type: GraphQLObjectType): FieldRule {
+  return ruleOf(pothosAuthScopes(type.extensions));
+}
+
+/**
+ * A field's rule: its own authScopes, or else its type's, which scope-auth
+ * runs once per object before any field of it resolves (runScopesOnType).
+ * A field that asks for more than its type states its own; one whose type
+ * states none and that states none itself is undeclared (and denied by review:
+ * test/unit/scope-rules.test.ts).
+ */
+export function fieldRule(field: GraphQLField<unknown, unknown>, parent?: GraphQLObjectType): FieldRule {
+  const own = ruleOf(pothosAuthScopes(field.extensions));
+  return own.kind === "undeclared" && parent ? typeRule(parent) : own;
 }
 
 export interface DeclaredField {
@@ -44,7 +64,7 @@ export function schemaRules(schema: GraphQLSchema): DeclaredField[] {
   const out: DeclaredField[] = [];
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith("__")) continue;
-    for (const field of Object.values(type.getFields())) out.push({ type: type.name, field: field.name, rule: fieldRule(field) });
+    for (const field of Object.values(type.getFields())) out.push({ type: type.name, field: field.name, rule: fieldRule(field, type) });
   }
   return out.sort((a, b) => `${a.type}.${a.field}`.localeCompare(`${b.type}.${b.field}`));
 }

@@ -7,7 +7,7 @@ export const UserRef = builder.prismaObject("User", {
   // Load only the columns a query asks for (never passwordHash).
   select: { id: true },
   fields: (t) => ({
-    id: t.exposeID("id", { nullable: false, authScopes: { authenticated: true } }),
+    id: t.exposeID("id", { nullable: false }),
     name: t.exposeString("name", { authScopes: { profileRead: true } }),
     email: t.exposeString("email", { authScopes: { profileRead: true } }),
     birthDate: t.string({

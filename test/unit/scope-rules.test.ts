@@ -1,8 +1,17 @@
 import { readFileSync } from "node:fs";
-import { GraphQLObjectType } from "graphql";
+import { GraphQLObjectType, isObjectType } from "graphql";
 import { describe, expect, it } from "vitest";
 import { getSchema, printedScopesDoc } from "../../src/graphql/schema.ts";
-import { fieldRule, schemaRules } from "../../src/graphql/scope-rules.ts";
+import { fieldRule, schemaRules, typeRule } from "../../src/graphql/scope-rules.ts";
+
+/** The object types of the schema other than the roots and introspection's. */
+function dataTypes(): GraphQLObjectType[] {
+  const schema = getSchema();
+  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
+  return Object.values(schema.getTypeMap()).filter(
+    (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith("__") && !roots.has(t),
+  );
+}
 
 describe("scope rules", () => {
   it("declare access for every field of every object type (a field without a rule is a failure)", () => {
@@ -24,6 +33,38 @@ describe("scope rules", () => {
     const fields = probe.getFields();
     expect(fieldRule(fields.ruled!)).toEqual({ kind: "scopes", scopes: ["data:read"] });
     expect(fieldRule(fields.unruled!)).toEqual({ kind: "undeclared" });
+  });
+
+  it("are stated once per type: every object type has a rule, and a field states one only to ask for more", () => {
+    const withoutRule = dataTypes().filter((t) => typeRule(t).kind === "undeclared").map((t) => t.name);
+    expect(withoutRule, `object types without an authScopes rule: ${withoutRule.join(", ")}`).toEqual([]);
+    // A field repeating its type's rule would only cost a second check per field (scope-auth runs the type's once per object).
+    const repeated: string[] = [];
+    for (const type of dataTypes()) {
+      for (const field of Object.values(type.getFields())) {
+        if (JSON.stringify(fieldRule(field)) === JSON.stringify(typeRule(type))) repeated.push(`${type.name}.${field.name}`);
+      }
+    }
+    expect(repeated, `fields repeating their type's rule: ${repeated.join(", ")}`).toEqual([]);
+  });
+
+  it("give a field without a rule of its own the rule of its type", () => {
+    const ruled = (scopes: Record<string, boolean>) => ({ pothosOptions: { authScopes: scopes } });
+    const probe = new GraphQLObjectType({
+      name: "Probe",
+      extensions: ruled({ account: true }),
+      fields: {
+        inherited: { type: getSchema().getType("String") as never },
+        own: { type: getSchema().getType("String") as never, extensions: ruled({ profileRead: true }) },
+      },
+    });
+    const fields = probe.getFields();
+    expect(fieldRule(fields.inherited!, probe)).toEqual({ kind: "account" });
+    expect(fieldRule(fields.own!, probe)).toEqual({ kind: "scopes", scopes: ["profile:read"] });
+    // Measurement.id is open to data:read or data:write through its type; its other fields need data:read.
+    const rules = new Map(schemaRules(getSchema()).map((r) => [`${r.type}.${r.field}`, r.rule]));
+    expect(rules.get("Measurement.id")).toEqual({ kind: "scopes", scopes: ["data:read", "data:write"] });
+    expect(rules.get("Measurement.value")).toEqual({ kind: "scopes", scopes: ["data:read"] });
   });
 
   it("keep sessions and locations away from every OAuth scope", () => {
