@@ -158,7 +158,9 @@ const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "-");
+// (+ 0 turns a -0 from rounding into 0: "-0.00" statements per request reads like a bug)
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? (Number(n.toFixed(digits)) + 0).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "-";
 const fmtRatio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : "-");
 const MB = (n: number) => (n / 1024 / 1024).toFixed(1);
 
@@ -295,7 +297,7 @@ async function settled(child: Child): Promise<Stats> {
 
 function describeRun(label: string, run: Run): string {
   const r = run.result;
-  const sql = Number.isFinite(run.sqlPerRequest) ? `, ${run.sqlPerRequest.toFixed(2)} SQL/req` : "";
+  const sql = Number.isFinite(run.sqlPerRequest) ? `, ${fmt(run.sqlPerRequest, 2)} SQL/req` : "";
   const errs = r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : "";
   const ex = run.exhausted ? `, refresh pool ran dry ${run.exhausted}×` : "";
   return `${label}: ${fmt(r.okRps)} req/s, p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms${sql}${errs}${ex}`;
@@ -554,7 +556,7 @@ function evaluateGoals(reports: DbReport[], soak: Soak | undefined): Goal[] {
     goals.push({
       goal: "zero SQL statements for the credential check (per request, < 0.05)",
       db: r.db,
-      measured: checkSql.map((x) => `${x.what} ${Number.isFinite(x.sql) ? x.sql.toFixed(2) : "-"}`).join(", "),
+      measured: checkSql.map((x) => `${x.what} ${fmt(x.sql, 2)}`).join(", "),
       status: status(checkSql.every((x) => x.sql < 0.05)),
     });
     const fives = r.bursts.reduce((a, b) => a + b.result.status5xx, 0);
