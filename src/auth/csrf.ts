@@ -8,6 +8,9 @@ import { randomToken, safeEqual } from "./tokens.ts";
  * (synchronizer pattern); signed-out forms (sign-in, sign-up) use a
  * double-submit cookie. Either way a form from another origin cannot know it.
  */
+/** What every refused form says (sign-in, sign-up, account pages, consent). */
+export const CSRF_REFUSAL = "This form expired or came from another site. Nothing was changed: reload the page and try again.";
+
 function preSessionCookieName(secure: boolean): string {
   return secure ? "__Host-sg_csrf" : "sg_csrf";
 }
@@ -31,8 +34,13 @@ export function checkFormCsrf(
   submitted: unknown,
 ): boolean {
   // A browser sends Origin on every cross-origin POST; when it is there it must be ours.
+  // Pages under Referrer-Policy: no-referrer (sign-in, consent) make the browser send
+  // `Origin: null` on their own posts; so does a hostile page that asks for it, but
+  // only our own page's post is also marked `Sec-Fetch-Site: same-origin` by the browser.
   const origin = c.req.header("origin");
-  if (origin !== undefined && origin !== issuerOrigin && origin !== new URL(c.req.url).origin) return false;
+  if (origin === "null") {
+    if (c.req.header("sec-fetch-site") !== "same-origin") return false;
+  } else if (origin !== undefined && origin !== issuerOrigin && origin !== new URL(c.req.url).origin) return false;
   if (typeof submitted !== "string" || !submitted) return false;
   const expected = session ? session.csrfToken : getCookie(c, preSessionCookieName(secure));
   return !!expected && safeEqual(submitted, expected);

@@ -1,5 +1,32 @@
+import type { MiddlewareHandler } from "hono";
+import { loadSession } from "../auth/request-session.ts";
+import type { LiveSession } from "../auth/sessions.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
+
 // Sessions are looked up by src/auth/request-session.ts; re-exported for the pages.
-export { loadSession } from "../auth/request-session.ts";
+export { loadSession };
+
+/** What a handler behind requireSession sees: the account session, known to be there. */
+export type SignedInEnv = AppEnv & { Variables: { accountSession: LiveSession } };
+
+/**
+ * The guard of every signed-in page: without a session, a redirect to sign in
+ * that comes back here (for a form post, to `formsReturnTo`, the page that
+ * holds the form, since a post cannot be replayed by a redirect).
+ */
+export function requireSession(deps: AppDeps, opts: { formsReturnTo?: string } = {}): MiddlewareHandler<SignedInEnv> {
+  return async (c, next) => {
+    const session = await loadSession(c, deps);
+    if (session) {
+      c.set("accountSession", session);
+      return next();
+    }
+    const url = new URL(c.req.url);
+    const back = c.req.method === "GET" || c.req.method === "HEAD" ? url.pathname + url.search : (opts.formsReturnTo ?? url.pathname);
+    c.header("Cache-Control", "no-store");
+    return c.redirect(`/login?return_to=${encodeURIComponent(back.length <= 1500 ? back : url.pathname)}`, 303);
+  };
+}
 
 /** A local path to return to after sign-in; anything else (other hosts, `//x`, `/\x`) becomes "/". */
 export function safeReturnTo(value: unknown): string {
