@@ -178,9 +178,10 @@ class PGliteSession {
     if (this.owner === conn && !this.draining && !this.stopped) void this.drain();
   }
 
+  /** Ends every connection the way a server that stops does (a client that is ending sees no error). */
   stop(): void {
     this.stopped = true;
-    for (const conn of [...this.connections]) conn.close(new Error("the embedded database is stopped"));
+    for (const conn of [...this.connections]) conn.close();
   }
 }
 
@@ -195,6 +196,7 @@ class WireConnection {
   private started = false;
   private scheduled = false;
   private busy = false;
+  private ending = false;
 
   constructor(
     private readonly session: PGliteSession,
@@ -229,7 +231,14 @@ class WireConnection {
       this.close(err as Error);
     } finally {
       this.busy = false;
+      if (this.ending && !this.scheduled) this.close();
     }
+  }
+
+  /** The client will send nothing more: close once what it sent has run. */
+  endInput(): void {
+    this.ending = true;
+    if (!this.busy && !this.scheduled) this.close();
   }
 
   /** The next batch of complete messages (the start-up message alone), or null. */
@@ -268,9 +277,9 @@ class WireConnection {
         }
         if (buf.length - end < length) break;
         if (buf[end] === TERMINATE) {
-          this.keep(buf, buf.length);
+          if (end > 0) break; // run what came before it first
           this.close();
-          return end > 0 ? buf.subarray(0, end) : null;
+          return null;
         }
         end += length;
       }
@@ -303,7 +312,12 @@ class InProcessSocket extends Duplex {
     this.conn = new WireConnection(
       session,
       (reply) => this.push(reply),
-      (err) => (err ? this.destroy(err) : this.push(null)),
+      (err) => {
+        if (err) return void this.destroy(err);
+        // Both directions end, so pg sees 'close' (its signal that the server went away).
+        this.push(null);
+        if (!this.writableEnded) this.end();
+      },
     );
   }
 
@@ -331,7 +345,7 @@ class InProcessSocket extends Duplex {
   }
   override _read(): void {}
   override _final(callback: (err?: Error | null) => void): void {
-    this.conn.close();
+    this.conn.endInput();
     callback();
   }
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {

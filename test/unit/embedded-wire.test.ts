@@ -81,6 +81,26 @@ describe("the embedded database's connections", () => {
   });
 });
 
+describe("stopping the embedded database", () => {
+  it("ends the connections of a pool that was just closed quietly", async () => {
+    const own = await startEmbeddedDatabase({});
+    // No 'error' listener: an error on this pool would be an unhandled one.
+    const pool = new pg.Pool({ ...own.connection, max: 1 });
+    await pool.query("SELECT 1");
+    await pool.end(); // resolves before its connection has closed
+    await own.stop();
+  });
+
+  it("fails a client's next statement instead of leaving it waiting", async () => {
+    const own = await startEmbeddedDatabase({});
+    const c = new pg.Client(own.connection);
+    c.on("error", () => {});
+    await c.connect();
+    await own.stop();
+    await expect(c.query("SELECT 1")).rejects.toThrow();
+  });
+});
+
 describe("the embedded database's durability", () => {
   let dir: string;
   beforeAll(() => {
