@@ -268,3 +268,28 @@ describe("every ConfigError is one line", () => {
     expect(message).toContain(Object.keys(env)[0]!);
   });
 });
+
+// The values test/integration/lifecycle.test.ts once gave a real process each.
+// main.ts prints any ConfigError as "scopegate: <message>" and exits 1, which
+// one process test there still proves; the rules themselves are proven here.
+describe("the configuration errors a start-up reports", () => {
+  it.each<{ env: Record<string, string>; message: RegExp }>([
+    { env: { DATABASE_URL: "mysql://x" }, message: /^DATABASE_URL must start with postgres:\/\// },
+    { env: { DATABASE_URL: "not a url" }, message: /^DATABASE_URL is not a valid URL/ },
+    { env: { DATABASE_URL: "postgres://" }, message: /^DATABASE_URL has no host/ },
+    { env: { ISSUER: "ftp://x" }, message: /^ISSUER must be an http\(s\) URL/ },
+    { env: { ISSUER: "nonsense" }, message: /^ISSUER must be an absolute http\(s\) URL/ },
+    { env: { ISSUER: "https://example.com/?x=1" }, message: /^ISSUER must be an http\(s\) URL without query/ },
+    { env: { PORT: "abc" }, message: /^PORT must be a number/ },
+    { env: { PORT: "70000" }, message: /^PORT must be a number/ },
+    { env: { PORT: "-1" }, message: /^PORT must be a number/ },
+    { env: { SEED_DEMO: "maybe" }, message: /^SEED_DEMO must be true or false/ },
+    { env: { LOG_LEVEL: "loud" }, message: /^LOG_LEVEL/ },
+  ])("$env is refused in one line", ({ env, message }) => {
+    // with the variables a test start also sets, as the process test did
+    const text = configError({ DATA_DIR: "/tmp/scopegate-unused", PORT: "0", ...env }).message;
+    expect(text).toMatch(message);
+    expect(text.split("\n")).toHaveLength(1);
+    expect(text).not.toMatch(/\bat .*\.(ts|js):\d+/); // no stack trace
+  });
+});
