@@ -1,5 +1,6 @@
 import type { DbTx } from "../db/index.ts";
 import type { AuditEvent, OAuthClient, Prisma } from "../generated/prisma/client.ts";
+import { decodeOptionalCursor, pageOf, type Position } from "../lib/cursor.ts";
 
 /**
  * A user's audit trail, read-only: newest first, in pages, optionally for one
@@ -14,27 +15,8 @@ import type { AuditEvent, OAuthClient, Prisma } from "../generated/prisma/client
 
 export type AuditEventWithClient = AuditEvent & { client: Pick<OAuthClient, "id" | "clientId" | "name" | "environment"> | null };
 
-export class AuditCursorError extends Error {}
-
-export function encodeAuditCursor(event: Pick<AuditEvent, "at" | "id">): string {
-  return Buffer.from(JSON.stringify([event.at.toISOString(), event.id])).toString("base64url");
-}
-
-/** Throws AuditCursorError for anything that is not a cursor from encodeAuditCursor. */
-export function decodeAuditCursor(cursor: string): { at: Date; id: string } {
-  if (cursor.length <= 200) {
-    try {
-      const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-      if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === "string" && typeof parsed[1] === "string") {
-        const at = new Date(parsed[0]);
-        if (!Number.isNaN(at.getTime()) && parsed[1].length <= 64) return { at, id: parsed[1] };
-      }
-    } catch {
-      // fall through
-    }
-  }
-  throw new AuditCursorError("after is not a cursor from this audit log.");
-}
+/** A bad `after`: the shared cursor codec's error, under the name callers already use. */
+export { CursorError as AuditCursorError } from "../lib/cursor.ts";
 
 /** The `where` of a user's trail; `clientRowId` narrows it to one app. */
 export function auditTrailWhere(userId: string, filter: { clientRowId?: string } = {}): Prisma.AuditEventWhereInput {
@@ -54,35 +36,51 @@ export async function clientRowIdOf(db: DbTx, clientId: string): Promise<string 
   return row?.id ?? null;
 }
 
-/** One page of the user's trail, newest first, strictly after `after`. */
+const CLIENT_SUMMARY = { select: { id: true, clientId: true, name: true, environment: true } } as const;
+
+/**
+ * Up to `limit` events of the user's trail, newest first, strictly after the
+ * position `after` (from the shared cursor codec); `clientId` keeps one app's.
+ * The rows are bare: GraphQL loads their client with the fields a query selects.
+ */
+export async function auditTrailRows(
+  db: DbTx,
+  userId: string,
+  opts: { limit: number; after: Position | null; clientId?: string | null },
+): Promise<AuditEvent[]> {
+  const args = await trailQuery(db, userId, opts);
+  return args ? db.auditEvent.findMany(args) : [];
+}
+
+/** One page of the user's trail, newest first, strictly after `after`, each event with its app. */
 export async function auditTrailPage(
   db: DbTx,
   userId: string,
   opts: { first: number; after?: string | null; clientId?: string | null },
 ): Promise<AuditPage> {
-  const take = opts.first;
-  const cursor = opts.after ? decodeAuditCursor(opts.after) : null;
+  const after = decodeOptionalCursor(opts.after);
+  const args = await trailQuery(db, userId, { limit: opts.first + 1, after, clientId: opts.clientId });
+  const rows = args ? await db.auditEvent.findMany({ ...args, include: { client: CLIENT_SUMMARY } }) : [];
+  const page = pageOf(rows, opts.first, (event) => event);
+  return { events: page.rows.map((r) => r.row), hasNextPage: page.hasNextPage, endCursor: page.endCursor };
+}
+
+/** The findMany arguments of a page; null when the app filter names no client (no events, nothing to learn by probing). */
+async function trailQuery(
+  db: DbTx,
+  userId: string,
+  opts: { limit: number; after: Position | null; clientId?: string | null },
+): Promise<Prisma.AuditEventFindManyArgs | null> {
   let clientRowId: string | undefined;
   if (opts.clientId !== undefined && opts.clientId !== null) {
-    // An unknown app has no events (the same answer as an app with none: nothing to learn by probing).
     const found = await clientRowIdOf(db, opts.clientId);
-    if (!found) return { events: [], hasNextPage: false, endCursor: null };
+    if (!found) return null;
     clientRowId = found;
   }
   const where: Prisma.AuditEventWhereInput = auditTrailWhere(userId, { clientRowId });
-  if (cursor) where.OR = [{ at: { lt: cursor.at } }, { at: cursor.at, id: { lt: cursor.id } }];
-  const rows = await db.auditEvent.findMany({
-    where,
-    orderBy: [{ at: "desc" }, { id: "desc" }],
-    take: take + 1,
-    include: { client: { select: { id: true, clientId: true, name: true, environment: true } } },
-  });
-  const events = rows.slice(0, take);
-  return {
-    events,
-    hasNextPage: rows.length > take,
-    endCursor: events.length ? encodeAuditCursor(events.at(-1)!) : null,
-  };
+  const { after } = opts;
+  if (after) where.OR = [{ at: { lt: after.at } }, { at: after.at, id: { lt: after.id } }];
+  return { where, orderBy: [{ at: "desc" }, { id: "desc" }], take: opts.limit };
 }
 
 /** The apps that appear in a user's trail or among their grants, for a filter list (by name). */

@@ -1,5 +1,6 @@
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
+import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
 import type { Db, Sql } from "../db/index.ts";
@@ -49,10 +50,19 @@ export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   AuthScopes: AuthScopes;
   PrismaTypes: PrismaTypes;
-
+  // Every connection's edges and nodes are non-null, as they were before relay built them.
+  DefaultEdgesNullability: { list: false; items: false };
+  DefaultNodeNullability: false;
   Scalars: { DateTime: { Input: Date; Output: Date | string } };
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin],
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
+  // Connections only (see connection.ts): no Node interface, no global IDs; ids stay as they are.
+  relay: {
+    edgesFieldOptions: { nullable: { list: false, items: false } },
+    nodeFieldOptions: { nullable: false },
+    // Where a page ends, which any credential may know; the items have their own rules.
+    pageInfoTypeOptions: { authScopes: { authenticated: true } },
+  },
   scopeAuth: {
     treatErrorsAsUnauthorized: true,
     // A type's rule runs once per object (when it is completed), not again in each of its fields;

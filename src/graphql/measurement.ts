@@ -2,7 +2,8 @@ import type { Measurement, MeasurementType as MeasurementTypeName } from "../gen
 import { recordAudit } from "../audit/audit.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
 import { badUserInput, notFound } from "./errors.ts";
-import { decodeCursor, encodeCursor, PageInfoRef, pageSize } from "./pagination.ts";
+import type { Position } from "../lib/cursor.ts";
+import { connectionType, resolvePage } from "./connection.ts";
 import { UserRef } from "./user.ts";
 
 /** The unit each type is recorded in, and the range a real reading falls in. */
@@ -34,25 +35,7 @@ export const MeasurementRef = builder.prismaObject("Measurement", {
   }),
 });
 
-const MeasurementEdgeRef = builder.objectRef<{ cursor: string; node: Measurement }>("MeasurementEdge").implement({
-  authScopes: { dataRead: true },
-  fields: (t) => ({
-    cursor: t.exposeString("cursor", { nullable: false }),
-    node: t.field({ type: MeasurementRef, nullable: false, resolve: (e) => e.node }),
-  }),
-});
-
-const MeasurementConnectionRef = builder
-  .objectRef<{ edges: { cursor: string; node: Measurement }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>(
-    "MeasurementConnection",
-  )
-  .implement({
-    authScopes: { dataRead: true },
-    fields: (t) => ({
-      edges: t.field({ type: [MeasurementEdgeRef], nullable: false, resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: PageInfoRef, nullable: false, resolve: (c) => c.pageInfo }),
-    }),
-  });
+const MeasurementConnectionRef = connectionType("Measurement", MeasurementRef, { dataRead: true });
 
 builder.objectField(UserRef, "measurements", (t) =>
   t.field({
@@ -60,14 +43,8 @@ builder.objectField(UserRef, "measurements", (t) =>
     description: "Health measurements, newest first.",
     authScopes: { dataRead: true },
     args: { first: t.arg.int(), after: t.arg.string() },
-    resolve: async (user, args, ctx) => {
-      const take = pageSize(args.first);
-      const cursor = decodeCursor(args.after);
-      const rows = await measurementPage(ctx, user.id, take + 1, cursor);
-      const page = rows.slice(0, take);
-      const edges = page.map((node) => ({ cursor: encodeCursor(node.recordedAt, node.id), node }));
-      return { edges, pageInfo: { hasNextPage: rows.length > take, endCursor: edges.at(-1)?.cursor ?? null } };
-    },
+    resolve: (user, args, ctx) =>
+      resolvePage(args, (m: Measurement) => ({ at: m.recordedAt, id: m.id }), (limit, after) => measurementPage(ctx, user.id, limit, after)),
   }),
 );
 
@@ -81,7 +58,7 @@ async function measurementPage(
   ctx: GraphQLContext,
   userId: string,
   limit: number,
-  cursor: { at: Date; id: string } | null,
+  cursor: Position | null,
 ): Promise<Measurement[]> {
   const columns = `"id", "userId", "type"::text AS "type", "value", "unit",
     ("recordedAt" AT TIME ZONE 'UTC') AS "recordedAt", ("createdAt" AT TIME ZONE 'UTC') AS "createdAt",
