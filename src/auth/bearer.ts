@@ -1,5 +1,6 @@
 import type { AppDeps } from "../context.ts";
 import { InvalidTokenError } from "../oauth/tokens.ts";
+import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import type { Viewer } from "./viewer.ts";
 
 export type BearerResult =
@@ -38,11 +39,11 @@ export async function viewerFromBearer(deps: AppDeps, authorization: string | un
 
 /** The WWW-Authenticate value for /graphql (RFC 6750 §3, RFC 9728 §5.1). */
 export function bearerChallenge(issuer: string, error?: { code: string; description?: string; scope?: string }): string {
-  const parts = [`realm="scopegate"`, `resource_metadata="${issuer}/.well-known/oauth-protected-resource"`];
-  if (error) {
-    parts.push(`error="${error.code}"`);
-    if (error.description) parts.push(`error_description="${error.description.replace(/["\\]/g, "'")}"`);
-    if (error.scope) parts.push(`scope="${error.scope}"`);
-  }
-  return `Bearer ${parts.join(", ")}`;
+  return wwwAuthenticate("Bearer", {
+    realm: "scopegate",
+    resource_metadata: `${issuer}/.well-known/oauth-protected-resource`,
+    error: error?.code,
+    error_description: error?.description || undefined,
+    scope: error?.scope || undefined,
+  });
 }

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { safeEqual } from "../auth/tokens.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 
 /**
  * GET /metrics: the Prometheus text exposition, for `Authorization: Bearer
@@ -17,7 +18,7 @@ export function metricsRoute(deps: AppDeps): Hono<AppEnv> {
     // Compared in constant time (safeEqual hashes both sides first).
     if (!m || !safeEqual(m[1]!, expected)) {
       c.set("refusal", "invalid_token");
-      c.header("WWW-Authenticate", m ? 'Bearer realm="metrics", error="invalid_token"' : 'Bearer realm="metrics"');
+      c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "metrics", error: m ? "invalid_token" : undefined }));
       return c.json({ error: "invalid_token", error_description: "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>." }, 401);
     }
     const { contentType, body } = await deps.metrics.render();

@@ -1,5 +1,6 @@
 import type { Context, Handler } from "hono";
 import type { AppEnv } from "../context.ts";
+import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 
 export type OAuthErrorCode =
@@ -46,7 +47,7 @@ export function oauthErrorResponse(c: Context, err: OAuthError): Response {
 export function invalidClient(description: string, usedBasic: boolean): OAuthError {
   // RFC 6749 §5.2: 401 with the scheme the client tried (Basic is the one we offer).
   return new OAuthError("invalid_client", description, 401, {
-    "WWW-Authenticate": `Basic realm="scopegate", charset="UTF-8"${usedBasic ? ', error="invalid_client"' : ""}`,
+    "WWW-Authenticate": wwwAuthenticate("Basic", { realm: "scopegate", charset: "UTF-8", error: usedBasic ? "invalid_client" : undefined }),
   });
 }
 

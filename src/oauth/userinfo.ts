@@ -1,14 +1,13 @@
 import { Hono, type Context } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore } from "./errors.ts";
 import { InvalidTokenError } from "./tokens.ts";
 
 function bearerError(c: Context<AppEnv>, status: 401 | 403, error: string, description: string, scope?: string) {
   c.set("refusal", error);
   noStore(c);
-  const parts = [`error="${error}"`, `error_description="${description.replace(/"/g, "'")}"`];
-  if (scope) parts.push(`scope="${scope}"`);
-  c.header("WWW-Authenticate", `Bearer ${parts.join(", ")}`);
+  c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "scopegate", error, error_description: description, scope }));
   return c.json({ error, error_description: description }, status);
 }
 
@@ -20,7 +19,7 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
     const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header);
     if (!m) {
       noStore(c);
-      c.header("WWW-Authenticate", 'Bearer realm="scopegate"');
+      c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "scopegate" }));
       return c.json({ error: "invalid_request", error_description: "Send the access token as Authorization: Bearer." }, 401);
     }
     let live;
