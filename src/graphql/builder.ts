@@ -6,7 +6,8 @@ import type { Viewer } from "../auth/viewer.ts";
 import type { Db, Sql } from "../db/index.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
-import { GraphQLError } from "graphql";
+import { GraphQLError, Kind } from "graphql";
+import { DateTimeResolver } from "graphql-scalars";
 
 export interface GraphQLContext {
   viewer: Viewer;
@@ -107,18 +108,32 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-builder.scalarType("DateTime", {
-  description: "An ISO-8601 date and time in UTC.",
-  serialize: (value) => (value instanceof Date ? value.toISOString() : new Date(value).toISOString()),
-  parseValue: (value) => {
-    // A full date and time with its offset: "2026-01-02" or "Jan 2 2026" would be read in some time zone.
-    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-    const d = typeof value === "string" && iso.test(value) ? new Date(value) : null;
-    if (!d || Number.isNaN(d.getTime())) {
-      throw new GraphQLError("DateTime must be an ISO-8601 date and time with an offset, like 2026-01-02T03:04:05Z.");
+// graphql-scalars decides what a DateTime is (RFC 3339: a date that exists, a time, an offset);
+// we keep our messages, our output (toISOString, always UTC) and one leniency of ours: seconds may
+// be left out ("2026-01-02T03:04Z" is 03:04:00), as they could before.
+const DATE_TIME_SHAPE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+const WITHOUT_SECONDS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(Z|[+-]\d{2}:\d{2})$/;
+
+export function parseDateTime(value: unknown): Date {
+  if (typeof value === "string") {
+    try {
+      return DateTimeResolver.parseValue(value.replace(WITHOUT_SECONDS, "$1:00$2")) as Date;
+    } catch {
+      // refused below, with our words
     }
-    return d;
-  },
+    if (DATE_TIME_SHAPE.test(value)) {
+      // Shaped like a date-time (digits only, safe to repeat) but not on the calendar: 30 February, 24:00.
+      throw new GraphQLError(`DateTime must be a date and time that exists; ${value} does not.`);
+    }
+  }
+  throw new GraphQLError("DateTime must be an ISO-8601 date and time with an offset, like 2026-01-02T03:04:05Z.");
+}
+
+builder.addScalarType("DateTime", DateTimeResolver, {
+  description: "An ISO-8601 date and time in UTC.",
+  serialize: (value) => (value instanceof Date ? value : new Date(value as string)).toISOString(),
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
 });
 
 builder.queryType({});

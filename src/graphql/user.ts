@@ -1,3 +1,4 @@
+import { LocalDateResolver } from "graphql-scalars";
 import { z } from "zod";
 import { builder } from "./builder.ts";
 import { badUserInput } from "./errors.ts";
@@ -45,11 +46,23 @@ const UpdateProfileInput = builder.inputType("UpdateProfileInput", {
   }),
 });
 
+/** A calendar date as graphql-scalars' LocalDate reads it: 2000-02-29 exists, 2001-02-29 does not. */
+function isCalendarDate(value: string): boolean {
+  try {
+    LocalDateResolver.parseValue(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const birthDate = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, "birthDate must be YYYY-MM-DD.")
+  // Before the Date below, which would roll 2001-02-29 over to 1 March.
+  .refine(isCalendarDate, "birthDate must be a date that exists (there is no 29 February 2001).")
   .transform((s) => new Date(`${s}T00:00:00Z`))
-  .refine((d) => !Number.isNaN(d.getTime()) && d.getTime() <= Date.now() && d.getUTCFullYear() >= 1900, "birthDate must be a real date between 1900 and today.");
+  .refine((d) => d.getTime() <= Date.now() && d.getUTCFullYear() >= 1900, "birthDate must be a real date between 1900 and today.");
 
 builder.mutationField("updateProfile", (t) =>
   t.prismaField({
