@@ -3,8 +3,8 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Db } from "../db/index.ts";
 import type { AccountSession, User } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "./tokens.ts";
+import { ACCOUNT_SESSION_TTL_MS } from "../lib/lifetimes.ts";
 
-const SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
 const LAST_SEEN_RESOLUTION_MS = 5 * 60 * 1000;
 
 /** `__Host-` binds the cookie to this exact origin; browsers accept it only with Secure. */
@@ -26,7 +26,7 @@ export async function createAccountSession(
       userId,
       csrfToken: randomToken(),
       userAgent: userAgent?.slice(0, 300),
-      expiresAt: new Date(Date.now() + SESSION_TTL_MS),
+      expiresAt: new Date(Date.now() + ACCOUNT_SESSION_TTL_MS),
     },
   });
   return { token, session };
@@ -62,7 +62,7 @@ export function writeSessionCookie(c: Context, secure: boolean, token: string): 
     sameSite: "Lax",
     secure,
     path: "/",
-    maxAge: SESSION_TTL_MS / 1000,
+    maxAge: ACCOUNT_SESSION_TTL_MS / 1000,
   });
 }
 

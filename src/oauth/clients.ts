@@ -2,10 +2,11 @@ import { randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import type { ClientEnvironment, ClientType, OAuthClient } from "../generated/prisma/client.ts";
 import { sha256 } from "../auth/tokens.ts";
+import { DEFAULT_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
 
 export const CONFIDENTIAL_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"];
 export const PUBLIC_GRANT_TYPES = ["authorization_code", "refresh_token"];
-export const DEFAULT_ACCESS_TOKEN_TTL = 600;
+export { DEFAULT_ACCESS_TOKEN_TTL_S as DEFAULT_ACCESS_TOKEN_TTL } from "../lib/lifetimes.ts";
 
 export function newClientId(): string {
   return `sgc_${randomBytes(16).toString("hex")}`;
@@ -46,7 +47,7 @@ export async function insertClient(
       scopes: input.scopes,
       grantTypes: input.type === "CONFIDENTIAL" ? CONFIDENTIAL_GRANT_TYPES : PUBLIC_GRANT_TYPES,
       firstParty: input.firstParty ?? false,
-      accessTokenTtl: input.accessTokenTtl ?? DEFAULT_ACCESS_TOKEN_TTL,
+      accessTokenTtl: input.accessTokenTtl ?? DEFAULT_ACCESS_TOKEN_TTL_S,
       refreshTokens: input.refreshTokens ?? true,
       secretHash: secret?.hash ?? null,
       secretHint: secret?.hint ?? null,

@@ -1,8 +1,8 @@
 import type { DbTx } from "../db/index.ts";
 import type { AuthorizationCode } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../auth/tokens.ts";
+import { CODE_TTL_MS } from "../lib/lifetimes.ts";
 
-export const CODE_TTL_MS = 60_000;
 
 export interface NewAuthorizationCode {
   grantId: string;

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { OAUTH_PATHS, WELL_KNOWN_PATHS } from "./paths.ts";
 import { ALL_SCOPES, DATA_SCOPES } from "./scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
 import { resourceAudience } from "./tokens.ts";
@@ -7,12 +8,12 @@ import { resourceAudience } from "./tokens.ts";
 export function authorizationServerMetadata(issuer: string) {
   return {
     issuer,
-    authorization_endpoint: `${issuer}/v1/oauth/authorize`,
-    token_endpoint: `${issuer}/v1/oauth/token`,
-    revocation_endpoint: `${issuer}/v1/oauth/revoke`,
-    introspection_endpoint: `${issuer}/v1/oauth/introspect`,
-    userinfo_endpoint: `${issuer}/v1/oauth/userinfo`,
-    jwks_uri: `${issuer}/v1/oauth/jwks`,
+    authorization_endpoint: `${issuer}${OAUTH_PATHS.authorize}`,
+    token_endpoint: `${issuer}${OAUTH_PATHS.token}`,
+    revocation_endpoint: `${issuer}${OAUTH_PATHS.revoke}`,
+    introspection_endpoint: `${issuer}${OAUTH_PATHS.introspect}`,
+    userinfo_endpoint: `${issuer}${OAUTH_PATHS.userinfo}`,
+    jwks_uri: `${issuer}${OAUTH_PATHS.jwks}`,
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
@@ -47,10 +48,10 @@ export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
   const issuer = deps.config.issuer;
   const metadata = authorizationServerMetadata(issuer);
   const cors = { "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300" };
-  app.get("/.well-known/oauth-authorization-server", (c) => c.json(metadata, 200, cors));
-  app.get("/.well-known/openid-configuration", (c) => c.json(metadata, 200, cors));
-  app.get("/.well-known/oauth-protected-resource", (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  app.get(WELL_KNOWN_PATHS.authorizationServer, (c) => c.json(metadata, 200, cors));
+  app.get(WELL_KNOWN_PATHS.openidConfiguration, (c) => c.json(metadata, 200, cors));
+  app.get(WELL_KNOWN_PATHS.protectedResource, (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
   // RFC 9728 §3.1: the resource path is appended to the well-known path.
-  app.get("/.well-known/oauth-protected-resource/graphql", (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  app.get(`${WELL_KNOWN_PATHS.protectedResource}/graphql`, (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
   return app;
 }

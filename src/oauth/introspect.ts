@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { sha256 } from "../auth/tokens.ts";
 import { authenticateClient } from "./client-auth.ts";
@@ -14,7 +15,7 @@ import { InvalidTokenError, resourceAudience } from "./tokens.ts";
 export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const inactive = { active: false };
-  app.post("/v1/oauth/introspect", oauthEndpoint(async (c) => {
+  app.post(OAUTH_PATHS.introspect, oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
     const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: false });
     const token = params.token;

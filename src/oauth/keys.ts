@@ -2,6 +2,7 @@ import { createPrivateKey, type KeyObject } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from "jose";
 import { recordChange, transaction } from "../db/changes.ts";
 import type { Db, DbTx } from "../db/index.ts";
+import { OUTLIVES_ACCESS_TOKENS_MS } from "../lib/lifetimes.ts";
 
 /** access tokens: ES256 (fast to sign, only scopegate verifies them); id_tokens: RS256 (every OIDC client accepts it). */
 export const KEY_ALGORITHMS = { access: "ES256", id: "RS256" } as const;
@@ -11,7 +12,7 @@ export type KeyUse = keyof typeof KEY_ALGORITHMS;
  * A retired key stays published this long: longer than any token it signed can
  * live (access tokens are capped at a day, id_tokens live an hour).
  */
-export const RETIRED_KEY_PUBLISHED_MS = 25 * 3600 * 1000;
+export const RETIRED_KEY_PUBLISHED_MS = OUTLIVES_ACCESS_TOKENS_MS;
 
 export interface SigningKey {
   kid: string;

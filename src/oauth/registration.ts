@@ -5,9 +5,9 @@ import { recordAudit } from "../audit/audit.ts";
 import { insertClient } from "./clients.ts";
 import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
 import { DATA_SCOPES } from "./scopes.ts";
+import { MAX_ACCESS_TOKEN_TTL_S, MIN_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
 
-export const MIN_ACCESS_TOKEN_TTL = 60;
-export const MAX_ACCESS_TOKEN_TTL = 86_400;
+export { MAX_ACCESS_TOKEN_TTL_S as MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL_S as MIN_ACCESS_TOKEN_TTL } from "../lib/lifetimes.ts";
 const MAX_REDIRECT_URIS = 10;
 
 /** A rule broken by client input: names the field at fault. */
@@ -36,8 +36,8 @@ export const clientFields = {
   accessTokenTtl: z
     .number()
     .int("must be a whole number of seconds")
-    .min(MIN_ACCESS_TOKEN_TTL, `must be at least ${MIN_ACCESS_TOKEN_TTL} seconds`)
-    .max(MAX_ACCESS_TOKEN_TTL, `must be at most ${MAX_ACCESS_TOKEN_TTL} seconds (a day)`),
+    .min(MIN_ACCESS_TOKEN_TTL_S, `must be at least ${MIN_ACCESS_TOKEN_TTL_S} seconds`)
+    .max(MAX_ACCESS_TOKEN_TTL_S, `must be at most ${MAX_ACCESS_TOKEN_TTL_S} seconds (a day)`),
   refreshTokens: z.boolean(),
 };
 

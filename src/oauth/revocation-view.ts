@@ -1,4 +1,5 @@
 import type { Change } from "../db/changes.ts";
+import { OUTLIVES_ACCESS_TOKENS_MS } from "../lib/lifetimes.ts";
 
 /**
  * What has been revoked, held in memory so that checking a token needs no
@@ -14,12 +15,10 @@ import type { Change } from "../db/changes.ts";
  */
 export const NARROWING_MARGIN_S = 2;
 
-/** Access tokens live at most a day (MAX_ACCESS_TOKEN_TTL); a rule about tokens is kept a little longer. */
-const RULE_TTL_MS = 25 * 3600 * 1000;
 
 /** When a rule recorded now (grant, client, user) can be forgotten. */
 export function ruleExpiry(now = Date.now()): Date {
-  return new Date(now + RULE_TTL_MS);
+  return new Date(now + OUTLIVES_ACCESS_TOKENS_MS);
 }
 
 export interface TokenFacts {

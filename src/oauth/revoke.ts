@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { sha256 } from "../auth/tokens.ts";
 import { recordAudit } from "../audit/audit.ts";
@@ -16,7 +17,7 @@ import { verifyAccessTokenJwt } from "./tokens.ts";
  */
 export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post("/v1/oauth/revoke", oauthEndpoint(async (c) => {
+  app.post(OAUTH_PATHS.revoke, oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
     const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
     const token = params.token;

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { authorizeRoutes, type AuthorizeViews } from "./authorize/routes.ts";
 import { discoveryRoutes } from "./discovery.ts";
@@ -19,9 +20,9 @@ export function oauthRoutes(deps: AppDeps, views: AuthorizeViews, origins: Allow
   app.route("/", discoveryRoutes(deps));
   app.route("/", jwksRoute(deps));
   app.route("/", authorizeRoutes(deps, views));
-  app.use("/v1/oauth/token", corsForPublicClients(origins, "POST"));
-  app.use("/v1/oauth/revoke", corsForPublicClients(origins, "POST"));
-  app.use("/v1/oauth/userinfo", corsForPublicClients(origins, "GET, POST"));
+  app.use(OAUTH_PATHS.token, corsForPublicClients(origins, "POST"));
+  app.use(OAUTH_PATHS.revoke, corsForPublicClients(origins, "POST"));
+  app.use(OAUTH_PATHS.userinfo, corsForPublicClients(origins, "GET, POST"));
   app.route("/", tokenRoute(deps));
   app.route("/", revokeRoute(deps));
   app.route("/", introspectRoute(deps));

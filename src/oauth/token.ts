@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
@@ -17,7 +18,7 @@ const GRANTS: Record<string, GrantHandler> = {
 /** POST /v1/oauth/token (RFC 6749 §3.2). */
 export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post("/v1/oauth/token", oauthEndpoint(async (c) => {
+  app.post(OAUTH_PATHS.token, oauthEndpoint(async (c) => {
     const params = await readOAuthParams(c);
     const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
     const grantType = params.grant_type;

@@ -5,10 +5,8 @@ import { signEs256Jwt } from "./jwt-sign.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../auth/tokens.ts";
 import type { KeyStore, SigningKey } from "./keys.ts";
+import { ID_TOKEN_TTL_S, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS } from "../lib/lifetimes.ts";
 
-export const ID_TOKEN_TTL_S = 3600;
-export const REFRESH_IDLE_TTL_MS = 30 * 24 * 3600 * 1000;
-export const REFRESH_ABSOLUTE_TTL_MS = 365 * 24 * 3600 * 1000;
 
 /** The one audience of every access token: the GraphQL resource. */
 export function resourceAudience(issuer: string): string {

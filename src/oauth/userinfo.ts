@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore } from "./errors.ts";
@@ -42,7 +43,7 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
         : {}),
     });
   };
-  app.get("/v1/oauth/userinfo", handler);
-  app.post("/v1/oauth/userinfo", handler);
+  app.get(OAUTH_PATHS.userinfo, handler);
+  app.post(OAUTH_PATHS.userinfo, handler);
   return app;
 }

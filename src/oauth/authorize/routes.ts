@@ -1,4 +1,5 @@
 import { Hono, type Context } from "hono";
+import { OAUTH_PATHS } from "../paths.ts";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppDeps, AppEnv } from "../../context.ts";
 import type { Grant } from "../../generated/prisma/client.ts";
@@ -26,7 +27,7 @@ import { validateAuthorizationRequest, type AuthorizationRequest } from "./valid
  * scopegate an open redirector. After that, errors go back to the app.
  */
 
-export const AUTHORIZE_PATH = "/v1/oauth/authorize";
+export const AUTHORIZE_PATH = OAUTH_PATHS.authorize;
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 

@@ -7,7 +7,8 @@ import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../scopes.ts";
-import { issueAccessToken, REFRESH_IDLE_TTL_MS, type IssuedAccessToken } from "../tokens.ts";
+import { REFRESH_IDLE_TTL_MS } from "../../lib/lifetimes.ts";
+import { issueAccessToken, type IssuedAccessToken } from "../tokens.ts";
 import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 
 interface PresentedToken {

@@ -1,0 +1,27 @@
+/**
+ * Every lifetime of a credential, in one table (issue 11 item 3). Seconds
+ * where the protocol speaks in seconds (expires_in, accessTokenTtl), ms elsewhere.
+ */
+
+/** An authorization code: one use, within a minute. */
+export const CODE_TTL_MS = 60_000;
+
+/** A client's access-token lifetime (accessTokenTtl): the default, and the bounds a developer may choose. */
+export const DEFAULT_ACCESS_TOKEN_TTL_S = 600;
+export const MIN_ACCESS_TOKEN_TTL_S = 60;
+export const MAX_ACCESS_TOKEN_TTL_S = 86_400;
+
+export const ID_TOKEN_TTL_S = 3600;
+
+/** A refresh token: unused for 30 days it expires; a family lives at most a year. */
+export const REFRESH_IDLE_TTL_MS = 30 * 24 * 3600 * 1000;
+export const REFRESH_ABSOLUTE_TTL_MS = 365 * 24 * 3600 * 1000;
+
+/** A first-party sign-in (the account session cookie). */
+export const ACCOUNT_SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
+
+/**
+ * A retired signing key stays published, and a revocation rule about access
+ * tokens is kept, a little longer than any access token can live.
+ */
+export const OUTLIVES_ACCESS_TOKENS_MS = MAX_ACCESS_TOKEN_TTL_S * 1000 + 3600 * 1000;
