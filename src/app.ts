@@ -15,9 +15,12 @@ import { homePage } from "./pages/home.ts";
 import { connectedAppsPages } from "./pages/connected-apps.ts";
 import { activityPages } from "./pages/activity.ts";
 import { accountSettingsPages } from "./pages/account-settings.ts";
+import { pageAssets } from "./pages/assets.ts";
+import { pagePolicy, pageSecurityHeaders } from "./pages/security-headers.ts";
 import { loadSession } from "./auth/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
+import { AUTHORIZE_PATH } from "./oauth/authorize/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 import { requestMetrics } from "./metrics/middleware.ts";
 import { metricsRoute } from "./metrics/route.ts";
@@ -55,6 +58,10 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     );
   });
 
+  // Every HTML answer gets the pages' security headers (pages/security-headers.ts);
+  // routes that need more name their addition with pagePolicy() below or in pages/.
+  app.use(pageSecurityHeaders());
+
   // The rest of an oversized body is never read, so the connection cannot be reused.
   app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413, { Connection: "close" }) }));
 
@@ -80,6 +87,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.route("/", metricsRoute(deps));
 
   app.route("/", graphiqlAssets());
+  app.route("/", pageAssets());
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
   app.route("/", connectedAppsPages(deps));
@@ -87,8 +95,12 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.route("/", accountSettingsPages(deps));
   app.route("/", developerPages(deps));
   const origins = new AllowedOrigins(deps);
+  // The consent page and the authorization endpoint's error pages.
+  app.use(AUTHORIZE_PATH, pagePolicy("authorization"));
   app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
 
+  // GraphiQL, when a browser asks /graphql for HTML.
+  app.use("/graphql", pagePolicy("graphiql"));
   // Single-page partner apps call /graphql with a bearer token from their own origin.
   app.use("/graphql", corsForPublicClients(origins, "GET, POST"));
   app.on(["GET", "POST", "OPTIONS"], "/graphql", async (c) => {

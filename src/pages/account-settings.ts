@@ -1,13 +1,14 @@
-import { Hono, type Context } from "hono";
+import { Hono } from "hono";
 import { html } from "hono/html";
 import { deleteAccount } from "../auth/account-deletion.ts";
 import { exportAccount } from "../auth/account-export.ts";
-import { checkFormCsrf } from "../auth/csrf.ts";
 import { changePassword, type PasswordChangeErrors } from "../auth/password-change.ts";
 import { clearSessionCookie, type LiveSession } from "../auth/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout, type Html } from "./layout.ts";
-import { accountLayout, CSRF_MESSAGE, flash, one, protect, readFormAll, sessionOrLogin, utc } from "./account-ui.ts";
+import { accountLayout, flash, utc } from "./account-ui.ts";
+import { checkedForm } from "./forms.ts";
+import { requireSession } from "./session.ts";
 
 /**
  * /account: the account itself. Change the password (ends every other
@@ -51,14 +52,14 @@ ${flash(opts.message)}
 
 <section class="card" aria-labelledby="h-password">
   <h2 id="h-password">Change password</h2>
-  <p class="muted" style="margin:0">You stay signed in here; every other browser and device where you are signed in is signed out.</p>
+  <p class="muted flush">You stay signed in here; every other browser and device where you are signed in is signed out.</p>
   ${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
   <form method="post" action="/account/password" novalidate>
     <input type="hidden" name="csrf" value="${session.csrfToken}">
     <input type="text" name="username" value="${u.email}" autocomplete="username" hidden>
     ${field({ name: "current_password", label: "Current password", type: "password", error: e.currentPassword, autocomplete: "current-password" })}
     ${field({ name: "new_password", label: "New password", type: "password", error: e.newPassword, autocomplete: "new-password" })}
-    ${e.newPassword ? "" : html`<p class="muted" style="margin:.25rem 0 0;font-size:.9rem">At least 10 characters.</p>`}
+    ${e.newPassword ? "" : html`<p class="hint">At least 10 characters.</p>`}
     ${field({ name: "confirm_password", label: "New password again", type: "password", error: e.confirmPassword, autocomplete: "new-password" })}
     <div class="form-actions"><button type="submit">Change password</button></div>
   </form>
@@ -146,40 +147,31 @@ function deletedPage(): Html {
 
 export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const secure = deps.config.secureCookies;
-  const issuerOrigin = new URL(deps.config.issuer).origin;
-  const csrfOk = (c: Context<AppEnv>, session: LiveSession, form: Map<string, string[]>) =>
-    checkFormCsrf(c, session, secure, issuerOrigin, one(form, "csrf"));
+  const signedIn = requireSession(deps, { formsReturnTo: "/account" });
+  const form = checkedForm(deps, { token: "session" });
 
-  app.get("/account", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
+  app.get("/account", signedIn, async (c) => {
     const ended = Number(c.req.query("ended"));
     const message =
       c.req.query("password") === "changed"
         ? `Your password was changed.${Number.isInteger(ended) && ended > 0 ? ` ${ended} other sign-in${ended === 1 ? " was" : "s were"} ended.` : ""}`
         : undefined;
-    return c.html(await overview(deps, session, { message }));
+    return c.html(await overview(deps, c.var.accountSession, { message }));
   });
 
   // The form posts here; a GET (a reload, a bookmark) goes to the page that has it.
   app.get("/account/password", (c) => c.redirect("/account", 303));
 
-  app.post("/account/password", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    const form = await readFormAll(c);
-    if (!csrfOk(c, session, form)) return c.html(await overview(deps, session, { errors: { form: CSRF_MESSAGE } }), 403);
-    const next = one(form, "new_password") ?? "";
-    if (next && next !== (one(form, "confirm_password") ?? "")) {
+  app.post("/account/password", signedIn, form, async (c) => {
+    const session = c.var.accountSession;
+    const next = c.var.form.one("new_password") ?? "";
+    if (next && next !== (c.var.form.one("confirm_password") ?? "")) {
       return c.html(await overview(deps, session, { errors: { confirmPassword: "The two new passwords differ." } }), 400);
     }
     const result = await changePassword(deps.prisma, {
       userId: session.userId,
       keepSessionId: session.id,
-      currentPassword: one(form, "current_password"),
+      currentPassword: c.var.form.one("current_password"),
       newPassword: next,
     });
     if (!result.ok) return c.html(await overview(deps, session, { errors: result.errors }), 400);
@@ -187,46 +179,30 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
     return c.redirect(`/account?password=changed&ended=${result.endedSessions}`, 303);
   });
 
-  app.get("/account/export", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    return c.html(exportConfirm(session));
-  });
+  app.get("/account/export", signedIn, (c) => c.html(exportConfirm(c.var.accountSession)));
 
-  app.post("/account/export", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    const form = await readFormAll(c);
-    if (!csrfOk(c, session, form)) return c.html(exportConfirm(session, CSRF_MESSAGE), 403);
+  app.post("/account/export", signedIn, form, async (c) => {
+    const session = c.var.accountSession;
     const data = await exportAccount(deps.prisma, session.userId);
     c.var.log.info({ userId: session.userId }, "account data exported");
     c.header("Content-Disposition", `attachment; filename="scopegate-export-${data.exportedAt.slice(0, 10)}.json"`);
     c.header("Content-Type", "application/json; charset=utf-8");
+    // Personal data: never kept by a cache on the way.
+    c.header("Cache-Control", "no-store");
     return c.body(JSON.stringify(data, null, 2));
   });
 
-  app.get("/account/delete", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    return c.html(await deleteConfirm(deps, session));
-  });
+  app.get("/account/delete", signedIn, async (c) => c.html(await deleteConfirm(deps, c.var.accountSession)));
 
-  app.post("/account/delete", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    const form = await readFormAll(c);
-    if (!csrfOk(c, session, form)) return c.html(await deleteConfirm(deps, session, { form: CSRF_MESSAGE }), 403);
-    if (one(form, "confirm") !== "yes") {
+  app.post("/account/delete", signedIn, form, async (c) => {
+    const session = c.var.accountSession;
+    if (c.var.form.one("confirm") !== "yes") {
       return c.html(await deleteConfirm(deps, session, { confirm: "Tick this box to confirm." }), 400);
     }
-    const result = await deleteAccount(deps.prisma, { userId: session.userId, password: one(form, "password") });
+    const result = await deleteAccount(deps.prisma, { userId: session.userId, password: c.var.form.one("password") });
     if (!result.ok) return c.html(await deleteConfirm(deps, session, result.errors), 400);
     c.var.log.info({ userId: session.userId, grantsRevoked: result.grantsRevoked, clientsRevoked: result.clientsRevoked }, "account deleted");
-    clearSessionCookie(c, secure);
+    clearSessionCookie(c, deps.config.secureCookies);
     return c.html(deletedPage());
   });
 

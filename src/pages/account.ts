@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import { signIn, signUp, type FieldErrors } from "../auth/accounts.ts";
-import { checkFormCsrf, formCsrfToken } from "../auth/csrf.ts";
+import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../auth/csrf.ts";
 import {
   clearSessionCookie,
   createAccountSession,
@@ -9,20 +9,14 @@ import {
   writeSessionCookie,
 } from "../auth/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { readForm } from "../lib/form.ts";
 import { field, layout } from "./layout.ts";
-import { one, readFormAll } from "./account-ui.ts";
+import { checkedForm, csrfRefusal } from "./forms.ts";
 import { seedUserData } from "../seed/demo.ts";
 import { SignInThrottle } from "../auth/throttle.ts";
 import { getConnInfo } from "@hono/node-server/conninfo";
+import { pagePolicy } from "./security-headers.ts";
 import { loadSession, safeReturnTo } from "./session.ts";
-
-const CSRF_MESSAGE = "This form expired or came from another site. Please try again.";
-
-/** The form's single-valued fields (a field sent twice counts as missing). */
-async function readForm(c: Context): Promise<Record<string, string | undefined>> {
-  const form = await readFormAll(c);
-  return Object.fromEntries([...form.keys()].map((k) => [k, one(form, k)]));
-}
 
 function signupPage(opts: { csrf: string; returnTo: string; values?: Record<string, string>; errors?: FieldErrors }) {
   const e = opts.errors ?? {};
@@ -78,27 +72,50 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
   const secure = deps.config.secureCookies;
   const issuerOrigin = new URL(deps.config.issuer).origin;
 
-  async function startSession(c: Context<AppEnv>, userId: string, returnTo: string) {
+  async function startSession<E extends AppEnv>(c: Context<E>, userId: string, returnTo: string) {
     const { token } = await createAccountSession(deps.prisma, userId, c.req.header("user-agent"));
     writeSessionCookie(c, secure, token);
     c.header("Cache-Control", "no-store");
     return c.redirect(returnTo, 303);
   }
 
-  app.get("/signup", async (c) => {
+  // Sign-in and sign-up lead into authorization requests: the same headers as the consent page.
+  const authorizationPage = pagePolicy("authorization");
+
+  app.get("/signup", authorizationPage, async (c) => {
     const returnTo = safeReturnTo(c.req.query("return_to"));
     if (await loadSession(c, deps)) return c.redirect(returnTo, 303);
     return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo }));
   });
 
-  app.post("/signup", async (c) => {
-    const form = await readForm(c);
-    const returnTo = safeReturnTo(form.return_to);
-    const values = { name: form.name ?? "", email: form.email ?? "" };
-    if (!checkFormCsrf(c, null, secure, issuerOrigin, form.csrf)) {
-      return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: { form: CSRF_MESSAGE } }), 403);
-    }
-    const result = await signUp(deps.prisma, { name: form.name ?? "", email: form.email ?? "", password: form.password ?? "" });
+  // A refused sign-up or sign-in form is shown again, filled in, with the refusal and a fresh token.
+  const signupForm = checkedForm(deps, {
+    token: "pre-session",
+    refuse: (c, form) =>
+      c.html(
+        signupPage({
+          csrf: formCsrfToken(c, null, secure),
+          returnTo: safeReturnTo(form.one("return_to")),
+          values: { name: form.one("name") ?? "", email: form.one("email") ?? "" },
+          errors: { form: CSRF_REFUSAL },
+        }),
+        403,
+      ),
+  });
+  const loginForm = checkedForm(deps, {
+    token: "pre-session",
+    refuse: (c, form) =>
+      c.html(
+        loginPage({ csrf: formCsrfToken(c, null, secure), returnTo: safeReturnTo(form.one("return_to")), email: form.one("email"), errors: { form: CSRF_REFUSAL } }),
+        403,
+      ),
+  });
+
+  app.post("/signup", authorizationPage, signupForm, async (c) => {
+    const form = c.var.form;
+    const returnTo = safeReturnTo(form.one("return_to"));
+    const values = { name: form.one("name") ?? "", email: form.one("email") ?? "" };
+    const result = await signUp(deps.prisma, { ...values, password: form.one("password") ?? "" });
     if (!result.ok) {
       return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: result.errors }), 400);
     }
@@ -108,20 +125,17 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
     return startSession(c, result.user.id, returnTo);
   });
 
-  app.get("/login", async (c) => {
+  app.get("/login", authorizationPage, async (c) => {
     const returnTo = safeReturnTo(c.req.query("return_to"));
     // prompt=login: an app asked for a new sign-in (src/oauth/authorize/sign-in.ts), so ask even when signed in.
     if (c.req.query("prompt") !== "login" && (await loadSession(c, deps))) return c.redirect(returnTo, 303);
     return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo }));
   });
 
-  app.post("/login", async (c) => {
-    const form = await readForm(c);
-    const returnTo = safeReturnTo(form.return_to);
-    if (!checkFormCsrf(c, null, secure, issuerOrigin, form.csrf)) {
-      return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: { form: CSRF_MESSAGE } }), 403);
-    }
-    const email = form.email ?? "";
+  app.post("/login", authorizationPage, loginForm, async (c) => {
+    const returnTo = safeReturnTo(c.var.form.one("return_to"));
+    const typed = c.var.form.one("email");
+    const email = typed ?? "";
     const address = clientAddress(c);
     const wait = throttle.retryAfter(email, address);
     if (wait > 0) {
@@ -132,17 +146,17 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
         loginPage({
           csrf: formCsrfToken(c, null, secure),
           returnTo,
-          email: form.email,
+          email: typed,
           errors: { form: `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.` },
         }),
         429,
       );
     }
-    const result = await signIn(deps.prisma, { email, password: form.password ?? "" });
+    const result = await signIn(deps.prisma, { email, password: c.var.form.one("password") ?? "" });
     if (!result.ok) {
       if (result.errors.form) throttle.failed(email, address);
       c.var.log.info("sign-in refused");
-      return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: form.email, errors: result.errors }), 401);
+      return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: typed, errors: result.errors }), 401);
     }
     throttle.succeeded(email);
     c.var.log.info({ userId: result.user.id }, "signed in");
@@ -169,11 +183,10 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
 
   app.post("/logout", async (c) => {
     const session = await loadSession(c, deps);
-    const form = await readForm(c);
+    // Signed out already: nothing to protect, so no token to ask for (the cookie is cleared all the same).
     if (session) {
-      if (!checkFormCsrf(c, session, secure, issuerOrigin, form.csrf)) {
-        return c.text("This sign-out form came from another site or expired. Reload the page and try again.", 403);
-      }
+      const form = await readForm(c);
+      if (!checkFormCsrf(c, session, secure, issuerOrigin, form.one("csrf"))) return csrfRefusal(c, "/logout");
       await revokeAccountSession(deps.prisma, session.id);
       c.var.log.info({ userId: session.userId }, "signed out");
     }

@@ -4,7 +4,9 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import { AuditCursorError, auditTrailApps, auditTrailPage, type AuditEventWithClient } from "../audit/audit-log.ts";
 import { SCOPE_DESCRIPTIONS } from "../oauth/scopes.ts";
 import type { Html } from "./layout.ts";
-import { accountLayout, envBadge, protect, sessionOrLogin, utc } from "./account-ui.ts";
+import { accountLayout, utc } from "./account-ui.ts";
+import { envBadge } from "./components.ts";
+import { requireSession } from "./session.ts";
 
 /**
  * /account/activity: the user's audit trail, newest first, 25 to a page, with
@@ -86,46 +88,17 @@ function eventRow(e: AuditEventWithClient): Html {
   const tone = TONE[e.action] ?? "plain";
   return html`<tr>
   <td class="when"><time datetime="${e.at.toISOString()}">${utc(e.at, true)}</time></td>
-  <td class="app">${e.client ? html`<span class="app-cell">${e.client.name}</span>${e.client.environment === "DEVELOPMENT" ? html` <span class="badge dev">Dev</span>` : ""}` : html`<span class="muted">—</span>`}</td>
+  <td class="app">${e.client ? html`<span class="app-cell">${e.client.name}</span>${e.client.environment === "DEVELOPMENT" ? html` ${envBadge(e.client.environment, "short")}` : ""}` : html`<span class="muted">—</span>`}</td>
   <td class="what"><span class="action ${tone}" data-action="${e.action}">${label}</span><div class="detail">${describe(e)}</div></td>
   <td class="grant">${e.grantId ? html`<code title="${e.grantId}">${e.grantId.slice(0, 8)}</code>` : html`<span class="muted">—</span>`}</td>
 </tr>`;
 }
 
-const CSS = `
-main { max-width:64rem; }
-.filter { display:flex; gap:.6rem; align-items:end; margin:0 0 1rem; flex-wrap:wrap; }
-.filter label { margin:0 0 .25rem; font-size:.9rem; }
-.filter select, .filter button { height:2.5rem; }
-.filter select { font:inherit; padding:0 .6rem; border:1px solid var(--line); border-radius:6px; background:#fff; min-width:16rem; }
-.filter .showing { color:var(--muted); margin-left:auto; font-size:.92rem; }
-table.trail { width:100%; border-collapse:collapse; background:#fff; border:1px solid var(--line); border-radius:8px; overflow:hidden; font-size:.94rem; }
-table.trail th { text-align:left; font-size:.8rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); background:#f6f8fa; padding:.55rem .8rem; border-bottom:1px solid var(--line); }
-table.trail td { padding:.6rem .8rem; border-top:1px solid var(--line); vertical-align:top; }
-table.trail tr:first-child td { border-top:0; }
-td.when { white-space:nowrap; color:var(--muted); font-variant-numeric:tabular-nums; width:12.5rem; }
-td.app { width:12rem; }
-.app-cell { font-weight:600; }
-td.grant { width:6.5rem; }
-td.grant code { font-size:.85rem; color:var(--muted); }
-.action { font-weight:700; }
-.action.data { color:#1d4ed8; }
-.action.granted { color:var(--accent); }
-.action.changed { color:#8a4b00; }
-.action.ended { color:#b42318; }
-.detail { color:var(--muted); margin-top:.1rem; overflow-wrap:anywhere; }
-code.fields { color:var(--fg); background:#f2f4f7; border-radius:4px; padding:0 .3rem; font-size:.86rem; }
-.pager { display:flex; justify-content:space-between; margin-top:1rem; }
-.empty { text-align:center; color:var(--muted); padding:2rem 1.5rem; }
-`;
-
 export function activityPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.get("/account/activity", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
+  app.get("/account/activity", requireSession(deps), async (c) => {
+    const session = c.var.accountSession;
     const appFilter = c.req.query("app") || undefined;
     const after = c.req.query("after") || undefined;
     let page;
@@ -151,7 +124,7 @@ export function activityPages(deps: AppDeps): Hono<AppEnv> {
         title: "Activity",
         session,
         tab: "activity",
-        css: CSS,
+        page: "page-activity",
         body: html`<h1>Activity</h1>
 <p class="lede">Every time an app got a token, read or changed your data, and every time access was granted or revoked: which app, when (UTC), and under which grant.</p>
 ${badCursor ? html`<p class="form-error" role="alert">That page link is not valid any more; showing the newest activity.</p>` : ""}

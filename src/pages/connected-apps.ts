@@ -1,6 +1,5 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
-import { checkFormCsrf } from "../auth/csrf.ts";
 import type { LiveSession } from "../auth/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import {
@@ -14,19 +13,10 @@ import {
   type ConnectedApp,
 } from "../oauth/connected-apps.ts";
 import type { Html } from "./layout.ts";
-import {
-  accountLayout,
-  appMark,
-  CSRF_MESSAGE,
-  envBadge,
-  flash,
-  notFoundBody,
-  protect,
-  readFormAll,
-  one,
-  sessionOrLogin,
-  when,
-} from "./account-ui.ts";
+import { accountLayout, flash, notFoundBody, when } from "./account-ui.ts";
+import { appMark, envBadge } from "./components.ts";
+import { checkedForm } from "./forms.ts";
+import { requireSession } from "./session.ts";
 
 /**
  * /account/apps: the apps that can reach the user's data, what each may do,
@@ -57,7 +47,7 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
     <summary>Change permissions</summary>
     <form method="post" action="/account/apps/${id}/scopes">
       <input type="hidden" name="csrf" value="${csrf}">
-      <p class="muted" style="margin:0 0 .4rem">Untick what ${app.client.name} should no longer do. It keeps the rest and stays connected.</p>
+      <p class="muted">Untick what ${app.client.name} should no longer do. It keeps the rest and stays connected.</p>
       ${perms.map((p) =>
         narrowable.has(p.scope)
           ? html`<label><input type="checkbox" name="${KEEP_FIELD}" value="${p.scope}" checked><span>${p.description}<code class="scope-code">${p.scope}</code></span></label>`
@@ -97,7 +87,7 @@ function confirmPage(session: LiveSession, app: ConnectedApp, error?: string): H
     session,
     tab: "apps",
     body: html`<div class="card">
-  <div class="app-head" style="margin-bottom:1rem">${appMark(app.client.name)}<div><span class="app-name">${app.client.name}</span>${envBadge(app.client.environment)}</div></div>
+  <div class="app-head spaced">${appMark(app.client.name)}<div><span class="app-name">${app.client.name}</span>${envBadge(app.client.environment)}</div></div>
   <h1>Revoke access for ${app.client.name}?</h1>
   ${flash(error, "error")}
   <p>${app.client.name} loses access to your account at once: the tokens it holds stop working on their next use and it can no longer refresh them. To use it again you would have to connect it anew.</p>
@@ -117,10 +107,9 @@ function confirmPage(session: LiveSession, app: ConnectedApp, error?: string): H
 
 export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const secure = deps.config.secureCookies;
-  const issuerOrigin = new URL(deps.config.issuer).origin;
+  const signedIn = requireSession(deps, { formsReturnTo: "/account/apps" });
 
-  const gone = (c: Context<AppEnv>, session: LiveSession) =>
+  const gone = <E extends AppEnv>(c: Context<E>, session: LiveSession) =>
     c.html(
       accountLayout({
         title: "App not connected",
@@ -141,10 +130,8 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
     return grant?.client.name ?? null;
   }
 
-  app.get("/account/apps", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
+  app.get("/account/apps", signedIn, async (c) => {
+    const session = c.var.accountSession;
     const apps = await listConnectedApps(deps.prisma, session.userId);
     const revoked = await grantName(session.userId, c.req.query("revoked"));
     const updated = await grantName(session.userId, c.req.query("updated"));
@@ -156,27 +143,17 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
     return c.html(listPage(session, apps, { message }));
   });
 
-  app.get("/account/apps/:grantId/revoke", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
+  app.get("/account/apps/:grantId/revoke", signedIn, async (c) => {
+    const session = c.var.accountSession;
     const found = await findConnectedApp(deps.prisma, session.userId, c.req.param("grantId"));
     if (!found) return gone(c, session);
     return c.html(confirmPage(session, found));
   });
 
-  app.post("/account/apps/:grantId/revoke", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    const form = await readFormAll(c);
-    const grantId = c.req.param("grantId");
-    if (!checkFormCsrf(c, session, secure, issuerOrigin, one(form, "csrf"))) {
-      const found = await findConnectedApp(deps.prisma, session.userId, grantId);
-      return found ? c.html(confirmPage(session, found, CSRF_MESSAGE), 403) : gone(c, session);
-    }
+  app.post("/account/apps/:grantId/revoke", signedIn, checkedForm(deps, { token: "session" }), async (c) => {
+    const session = c.var.accountSession;
     try {
-      const revoked = await revokeConnectedApp(deps.prisma, session.userId, grantId);
+      const revoked = await revokeConnectedApp(deps.prisma, session.userId, c.req.param("grantId"));
       c.var.log.info({ userId: session.userId, grantId: revoked.id, clientId: revoked.client.clientId }, "connected app revoked by the user");
       return c.redirect(`/account/apps?revoked=${revoked.id}`, 303);
     } catch (err) {
@@ -185,24 +162,20 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
     }
   });
 
-  app.post("/account/apps/:grantId/scopes", async (c) => {
-    const session = await sessionOrLogin(c, deps);
-    if (session instanceof Response) return session;
-    protect(c);
-    const form = await readFormAll(c);
+  // No page of its own: a refused form goes back to the list that holds it.
+  app.post("/account/apps/:grantId/scopes", signedIn, checkedForm(deps, { token: "session", back: "/account/apps" }), async (c) => {
+    const session = c.var.accountSession;
     const grantId = c.req.param("grantId");
-    const fail = async (message: string, status: 400 | 403) =>
-      c.html(listPage(session, await listConnectedApps(deps.prisma, session.userId), { errorFor: { grantId, message } }), status);
-    if (!checkFormCsrf(c, session, secure, issuerOrigin, one(form, "csrf"))) return fail(CSRF_MESSAGE, 403);
     try {
-      const keep = (form.get(KEEP_FIELD) ?? []).slice(0, 20);
+      const keep = c.var.form.all(KEEP_FIELD).slice(0, 20);
       const narrowed = await narrowConnectedApp(deps.prisma, session.userId, grantId, keep);
       c.var.log.info({ userId: session.userId, grantId: narrowed.id, scopes: narrowed.scopes }, "connected app narrowed by the user");
       return c.redirect(`/account/apps?updated=${narrowed.id}`, 303);
     } catch (err) {
       if (!(err instanceof ConnectedAppError)) throw err;
       if (err.code === "not_found") return gone(c, session);
-      return fail(err.message, 400);
+      const apps = await listConnectedApps(deps.prisma, session.userId);
+      return c.html(listPage(session, apps, { errorFor: { grantId, message: err.message } }), 400);
     }
   });
 

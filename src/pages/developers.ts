@@ -8,7 +8,9 @@ import { DEFAULT_ACCESS_TOKEN_TTL } from "../oauth/clients.ts";
 import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from "../oauth/registration.ts";
 import { DATA_SCOPES, SCOPE_DESCRIPTIONS } from "../oauth/scopes.ts";
 import { layout, type Html } from "./layout.ts";
-import { loadSession } from "./session.ts";
+import { badge, envBadge } from "./components.ts";
+import { pagePolicy } from "./security-headers.ts";
+import { requireSession } from "./session.ts";
 
 /**
  * /developers: the signed-in user's OAuth clients ("API keys"). The list is
@@ -22,82 +24,6 @@ export const DEVELOPERS_PATH = "/developers";
 export const DEVELOPERS_SCRIPT_PATH = "/developers/developers.js";
 
 const SCRIPT = readFileSync(new URL("./developers.client.js", import.meta.url), "utf8");
-
-/** Scripts from this origin only; no inline script, no framing, forms and fetches to ourselves. */
-const CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join("; ");
-
-const CSS = `
-main { max-width:52rem; }
-.intro { margin:0 0 1.25rem; }
-.intro h1 { margin-bottom:.25rem; }
-.page-card { margin-bottom:1.5rem; }
-h2 { font-size:1.15rem; margin:0 0 .75rem; }
-code { font:.9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background:#f2f4f7; border-radius:4px; padding:.1rem .35rem; overflow-wrap:anywhere; }
-button.small { margin:0; padding:.25rem .65rem; font-size:.85rem; }
-button.danger { background:#b42318; }
-button.secondary.danger { background:#fff; color:#b42318; border-color:#fecdca; }
-button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline:3px solid #84caff; outline-offset:1px; }
-.badge { display:inline-block; font-size:.75rem; font-weight:700; border-radius:999px; padding:.05rem .55rem; border:1px solid var(--line); background:#f2f4f7; color:var(--muted); white-space:nowrap; }
-.badge.dev { background:#fff4e5; color:#8a4b00; border-color:#f5c27a; }
-.badge.prod { background:#ecfdf3; color:#05603a; border-color:#abefc6; }
-.badge.revoked { background:#fef3f2; color:#b42318; border-color:#fecdca; }
-.badge.first { background:#eef4ff; color:#1d4ed8; border-color:#c7d7fe; }
-.clients { list-style:none; padding:0; margin:0; display:grid; gap:1rem; }
-.client { border:1px solid var(--line); border-radius:8px; padding:1rem 1.1rem; background:#fff; }
-.client.is-revoked { background:#fafafa; }
-.client.is-revoked h3 { color:var(--muted); }
-.client-head { display:flex; flex-wrap:wrap; align-items:center; gap:.4rem .5rem; margin-bottom:.6rem; }
-.client-head h3 { margin:0 .25rem 0 0; font-size:1.05rem; }
-.client dl { display:grid; grid-template-columns:9.5rem 1fr; gap:.35rem 1rem; margin:0; font-size:.95rem; }
-.client dt { color:var(--muted); }
-.client dd { margin:0; min-width:0; }
-.client dd ul { margin:0; padding:0; list-style:none; }
-.copy-line { display:flex; flex-wrap:wrap; align-items:center; gap:.5rem; }
-.client .actions { display:flex; gap:.6rem; margin-top:.9rem; padding-top:.8rem; border-top:1px solid var(--line); }
-.empty { color:var(--muted); margin:0; }
-.notice { background:#ecfdf3; border:1px solid #abefc6; color:#05603a; border-radius:6px; padding:.6rem .8rem; margin:0 0 1rem; }
-.secret { border:2px solid #f5c27a; background:#fffaeb; }
-.secret h2 { color:#7a2e0e; }
-.secret .warning { font-weight:700; color:#7a2e0e; margin:.25rem 0 .75rem; }
-.secret .value { display:flex; gap:.5rem; align-items:stretch; flex-wrap:wrap; }
-.secret .value code { flex:1; min-width:16rem; font-size:1rem; padding:.55rem .7rem; background:#fff; border:1px solid #f5c27a; user-select:all; }
-.secret .value button { margin:0; }
-.secret .meta { margin:.75rem 0 0; }
-.secret .done { margin-top:1rem; }
-form.create textarea, form.create input[type=number] { width:100%; padding:.55rem .7rem; border:1px solid var(--line); border-radius:6px; font:inherit; }
-form.create textarea { min-height:4.5rem; font-family:ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:.9rem; }
-form.create input[type=number] { max-width:12rem; }
-form.create textarea[aria-invalid=true], form.create input[aria-invalid=true], fieldset[aria-invalid=true] .choices { border-color:var(--error); }
-fieldset { border:0; padding:0; margin:1rem 0 0; min-width:0; }
-legend { font-weight:600; padding:0; margin-bottom:.25rem; }
-.choices { display:grid; gap:.4rem; border:1px solid transparent; border-radius:6px; }
-.choices.two { grid-template-columns:1fr 1fr; }
-.choice { display:flex; gap:.6rem; align-items:flex-start; margin:0; font-weight:400; border:1px solid var(--line); border-radius:6px; padding:.55rem .7rem; cursor:pointer; }
-.choice input { margin:.25rem 0 0; accent-color:var(--accent); flex:none; }
-.choice strong { display:block; }
-.choice small { color:var(--muted); display:block; line-height:1.35; }
-.choice code { font-size:.8rem; }
-.hint { color:var(--muted); font-size:.88rem; margin:.25rem 0 0; }
-.check { display:flex; gap:.6rem; align-items:center; font-weight:400; margin:1rem 0 0; }
-.check input { accent-color:var(--accent); width:1.05rem; height:1.05rem; }
-dialog { border:1px solid var(--line); border-radius:10px; padding:1.5rem; max-width:32rem; width:calc(100% - 2rem); box-shadow:0 20px 50px rgba(16,24,40,.25); }
-dialog::backdrop { background:rgba(16,24,40,.45); }
-dialog h2 { margin-top:0; }
-dialog select { width:100%; padding:.5rem .6rem; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
-dialog ul { padding-left:1.2rem; }
-dialog .buttons { display:flex; justify-content:flex-end; gap:.6rem; margin-top:1.25rem; }
-dialog .buttons button { margin:0; }
-@media (max-width: 40rem) { .client dl { grid-template-columns:1fr; } .choices.two { grid-template-columns:1fr; } }
-`;
 
 const dateFmt = (d: Date) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 
@@ -114,14 +40,13 @@ function copyButton(value: string, label: string): Html {
 
 function clientItem(c: OAuthClient): Html {
   const revoked = c.revokedAt !== null;
-  const dev = c.environment === "DEVELOPMENT";
   return html`<li class="client${revoked ? " is-revoked" : ""}" data-client-id="${c.clientId}" data-client-name="${c.name}">
   <div class="client-head">
     <h3>${c.name}</h3>
-    <span class="badge ${dev ? "dev" : "prod"}">${dev ? "Development" : "Production"}</span>
-    <span class="badge">${c.type === "CONFIDENTIAL" ? "Confidential" : "Public"}</span>
-    ${c.firstParty ? html`<span class="badge first">First-party</span>` : ""}
-    ${revoked ? html`<span class="badge revoked">Revoked</span>` : ""}
+    ${envBadge(c.environment, "word")}
+    ${badge(c.type === "CONFIDENTIAL" ? "Confidential" : "Public")}
+    ${c.firstParty ? badge("First-party", "first") : ""}
+    ${revoked ? badge("Revoked", "revoked") : ""}
   </div>
   <dl>
     <dt>Client ID</dt>
@@ -266,8 +191,8 @@ function developersPage(opts: { email: string; csrf: string; isAdmin: boolean; c
     title: "Developers",
     signedInAs: opts.email,
     csrf: opts.csrf,
-    body: html`<style>${raw(CSS)}</style>
-<div id="developers" data-csrf="${opts.csrf}">
+    page: "page-developers",
+    body: html`<div id="developers" data-csrf="${opts.csrf}">
   <div class="intro">
     <h1>Developers</h1>
     <p class="muted">OAuth clients (API keys) for your own apps. Discovery: <code>/.well-known/openid-configuration</code></p>
@@ -302,14 +227,10 @@ ${dialogs}
 export function developerPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.get(DEVELOPERS_PATH, async (c) => {
-    const session = await loadSession(c, deps);
-    c.header("Cache-Control", "no-store");
-    if (!session) return c.redirect(`/login?return_to=${encodeURIComponent(DEVELOPERS_PATH)}`, 303);
+  // The page's one script (no inline script): the "scripts" addition to the strict headers.
+  app.get(DEVELOPERS_PATH, pagePolicy("scripts"), requireSession(deps), async (c) => {
+    const session = c.var.accountSession;
     const clients = await listClients(deps.prisma, session.userId);
-    c.header("Content-Security-Policy", CSP);
-    c.header("X-Frame-Options", "DENY");
-    c.header("Referrer-Policy", "same-origin");
     return c.html(
       developersPage({ email: session.user.email, csrf: session.csrfToken, isAdmin: session.user.isAdmin, clients }),
     );
@@ -318,7 +239,6 @@ export function developerPages(deps: AppDeps): Hono<AppEnv> {
   app.get(DEVELOPERS_SCRIPT_PATH, (c) => {
     c.header("Content-Type", "text/javascript; charset=utf-8");
     c.header("Cache-Control", "no-cache");
-    c.header("X-Content-Type-Options", "nosniff");
     return c.body(SCRIPT);
   });
 

@@ -1,0 +1,26 @@
+import { html } from "hono/html";
+import type { Html } from "./layout.ts";
+
+/** Small pieces that several pages show the same way (styled in styles.css, "shared components"). */
+
+/** An app's initial in a tile, beside its name (decorative: the name is always written out too). */
+export function appMark(name: string): Html {
+  return html`<div class="app-mark" aria-hidden="true">${name.trim().charAt(0).toUpperCase() || "?"}</div>`;
+}
+
+export type BadgeTone = "plain" | "dev" | "prod" | "revoked" | "first";
+
+export function badge(label: string, tone: BadgeTone = "plain"): Html {
+  return tone === "plain" ? html`<span class="badge">${label}</span>` : html`<span class="badge ${tone}">${label}</span>`;
+}
+
+const ENVIRONMENT_LABELS = {
+  app: { DEVELOPMENT: "Development app", PRODUCTION: "Production app" },
+  word: { DEVELOPMENT: "Development", PRODUCTION: "Production" },
+  short: { DEVELOPMENT: "Dev", PRODUCTION: "Prod" },
+} as const;
+
+/** A client's environment: "Development app" beside an app's name, "Development" in a list of facts, "Dev" in a table. */
+export function envBadge(environment: "DEVELOPMENT" | "PRODUCTION", form: keyof typeof ENVIRONMENT_LABELS = "app"): Html {
+  return badge(ENVIRONMENT_LABELS[form][environment], environment === "DEVELOPMENT" ? "dev" : "prod");
+}
