@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { recordAudit } from "../../audit/audit.ts";
 import { randomToken, sha256 } from "../../auth/tokens.ts";
 import { transaction } from "../../db/changes.ts";
-import type { Db } from "../../db/index.ts";
+import type { Sql } from "../../db/index.ts";
 import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
@@ -43,11 +43,15 @@ export const refreshTokenGrant: GrantHandler = async (req) => {
   deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
 
-  const [token] = await deps.prisma.$queryRaw<PresentedToken[]>`
-    SELECT t."id", t."grantId", t."scopes", t."codeId", t."idleExpiresAt", t."absoluteExpiresAt", t."rotatedAt", t."revokedAt",
-           g."userId", g."clientId" AS "clientRowId", g."scopes" AS "grantScopes", g."revokedAt" AS "grantRevokedAt"
-    FROM "RefreshToken" t JOIN "Grant" g ON g."id" = t."grantId"
-    WHERE t."tokenHash" = ${sha256(presented)}`;
+  const [token] = await deps.sql<PresentedToken>(
+    `SELECT t."id", t."grantId", t."scopes", t."codeId",
+            (t."idleExpiresAt" AT TIME ZONE 'UTC') AS "idleExpiresAt", (t."absoluteExpiresAt" AT TIME ZONE 'UTC') AS "absoluteExpiresAt",
+            (t."rotatedAt" AT TIME ZONE 'UTC') AS "rotatedAt", (t."revokedAt" AT TIME ZONE 'UTC') AS "revokedAt",
+            g."userId", g."clientId" AS "clientRowId", g."scopes" AS "grantScopes", (g."revokedAt" AT TIME ZONE 'UTC') AS "grantRevokedAt"
+     FROM "RefreshToken" t JOIN "Grant" g ON g."id" = t."grantId"
+     WHERE t."tokenHash" = $1`,
+    [sha256(presented)],
+  );
   if (!token) throw new OAuthError("invalid_grant", "The refresh token is invalid.");
   if (token.clientRowId !== client.id) throw new OAuthError("invalid_grant", "The refresh token was issued to another client.");
   if (token.revokedAt || token.grantRevokedAt) throw new OAuthError("invalid_grant", "The refresh token was revoked.");
@@ -75,7 +79,7 @@ export const refreshTokenGrant: GrantHandler = async (req) => {
   const response = bearerResponse(access, scopes);
   // The successor keeps the family's scopes and absolute expiry; only the idle window restarts.
   const successor = client.refreshTokens ? randomToken() : null;
-  if (!(await rotate(deps.prisma, token, now, successor, allowed, access))) {
+  if (!(await rotate(deps.sql, token, now, successor, allowed, access))) {
     throw await refuseSpentToken(req, token); // another request spent it first, or it was revoked meanwhile
   }
   if (successor) response.refresh_token = successor;
@@ -90,33 +94,46 @@ export const refreshTokenGrant: GrantHandler = async (req) => {
   return response;
 };
 
-/** Spends the token and stores its successor (if any) in one statement; false when it was no longer live. */
+/**
+ * Spends the token and stores its successor (if any) in one statement; false
+ * when it was no longer live. Plain SQL on the pool, like the read above: this
+ * is the hot path of every long-lived connection. Times are UTC (`timestamp(3)`).
+ */
 async function rotate(
-  db: Db,
+  sql: Sql,
   token: PresentedToken,
   now: Date,
   successor: string | null,
   scopes: string[],
   access: IssuedAccessToken,
 ): Promise<boolean> {
+  const utc = (d: Date) => d.toISOString();
   if (!successor) {
-    const spent = await db.$executeRaw`
-      UPDATE "RefreshToken" SET "rotatedAt" = ${now} WHERE "id" = ${token.id} AND "rotatedAt" IS NULL AND "revokedAt" IS NULL`;
-    return spent === 1;
+    const spent = await sql(
+      `UPDATE "RefreshToken" SET "rotatedAt" = ($2::timestamptz AT TIME ZONE 'UTC')
+       WHERE "id" = $1 AND "rotatedAt" IS NULL AND "revokedAt" IS NULL RETURNING "id"`,
+      [token.id, utc(now)],
+    );
+    return spent.length === 1;
   }
   const idleExpiresAt = new Date(Math.min(now.getTime() + REFRESH_IDLE_TTL_MS, token.absoluteExpiresAt.getTime()));
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    WITH spent AS (
-      UPDATE "RefreshToken" SET "rotatedAt" = ${now}
-      WHERE "id" = ${token.id} AND "rotatedAt" IS NULL AND "revokedAt" IS NULL
-      RETURNING "id"
-    )
-    INSERT INTO "RefreshToken" ("id", "tokenHash", "grantId", "scopes", "codeId", "createdAt", "idleExpiresAt", "absoluteExpiresAt",
-                                "accessTokenJti", "accessTokenExpiresAt")
-    SELECT ${randomUUID()}, ${sha256(successor)}, ${token.grantId}, ${scopes}::text[], ${token.codeId}, ${now}, ${idleExpiresAt},
-           ${token.absoluteExpiresAt}, ${access.jti}, ${access.expiresAt}
-    FROM spent
-    RETURNING "id"`;
+  const rows = await sql(
+    `WITH spent AS (
+       UPDATE "RefreshToken" SET "rotatedAt" = ($2::timestamptz AT TIME ZONE 'UTC')
+       WHERE "id" = $1 AND "rotatedAt" IS NULL AND "revokedAt" IS NULL
+       RETURNING "id"
+     )
+     INSERT INTO "RefreshToken" ("id", "tokenHash", "grantId", "scopes", "codeId", "createdAt", "idleExpiresAt", "absoluteExpiresAt",
+                                 "accessTokenJti", "accessTokenExpiresAt")
+     SELECT $3, $4, $5, $6::text[], $7, ($2::timestamptz AT TIME ZONE 'UTC'), ($8::timestamptz AT TIME ZONE 'UTC'),
+            ($9::timestamptz AT TIME ZONE 'UTC'), $10, ($11::timestamptz AT TIME ZONE 'UTC')
+     FROM spent
+     RETURNING "id"`,
+    [
+      token.id, utc(now), randomUUID(), sha256(successor), token.grantId, scopes, token.codeId,
+      utc(idleExpiresAt), utc(token.absoluteExpiresAt), access.jti, utc(access.expiresAt),
+    ],
+  );
   return rows.length === 1;
 }
 
