@@ -169,6 +169,7 @@ describe("client_credentials", () => {
 
   it("writes an audit event for each token issued, without the token in it", async () => {
     const tokens = await ccToken({ client_id: clientId }, oauth.ClientSecretBasic(clientSecret));
+    await server.flushAudit(); // issued tokens are audited in batches, up to half a second later
     const events = await server.db.prisma.auditEvent.findMany({ where: { action: "token.issued", userId: ownerId } });
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.detail?.includes("grant_type=client_credentials"))).toBe(true);
