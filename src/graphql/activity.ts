@@ -3,6 +3,12 @@ import { UserRef } from "./user.ts";
 
 // Workout sessions and GPS points: account-only data. No OAuth scope opens them.
 
+// What these lists return at most, and so how many times what is selected under them
+// counts in a query's cost (limits.ts). A session's track has no bound: it counts as
+// any other unbounded list (DEFAULT_LIST_MULTIPLIER; the demo's have 12 points).
+const SESSIONS_LISTED = 100;
+const LOCATIONS_LISTED = 1000;
+
 export const LocationRef = builder.prismaObject("Location", {
   authScopes: { account: true },
   fields: (t) => ({
@@ -34,7 +40,8 @@ builder.prismaObjectField(UserRef, "sessions", (t) =>
   t.relation("sessions", {
     description: "Workout sessions, newest first (account session only).",
     authScopes: { account: true },
-    query: { orderBy: { startedAt: "desc" }, take: 100 },
+    query: { orderBy: { startedAt: "desc" }, take: SESSIONS_LISTED },
+    complexity: { field: 1, multiplier: SESSIONS_LISTED },
   }),
 );
 
@@ -42,6 +49,7 @@ builder.prismaObjectField(UserRef, "locations", (t) =>
   t.relation("locations", {
     description: "GPS points, newest first (account session only).",
     authScopes: { account: true },
-    query: { orderBy: { recordedAt: "desc" }, take: 1000 },
+    query: { orderBy: { recordedAt: "desc" }, take: LOCATIONS_LISTED },
+    complexity: { field: 1, multiplier: LOCATIONS_LISTED },
   }),
 );

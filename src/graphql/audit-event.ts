@@ -2,7 +2,7 @@ import type { AuditEvent } from "../generated/prisma/client.ts";
 import { auditTrailRows } from "../audit/audit-log.ts";
 import { AccountRef } from "./account.ts";
 import { builder } from "./builder.ts";
-import { connectionType, resolvePage } from "./connection.ts";
+import { connectionType, pageCost, resolvePage } from "./connection.ts";
 import { OAuthClientRef } from "./oauth-client.ts";
 
 // The audit trail, read-only and account session only. There is no mutation
@@ -40,6 +40,7 @@ builder.objectField(AccountRef, "auditLog", (t) =>
       "This account's audit trail, newest first: what each app did with the account's data and when, under which grant. " +
       "clientId (an OAuth client_id) keeps one app's events.",
     args: { first: t.arg.int(), after: t.arg.string(), clientId: t.arg.id() },
+    complexity: pageCost,
     resolve: (account, args, ctx) =>
       resolvePage(args, (event: AuditEvent) => event, (limit, after) =>
         auditTrailRows(ctx.prisma, account.userId, {

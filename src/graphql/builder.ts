@@ -1,5 +1,6 @@
 import SchemaBuilder from "@pothos/core";
 import PrismaPlugin from "@pothos/plugin-prisma";
+import ComplexityPlugin from "@pothos/plugin-complexity";
 import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
@@ -7,6 +8,7 @@ import type { Db, Sql } from "../db/index.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import { GraphQLError, Kind } from "graphql";
+import { DEFAULT_LIST_MULTIPLIER } from "./limits.ts";
 import { DateTimeResolver } from "graphql-scalars";
 
 export interface GraphQLContext {
@@ -56,10 +58,15 @@ export const builder = new SchemaBuilder<{
   DefaultNodeNullability: false;
   Scalars: { DateTime: { Input: Date; Output: Date | string } };
 }>({
-  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
+  // Each field's cost (limits.ts): 1, and a list multiplies what is selected under it. The
+  // plugin's own check runs inside the first resolver, after execution began; limits.ts
+  // checks the same costs before execution instead, so that one is off.
+  complexity: { defaultComplexity: 1, defaultListMultiplier: DEFAULT_LIST_MULTIPLIER, disabled: true },
   // Connections only (see connection.ts): no Node interface, no global IDs; ids stay as they are.
   relay: {
-    edgesFieldOptions: { nullable: { list: false, items: false } },
+    // The connection field multiplies by its page size (connection.ts), so edges do not multiply again.
+    edgesFieldOptions: { nullable: { list: false, items: false }, complexity: { field: 1, multiplier: 1 } },
     nodeFieldOptions: { nullable: false },
     // Where a page ends, which any credential may know; the items have their own rules.
     pageInfoTypeOptions: { authScopes: { authenticated: true } },

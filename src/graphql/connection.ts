@@ -27,6 +27,16 @@ export function connectionType<Node extends NodeType>(name: string, node: Node, 
 }
 type NodeType = Parameters<typeof builder.connectionObject>[0]["type"];
 
+/**
+ * What a page costs (limits.ts): its selection once per item it can return,
+ * `first` as sent (a literal or a variable, already applied) or the default
+ * page size, never more than a page holds.
+ */
+export function pageCost(args: PageArgs): { field: number; multiplier: number } {
+  const first = typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE;
+  return { field: 1, multiplier: Math.min(Math.max(first, 0), MAX_PAGE_SIZE) };
+}
+
 export interface PageArgs {
   first?: number | null;
   after?: string | null;

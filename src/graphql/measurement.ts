@@ -3,7 +3,7 @@ import { recordAudit } from "../audit/audit.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
 import { badUserInput, notFound } from "./errors.ts";
 import type { Position } from "../lib/cursor.ts";
-import { connectionType, resolvePage } from "./connection.ts";
+import { connectionType, pageCost, resolvePage } from "./connection.ts";
 import { UserRef } from "./user.ts";
 
 /** The unit each type is recorded in, and the range a real reading falls in. */
@@ -43,6 +43,7 @@ builder.objectField(UserRef, "measurements", (t) =>
     description: "Health measurements, newest first.",
     authScopes: { dataRead: true },
     args: { first: t.arg.int(), after: t.arg.string() },
+    complexity: pageCost,
     resolve: (user, args, ctx) =>
       resolvePage(args, (m: Measurement) => ({ at: m.recordedAt, id: m.id }), (limit, after) => measurementPage(ctx, user.id, limit, after)),
   }),

@@ -8,6 +8,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
+import { armorPlugins, limitCost, limitError, LIMITS } from "./limits.ts";
 import { getSchema } from "./schema.ts";
 
 /** Passed by the HTTP layer with each request (see app.ts). */
@@ -79,47 +80,20 @@ function onlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNod
   });
 }
 
-export const MAX_QUERY_LENGTH = 20_000;
-export const MAX_SELECTION_DEPTH = 15;
-
-/** The deepest nesting of { } in a document, strings and comments skipped. */
-export function selectionDepth(query: string): number {
-  let depth = 0;
-  let max = 0;
-  for (let i = 0; i < query.length; i++) {
-    const ch = query[i];
-    if (ch === "#") {
-      while (i < query.length && query[i] !== "\n") i++;
-    } else if (ch === '"') {
-      const block = query.startsWith('"""', i);
-      const end = block ? '"""' : '"';
-      i += end.length;
-      while (i < query.length && !query.startsWith(end, i)) i += query[i] === "\\" && !block ? 2 : 1;
-      i += end.length - 1;
-    } else if (ch === "{") {
-      max = Math.max(max, ++depth);
-    } else if (ch === "}") {
-      depth--;
-    }
-  }
-  return max;
-}
-
 /**
- * Refuses, before parsing, what would only cost us: oversized or deeply nested
- * documents (graphql-js recurses per level), and NUL characters, which
- * PostgreSQL cannot store in text.
+ * Refuses, before parsing, what would only cost us: an oversized document (the
+ * other limits are graphql-armor's and the cost check, see limits.ts), and NUL
+ * characters, which PostgreSQL cannot store in text.
  */
 function rejectAbusiveRequests(): Plugin<GraphQLServerContext> {
-  const refuse = (message: string) =>
-    createGraphQLError(message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+  const refuseNul = () =>
+    createGraphQLError("NUL characters are not allowed.", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
   return {
     onParams({ params }) {
       const query = typeof params.query === "string" ? params.query : "";
-      if (query.length > MAX_QUERY_LENGTH) throw refuse(`The query is longer than ${MAX_QUERY_LENGTH} characters.`);
-      if (selectionDepth(query) > MAX_SELECTION_DEPTH) throw refuse(`The query nests selections deeper than ${MAX_SELECTION_DEPTH} levels.`);
+      if (query.length > LIMITS.length) throw limitError("length", `The query is longer than ${LIMITS.length} characters.`);
       const variables = params.variables ? JSON.stringify(params.variables) : "";
-      if (/\\u0000|\u0000/i.test(query) || variables.includes("\\u0000")) throw refuse("NUL characters are not allowed.");
+      if (/\\u0000|\u0000/i.test(query) || variables.includes("\\u0000")) throw refuseNul();
     },
   };
 }
@@ -173,7 +147,16 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServ
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
     // graphqlMetrics first: it must see the operation before requireCredentials may refuse it.
-    plugins: [...(metrics ? [graphqlMetrics(metrics)] : []), rejectAbusiveRequests(), requireCredentials(), auditTokenUse()],
+    // Then the limits, cheapest first: length and NUL before parsing, tokens while parsing, depth
+    // and aliases while validating, cost (after the credential check) before execution.
+    plugins: [
+      ...(metrics ? [graphqlMetrics(metrics)] : []),
+      rejectAbusiveRequests(),
+      ...armorPlugins(),
+      requireCredentials(),
+      limitCost(),
+      auditTokenUse(),
+    ],
     maskedErrors: { maskError: (error, message, isDev) => maskUnavailable(error, message, isDev, logger) },
     // Assets come from the package, not a CDN (see graphiql.ts). The account
     // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
