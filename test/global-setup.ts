@@ -12,6 +12,8 @@ import { POSTGRES_ADMIN_URL } from "./helpers/kinds.ts";
 declare module "vitest" {
   export interface ProvidedContext {
     pgliteDump: string;
+    /** the same before migrating: an empty database, for tests that start from nothing */
+    pgliteEmptyDump: string;
     postgresTemplate: string;
   }
 }
@@ -27,12 +29,18 @@ export default async function setup(project: TestProject) {
 
   if (kind === "pglite") {
   const embedded = await startEmbeddedDatabase({});
+  // Creating a PGlite database (its initdb) costs several times what loading a
+  // copy does: tests that need an empty one load this copy instead.
+  const empty = await embedded.pglite.dumpDataDir("none");
   await migrate(embedded.connection);
   const dump = await embedded.pglite.dumpDataDir("none");
   await embedded.stop();
   const dumpPath = join(dir, "pglite.tar");
   writeFileSync(dumpPath, Buffer.from(await dump.arrayBuffer()));
   project.provide("pgliteDump", dumpPath);
+  const emptyPath = join(dir, "pglite-empty.tar");
+  writeFileSync(emptyPath, Buffer.from(await empty.arrayBuffer()));
+  project.provide("pgliteEmptyDump", emptyPath);
   }
 
   let template = "";

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import { inject } from "vitest";
 import { parseDatabaseUrl } from "../../src/db/client.ts";
+import { startEmbeddedDatabase } from "../../src/db/embedded.ts";
 import { openDatabase, type Database, type DatabaseTarget } from "../../src/db/index.ts";
 import { currentKind, POSTGRES_ADMIN_URL } from "./kinds.ts";
 
@@ -62,4 +63,17 @@ export async function openTestDatabase(): Promise<Database & { drop(): Promise<v
       await t.drop();
     },
   });
+}
+
+/**
+ * Creates the embedded data folder `dataDir` (which must not exist yet, or be
+ * empty) as a copy of the test run's database: migrated, or "empty" as a first
+ * start finds it after PGlite's initdb. Loading a copy costs a fraction of
+ * creating a database, and tests about restarts or migrations don't test initdb.
+ * PGlite project only (global-setup.ts makes the copies).
+ */
+export async function embeddedDataDirFromTemplate(dataDir: string, template: "migrated" | "empty"): Promise<void> {
+  const dump = readFileSync(inject(template === "empty" ? "pgliteEmptyDump" : "pgliteDump"));
+  const embedded = await startEmbeddedDatabase({ dataDir, loadDataDir: new Blob([dump]) });
+  await embedded.stop();
 }

@@ -11,7 +11,7 @@ import { createLogger } from "../../src/log.ts";
 import { insertClient } from "../../src/oauth/clients.ts";
 import { rotateSigningKeys } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
-import { openTestDatabase } from "../helpers/db.ts";
+import { embeddedDataDirFromTemplate, openTestDatabase } from "../helpers/db.ts";
 import { freePort } from "../helpers/server.ts";
 import { currentKind } from "../helpers/kinds.ts";
 
@@ -97,6 +97,7 @@ describe("signing keys", () => {
 if (currentKind() === "pglite") describe("a restart of the embedded database", () => {
   it("keeps signing keys, clients and tokens: a token from before the restart works after it", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "scopegate-restart-"));
+    await embeddedDataDirFromTemplate(dataDir, "migrated");
     const port = await freePort();
     const config: Config = {
       ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false", DATA_DIR: dataDir }),
@@ -137,6 +138,7 @@ if (currentKind() === "pglite") describe("npm run keys:rotate", () => {
       });
 
     const dataDir = mkdtempSync(join(tmpdir(), "scopegate-rotate-"));
+    await embeddedDataDirFromTemplate(dataDir, "migrated");
     try {
       const port = await freePort();
       const config: Config = {

@@ -9,7 +9,7 @@ import { startEmbeddedDatabase, type PgConnection } from "../../src/db/embedded.
 import { openDatabase, type DatabaseTarget } from "../../src/db/index.ts";
 import { migrate, MigrationChecksumError, readMigrations, type Migration } from "../../src/db/migrate.ts";
 import { currentKind, POSTGRES_ADMIN_URL } from "../helpers/kinds.ts";
-import { adminQuery } from "../helpers/db.ts";
+import { adminQuery, embeddedDataDirFromTemplate } from "../helpers/db.ts";
 
 // Runs on the database kind of the test project: an embedded data folder in the
 // "pglite" project, a PostgreSQL database in the "postgres" one. Each test starts
@@ -42,6 +42,7 @@ async function emptyDatabase(): Promise<EmptyDatabase> {
   const dir = mkdtempSync(join(tmpdir(), "scopegate-mig-"));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   const dataDir = join(dir, "data");
+  await embeddedDataDirFromTemplate(dataDir, "empty"); // as initdb leaves it, without paying for initdb
   return {
     target: { kind: "embedded", dataDir },
     async withConnection(fn) {
