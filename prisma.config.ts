@@ -1,6 +1,6 @@
 // Used only by the Prisma CLI when writing a new migration (`npm run migration:new`).
 // The JS schema engine needs an adapter that really connects: an in-memory
-// PGlite behind pglite-socket, so no server and no engine download is needed.
+// PGlite (src/db/embedded.ts), so no server and no engine download is needed.
 import { defineConfig } from "prisma/config";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { startEmbeddedDatabase } from "./src/db/embedded.ts";

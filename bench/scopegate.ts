@@ -45,7 +45,7 @@ export interface BenchScopegate {
 }
 
 function describe(target: DatabaseTarget): string {
-  if (target.kind === "embedded") return "embedded PGlite (in memory, behind pglite-socket, 1 connection)";
+  if (target.kind === "embedded") return "embedded PGlite (in memory, served in-process, 1 connection)";
   const u = new URL(target.url);
   return `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}`;
 }
