@@ -1,4 +1,5 @@
 import type { KeyStore } from "./keys.ts";
+import type { TokenFacts } from "./revocation-view.ts";
 import type { Revocations } from "./revocations.ts";
 import { InvalidTokenError, verifyAccessTokenJwt, type AccessTokenClaims } from "./tokens.ts";
 
@@ -12,6 +13,18 @@ export interface LiveAccessToken {
 }
 
 const MAX_CACHED = 10_000;
+
+/** What the revocation view needs to know of a verified access token. */
+export function tokenFacts(claims: AccessTokenClaims, clientRowId: string): TokenFacts {
+  return {
+    jti: claims.jti,
+    sub: claims.sub,
+    clientRowId,
+    grantId: typeof claims.grant_id === "string" ? claims.grant_id : null,
+    scopes: claims.scope.split(" ").filter(Boolean),
+    iat: claims.iat,
+  };
+}
 
 /**
  * Checks access tokens without a database statement in the common case: the
@@ -35,18 +48,10 @@ export class AccessTokenChecker {
     await this.revocations.ensureCurrent();
     const client = await this.revocations.clients.get(claims.client_id);
     if (!client || client.revokedAt) throw new InvalidTokenError("The client of this access token was revoked.");
-    const scopes = claims.scope.split(" ").filter(Boolean);
-    const grantId = typeof claims.grant_id === "string" ? claims.grant_id : null;
-    const refusal = this.revocations.view.refusal({
-      jti: claims.jti,
-      sub: claims.sub,
-      clientRowId: client.id,
-      grantId,
-      scopes,
-      iat: claims.iat,
-    });
+    const facts = tokenFacts(claims, client.id);
+    const refusal = this.revocations.view.refusal(facts);
     if (refusal) throw new InvalidTokenError(refusal);
-    return { claims, clientRowId: client.id, clientId: client.clientId, grantId, scopes };
+    return { claims, clientRowId: client.id, clientId: client.clientId, grantId: facts.grantId, scopes: [...facts.scopes] };
   }
 
   /** Signature, typ, issuer, audience and expiry, through a cache of tokens already verified. */

@@ -9,6 +9,7 @@ import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { revokeGrant } from "./grants.ts";
 import { readOAuthParams } from "./params.ts";
 import { verifyAccessTokenJwt } from "./tokens.ts";
+import { tokenFacts } from "./access-tokens.ts";
 
 /**
  * POST /v1/oauth/revoke (RFC 7009). A refresh token ends its whole grant; an
@@ -37,11 +38,10 @@ export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
         return false; // invalid or expired: nothing left to revoke
       }
       if (claims.client_id !== client.clientId) return true; // another client's: the same 200, nothing done
-      const grantId = typeof claims.grant_id === "string" ? claims.grant_id : null;
+      const facts = tokenFacts(claims, client.id);
+      const grantId = facts.grantId;
       // Already revoked (here, or by its grant or client): nothing more to record.
-      if (deps.revocations.view.refusal({ jti: claims.jti, sub: claims.sub, clientRowId: client.id, grantId, scopes: claims.scope.split(" "), iat: claims.iat })) {
-        return true;
-      }
+      if (deps.revocations.view.refusal(facts)) return true;
       await transaction(deps.prisma, async (tx) => {
         // Recorded by exception until the token would have expired anyway.
         await recordChange(tx, { kind: "token.revoked", subject: claims.jti, clientId: client.clientId, expiresAt: new Date(claims.exp * 1000) });

@@ -117,21 +117,25 @@ export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token
   }
 }
 
-/** An opaque refresh token, stored hashed, with idle and absolute lifetimes. */
+/** A refresh token's idle expiry: the idle window from now, never past its family's absolute expiry. */
+export function refreshIdleExpiry(now: number, absoluteExpiresAt: Date): Date {
+  return new Date(Math.min(now + REFRESH_IDLE_TTL_MS, absoluteExpiresAt.getTime()));
+}
+
+/** The first refresh token of a family (rotation stores its successors: grants/refresh-token.ts), stored hashed. */
 export async function issueRefreshToken(
   tx: DbTx,
   input: {
     grantId: string;
     scopes: string[];
     codeId?: string | null;
-    absoluteExpiresAt?: Date;
     /** the access token issued with it, revoked with its family */
     accessToken: IssuedAccessToken;
   },
 ): Promise<string> {
   const token = randomToken();
   const now = Date.now();
-  const absoluteExpiresAt = input.absoluteExpiresAt ?? new Date(now + REFRESH_ABSOLUTE_TTL_MS);
+  const absoluteExpiresAt = new Date(now + REFRESH_ABSOLUTE_TTL_MS);
   await tx.refreshToken.create({
     data: {
       tokenHash: sha256(token),
@@ -140,7 +144,7 @@ export async function issueRefreshToken(
       codeId: input.codeId ?? null,
       accessTokenJti: input.accessToken.jti,
       accessTokenExpiresAt: input.accessToken.expiresAt,
-      idleExpiresAt: new Date(Math.min(now + REFRESH_IDLE_TTL_MS, absoluteExpiresAt.getTime())),
+      idleExpiresAt: refreshIdleExpiry(now, absoluteExpiresAt),
       absoluteExpiresAt,
     },
   });

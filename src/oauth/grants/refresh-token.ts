@@ -7,8 +7,7 @@ import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../scopes.ts";
-import { REFRESH_IDLE_TTL_MS } from "../../lib/lifetimes.ts";
-import { issueAccessToken, type IssuedAccessToken } from "../tokens.ts";
+import { issueAccessToken, refreshIdleExpiry, type IssuedAccessToken } from "../tokens.ts";
 import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 
 interface PresentedToken {
@@ -116,7 +115,7 @@ async function rotate(
     );
     return spent.length === 1;
   }
-  const idleExpiresAt = new Date(Math.min(now.getTime() + REFRESH_IDLE_TTL_MS, token.absoluteExpiresAt.getTime()));
+  const idleExpiresAt = refreshIdleExpiry(now.getTime(), token.absoluteExpiresAt);
   const rows = await sql(
     `WITH spent AS (
        UPDATE "RefreshToken" SET "rotatedAt" = ($2::timestamptz AT TIME ZONE 'UTC')
