@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { loadConfig, type Config } from "../src/config.ts";
 import { openDatabase, type Database, type DatabaseTarget } from "../src/db/index.ts";
-import { createLogger } from "../src/log.ts";
+import { createLogger } from "../src/lib/log.ts";
 import { startServer, type RunningServer } from "../src/server.ts";
 import type { BearerResult } from "../src/auth/bearer.ts";
-import { signUp } from "../src/auth/accounts.ts";
-import { randomToken, sha256 } from "../src/auth/tokens.ts";
-import { insertClient } from "../src/oauth/clients.ts";
+import { signUp } from "../src/accounts/accounts.ts";
+import { randomToken, sha256 } from "../src/lib/crypto.ts";
+import { insertClient } from "../src/clients/clients.ts";
 import { demoMeasurements } from "../src/seed/demo.ts";
 
 /** A loopback port nobody listens on right now (the issuer must name the port before the server starts). */

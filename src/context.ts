@@ -1,7 +1,7 @@
 import type { Config } from "./config.ts";
 import type { Db, Sql } from "./db/index.ts";
-import type { LiveSession } from "./auth/sessions.ts";
-import type { Logger } from "./log.ts";
+import type { SignInSession } from "./accounts/sessions.ts";
+import type { Logger } from "./lib/log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
 import type { AuditBuffer } from "./audit/buffer.ts";
 import type { Metrics } from "./metrics/metrics.ts";
@@ -32,7 +32,7 @@ export type AppEnv = {
     requestId: string;
     log: Logger;
     /** memoised by loadSession() */
-    session?: LiveSession | null;
+    session?: SignInSession | null;
     /** why this request was refused (an OAuth error code, invalid_token, ...), for the refusals metric */
     refusal?: string;
   };

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { createLogger } from "./log.ts";
+import { createLogger } from "./lib/log.ts";
 import { MigrationChecksumError } from "./db/migrate.ts";
 import { DataDirInUseError } from "./db/embedded.ts";
 import { PortInUseError, startServer } from "./server.ts";

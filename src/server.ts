@@ -4,7 +4,7 @@ import { getRequestListener } from "@hono/node-server";
 import { createApp, type AppHooks } from "./app.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./lib/log.ts";
 import { KeyStore } from "./oauth/keys.ts";
 import { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import { Revocations } from "./oauth/revocations.ts";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Db, Sql } from "../db/index.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/log.ts";
 import { UnavailableError } from "../lib/unavailable.ts";
 import type { AuditEntry } from "./audit.ts";
 

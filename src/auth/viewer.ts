@@ -1,9 +1,9 @@
-import type { LiveSession } from "./sessions.ts";
+import type { SignInSession } from "../accounts/sessions.ts";
 
 /** Who is making a request, as the GraphQL layer sees it. */
 export type Viewer =
   | { kind: "anonymous" }
-  | { kind: "account"; userId: string; session: LiveSession }
+  | { kind: "account"; userId: string; session: SignInSession }
   | {
       kind: "token";
       userId: string;

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/log.ts";
 import { CHANGE_CHANNEL, type Change, type ChangeKind } from "./changes.ts";
 import type { PgConnection } from "./embedded.ts";
 

@@ -4,7 +4,7 @@ import {
   liveGrantsQuery,
   narrowConnectedApp,
   revokeConnectedApp,
-} from "../oauth/connected-apps.ts";
+} from "../consent/connected-apps.ts";
 import { AccountRef } from "./account.ts";
 import { builder } from "./builder.ts";
 import { badUserInput, notFound } from "./errors.ts";

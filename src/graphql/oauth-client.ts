@@ -1,5 +1,5 @@
-import { registerClient, ClientInputError } from "../oauth/registration.ts";
-import { ClientNotFoundError, revokeClient, rotateClientSecret, updateClient } from "../oauth/client-admin.ts";
+import { registerClient, ClientInputError } from "../clients/registration.ts";
+import { ClientNotFoundError, revokeClient, rotateClientSecret, updateClient } from "../clients/client-admin.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
 import { badUserInput, notFound } from "./errors.ts";
 

@@ -5,7 +5,7 @@ import { bearerChallenge } from "../auth/bearer.ts";
 import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/log.ts";
 import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
 import { armorPlugins, limitCost, limitError, LIMITS } from "./limits.ts";

@@ -25,3 +25,8 @@ export const ACCOUNT_SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
  * tokens is kept, a little longer than any access token can live.
  */
 export const OUTLIVES_ACCESS_TOKENS_MS = MAX_ACCESS_TOKEN_TTL_S * 1000 + 3600 * 1000;
+
+/** When a revocation rule recorded now (grant, client, user) can be forgotten. */
+export function revocationRuleExpiry(now = Date.now()): Date {
+  return new Date(now + OUTLIVES_ACCESS_TOKENS_MS);
+}

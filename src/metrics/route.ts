@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { safeEqual } from "../auth/tokens.ts";
+import { safeEqual } from "../lib/crypto.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 

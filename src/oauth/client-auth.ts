@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { OAuthClient } from "../generated/prisma/client.ts";
-import { safeEqual, sha256 } from "../auth/tokens.ts";
+import { safeEqual, sha256 } from "../lib/crypto.ts";
 import type { ClientCache } from "./client-cache.ts";
 import { invalidClient, OAuthError } from "./errors.ts";
 

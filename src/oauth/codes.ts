@@ -1,6 +1,6 @@
 import type { DbTx } from "../db/index.ts";
 import type { AuthorizationCode } from "../generated/prisma/client.ts";
-import { randomToken, sha256 } from "../auth/tokens.ts";
+import { randomToken, sha256 } from "../lib/crypto.ts";
 import { CODE_TTL_MS } from "../lib/lifetimes.ts";
 
 

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { OAUTH_PATHS, WELL_KNOWN_PATHS } from "./paths.ts";
-import { ALL_SCOPES, DATA_SCOPES } from "./scopes.ts";
+import { ALL_SCOPES, DATA_SCOPES } from "../consent/scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
 import { resourceAudience } from "./tokens.ts";
 

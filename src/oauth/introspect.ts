@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { sha256 } from "../auth/tokens.ts";
+import { sha256 } from "../lib/crypto.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { readOAuthParams } from "./params.ts";

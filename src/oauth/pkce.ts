@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { safeEqual } from "../auth/tokens.ts";
+import { safeEqual } from "../lib/crypto.ts";
 
 /** RFC 7636 §4.1: 43–128 characters of the unreserved set. */
 export const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;

@@ -1,5 +1,4 @@
 import type { Change } from "../db/changes.ts";
-import { OUTLIVES_ACCESS_TOKENS_MS } from "../lib/lifetimes.ts";
 
 /**
  * What has been revoked, held in memory so that checking a token needs no
@@ -15,11 +14,6 @@ import { OUTLIVES_ACCESS_TOKENS_MS } from "../lib/lifetimes.ts";
  */
 export const NARROWING_MARGIN_S = 2;
 
-
-/** When a rule recorded now (grant, client, user) can be forgotten. */
-export function ruleExpiry(now = Date.now()): Date {
-  return new Date(now + OUTLIVES_ACCESS_TOKENS_MS);
-}
 
 export interface TokenFacts {
   jti: string;

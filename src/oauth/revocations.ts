@@ -2,7 +2,7 @@ import { ChangeFeed } from "../db/change-feed.ts";
 import { onLocalChanges, type Change } from "../db/changes.ts";
 import type { Database } from "../db/index.ts";
 import { UnavailableError } from "../lib/unavailable.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../lib/log.ts";
 import { ClientCache } from "./client-cache.ts";
 import type { KeyStore } from "./keys.ts";
 import { RevocationView } from "./revocation-view.ts";

@@ -1,12 +1,12 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { sha256 } from "../auth/tokens.ts";
+import { sha256 } from "../lib/crypto.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
-import { revokeGrant } from "./grants.ts";
+import { revokeGrant } from "../consent/grants.ts";
 import { readOAuthParams } from "./params.ts";
 import { verifyAccessTokenJwt } from "./tokens.ts";
 import { tokenFacts } from "./access-tokens.ts";

@@ -3,7 +3,7 @@ import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from "jose"
 import type { DbTx } from "../db/index.ts";
 import { signEs256Jwt } from "./jwt-sign.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
-import { randomToken, sha256 } from "../auth/tokens.ts";
+import { randomToken, sha256 } from "../lib/crypto.ts";
 import type { KeyStore, SigningKey } from "./keys.ts";
 import { ID_TOKEN_TTL_S, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS } from "../lib/lifetimes.ts";
 

@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
-import { deleteAccount } from "../auth/account-deletion.ts";
-import { exportAccount } from "../auth/account-export.ts";
-import { changePassword, type PasswordChangeErrors } from "../auth/password-change.ts";
-import { clearSessionCookie, type LiveSession } from "../auth/sessions.ts";
+import { deleteAccount } from "../accounts/deletion.ts";
+import { exportAccount } from "../accounts/export.ts";
+import { changePassword, type PasswordChangeErrors } from "../accounts/password-change.ts";
+import { clearSessionCookie, type SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout, type Html } from "./layout.ts";
 import { accountLayout, flash, utc } from "./account-ui.ts";
@@ -21,7 +21,7 @@ type PasswordFormErrors = PasswordChangeErrors & { confirmPassword?: string };
 
 async function overview(
   deps: AppDeps,
-  session: LiveSession,
+  session: SignInSession,
   opts: { message?: string; errors?: PasswordFormErrors } = {},
 ): Promise<Html> {
   const userId = session.userId;
@@ -80,7 +80,7 @@ ${flash(opts.message)}
   });
 }
 
-function exportConfirm(session: LiveSession, error?: string): Html {
+function exportConfirm(session: SignInSession, error?: string): Html {
   return accountLayout({
     title: "Download your data",
     session,
@@ -101,7 +101,7 @@ function exportConfirm(session: LiveSession, error?: string): Html {
   });
 }
 
-async function deleteConfirm(deps: AppDeps, session: LiveSession, errors: { password?: string; form?: string; confirm?: string } = {}): Promise<Html> {
+async function deleteConfirm(deps: AppDeps, session: SignInSession, errors: { password?: string; form?: string; confirm?: string } = {}): Promise<Html> {
   const userId = session.userId;
   const [apps, clients] = await Promise.all([
     deps.prisma.grant.findMany({ where: { userId, revokedAt: null }, include: { client: { select: { name: true } } }, orderBy: { createdAt: "asc" } }),

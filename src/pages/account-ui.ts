@@ -1,5 +1,5 @@
 import { html } from "hono/html";
-import type { LiveSession } from "../auth/sessions.ts";
+import type { SignInSession } from "../accounts/sessions.ts";
 import { layout, type Html } from "./layout.ts";
 
 /**
@@ -52,7 +52,7 @@ export function flash(message: string | undefined, kind: "ok" | "error" = "ok"):
 }
 
 /** The account section's page frame: header, tabs; `page` adds a page's own stylesheet section. */
-export function accountLayout(opts: { title: string; session: LiveSession; tab: AccountTab; body: Html; page?: string }): Html {
+export function accountLayout(opts: { title: string; session: SignInSession; tab: AccountTab; body: Html; page?: string }): Html {
   return layout({
     title: opts.title,
     signedInAs: opts.session.user.email,

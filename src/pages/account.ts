@@ -1,19 +1,19 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
-import { signIn, signUp, type FieldErrors } from "../auth/accounts.ts";
-import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../auth/csrf.ts";
+import { signIn, signUp, type FieldErrors } from "../accounts/accounts.ts";
+import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../accounts/csrf.ts";
 import {
   clearSessionCookie,
   createAccountSession,
   revokeAccountSession,
   writeSessionCookie,
-} from "../auth/sessions.ts";
+} from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { readForm } from "../lib/form.ts";
 import { field, layout } from "./layout.ts";
 import { checkedForm, csrfRefusal } from "./forms.ts";
 import { seedUserData } from "../seed/demo.ts";
-import { SignInThrottle } from "../auth/throttle.ts";
+import { SignInThrottle } from "../accounts/throttle.ts";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { pagePolicy } from "./security-headers.ts";
 import { loadSession, safeReturnTo } from "./session.ts";

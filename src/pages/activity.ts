@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { html } from "hono/html";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { AuditCursorError, auditTrailApps, auditTrailPage, type AuditEventWithClient } from "../audit/audit-log.ts";
-import { SCOPE_DESCRIPTIONS } from "../oauth/scopes.ts";
+import { SCOPE_DESCRIPTIONS } from "../consent/scopes.ts";
 import type { Html } from "./layout.ts";
 import { accountLayout, utc } from "./account-ui.ts";
 import { envBadge } from "./components.ts";

@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
-import type { LiveSession } from "../auth/sessions.ts";
+import type { SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import {
   ConnectedAppError,
@@ -11,7 +11,7 @@ import {
   narrowConnectedApp,
   revokeConnectedApp,
   type ConnectedApp,
-} from "../oauth/connected-apps.ts";
+} from "../consent/connected-apps.ts";
 import type { Html } from "./layout.ts";
 import { accountLayout, flash, notFoundBody, when } from "./account-ui.ts";
 import { appMark, envBadge } from "./components.ts";
@@ -65,7 +65,7 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
 </section>`;
 }
 
-function listPage(session: LiveSession, apps: ConnectedApp[], opts: { message?: string; errorFor?: { grantId: string; message: string } } = {}): Html {
+function listPage(session: SignInSession, apps: ConnectedApp[], opts: { message?: string; errorFor?: { grantId: string; message: string } } = {}): Html {
   return accountLayout({
     title: "Connected apps",
     session,
@@ -81,7 +81,7 @@ ${apps.length
   });
 }
 
-function confirmPage(session: LiveSession, app: ConnectedApp, error?: string): Html {
+function confirmPage(session: SignInSession, app: ConnectedApp, error?: string): Html {
   return accountLayout({
     title: `Revoke ${app.client.name}?`,
     session,
@@ -109,7 +109,7 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const signedIn = requireSession(deps, { formsReturnTo: "/account/apps" });
 
-  const gone = <E extends AppEnv>(c: Context<E>, session: LiveSession) =>
+  const gone = <E extends AppEnv>(c: Context<E>, session: SignInSession) =>
     c.html(
       accountLayout({
         title: "App not connected",

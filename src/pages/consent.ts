@@ -1,5 +1,5 @@
 import { html, raw } from "hono/html";
-import type { LiveSession } from "../auth/sessions.ts";
+import type { SignInSession } from "../accounts/sessions.ts";
 import type { ConsentPageInput, ConsentScope } from "../oauth/authorize/consent.ts";
 import { layout, type Html } from "./layout.ts";
 import { appMark, envBadge } from "./components.ts";
@@ -65,7 +65,7 @@ export function consentPage(p: ConsentPageInput): Html {
 }
 
 /** An authorization request that cannot go back to the app (or a refused consent form). */
-export function authorizeErrorPage(p: { title: string; message: string; session: LiveSession | null }): Html {
+export function authorizeErrorPage(p: { title: string; message: string; session: SignInSession | null }): Html {
   return layout({
     title: p.title,
     signedInAs: p.session?.user.email,

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { html } from "hono/html";
-import { checkFormCsrf, CSRF_REFUSAL } from "../auth/csrf.ts";
+import { checkFormCsrf, CSRF_REFUSAL } from "../accounts/csrf.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { readForm, type Form } from "../lib/form.ts";
 import { layout } from "./layout.ts";

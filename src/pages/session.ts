@@ -1,13 +1,13 @@
 import type { MiddlewareHandler } from "hono";
-import { loadSession } from "../auth/request-session.ts";
-import type { LiveSession } from "../auth/sessions.ts";
+import { loadSession } from "../accounts/request-session.ts";
+import type { SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 
-// Sessions are looked up by src/auth/request-session.ts; re-exported for the pages.
+// Sessions are looked up by src/accounts/request-session.ts; re-exported for the pages.
 export { loadSession };
 
 /** What a handler behind requireSession sees: the account session, known to be there. */
-export type SignedInEnv = AppEnv & { Variables: { accountSession: LiveSession } };
+export type SignedInEnv = AppEnv & { Variables: { accountSession: SignInSession } };
 
 /**
  * The guard of every signed-in page: without a session, a redirect to sign in

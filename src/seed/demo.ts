@@ -1,8 +1,8 @@
 import { randomBytes, randomInt } from "node:crypto";
 import type { Db, DbTx } from "../db/index.ts";
 import type { MeasurementType } from "../generated/prisma/client.ts";
-import { hashPassword } from "../auth/passwords.ts";
-import { insertClient } from "../oauth/clients.ts";
+import { hashPassword } from "../accounts/passwords.ts";
+import { insertClient } from "../clients/clients.ts";
 
 export interface DemoCredentials {
   user: { email: string; password: string };

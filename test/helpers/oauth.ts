@@ -5,8 +5,8 @@
  * the consent form.
  */
 import * as oauth from "oauth4webapi";
-import { signUp } from "../../src/auth/accounts.ts";
-import { insertClient, type NewClient } from "../../src/oauth/clients.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
+import { insertClient, type NewClient } from "../../src/clients/clients.ts";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
 import { decodeEntities, WebClient } from "./http.ts";
 import type { TestServer } from "./server.ts";

@@ -1,7 +1,7 @@
 import net from "node:net";
 import { loadConfig, type Config } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createTestDatabase } from "./db.ts";
 

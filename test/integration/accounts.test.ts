@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyPassword } from "../../src/auth/passwords.ts";
-import { sha256 } from "../../src/auth/tokens.ts";
+import { verifyPassword } from "../../src/accounts/passwords.ts";
+import { sha256 } from "../../src/lib/crypto.ts";
 import { hiddenInput, pageErrors, setCookies, WebClient } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import * as oauth from "oauth4webapi";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
 import { describeBrowser, openBrowser, type TestBrowser } from "../helpers/browser.ts";
 import { currentKind } from "../helpers/kinds.ts";
 import { authorizationUrl, discover, exchangeCode, insecure, PASSWORD, registerClient } from "../helpers/oauth.ts";

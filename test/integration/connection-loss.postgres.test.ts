@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { adminQuery } from "../helpers/db.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -4,7 +4,7 @@
 // (oauth4webapi against the real token and authorization endpoints).
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { sha256 } from "../../src/auth/tokens.ts";
+import { sha256 } from "../../src/lib/crypto.ts";
 import type { WebClient } from "../helpers/http.ts";
 import {
   authorizationUrl,

@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { revokeGrant } from "../../src/oauth/grants.ts";
+import { revokeGrant } from "../../src/consent/grants.ts";
 import { transaction } from "../../src/db/changes.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { authorizationUrl, discover, exchangeCode, location, registerClient, signedInUser, submitConsent } from "../helpers/oauth.ts";

@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { WebClient } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

@@ -1,9 +1,9 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
 import { getSchema } from "../../src/graphql/schema.ts";
 import { schemaRules, type FieldRule } from "../../src/graphql/scope-rules.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { demoMeasurements, seedDemoActivity } from "../../src/seed/demo.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 

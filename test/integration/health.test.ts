@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
 import { freePort, startTestServer, type TestServer } from "../helpers/server.ts";

@@ -2,9 +2,9 @@
 // 404 while METRICS_TOKEN is unset; labels are route patterns, grant types,
 // refusal reasons and capped GraphQL operation names, never raw paths or tokens.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
 import { GRAPHQL_OPERATION_LABEL_CAP, OTHER_OPERATION } from "../../src/metrics/metrics.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const METRICS_TOKEN = "metrics-token-0123456789abcdef";

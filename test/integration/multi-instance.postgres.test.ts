@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/log.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { createLogger } from "../../src/lib/log.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
 import { freePort } from "../helpers/server.ts";

@@ -1,8 +1,8 @@
 import * as oauth from "oauth4webapi";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;

@@ -16,8 +16,8 @@
  */
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import type { MeasurementType } from "../../src/generated/prisma/client.ts";
 import { startPartnerApp, type PartnerApp } from "../../examples/partner-app/server.ts";
 import { describeBrowser, openBrowser, type TestBrowser } from "../helpers/browser.ts";

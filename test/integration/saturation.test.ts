@@ -3,8 +3,8 @@
 // Retry-After (in each surface's own error form), never a 500; and while the
 // only connection is held, every endpoint that needs the database says 503.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { signUp } from "../../src/auth/accounts.ts";
-import { insertClient } from "../../src/oauth/clients.ts";
+import { signUp } from "../../src/accounts/accounts.ts";
+import { insertClient } from "../../src/clients/clients.ts";
 import { signedInUser } from "../helpers/oauth.ts";
 import type { WebClient } from "../helpers/http.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -7,7 +7,7 @@ import type { Page } from "playwright-core";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { AppDeps } from "../../src/context.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/lib/log.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
 import { STYLESHEET_URL } from "../../src/pages/assets.ts";
 import { describeBrowser, openBrowser, type TestBrowser } from "../helpers/browser.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { redirectUriMatches, redirectUriProblem } from "../../src/oauth/redirect-uris.ts";
-import { checkRedirectUris, ClientInputError } from "../../src/oauth/registration.ts";
+import { redirectUriMatches, redirectUriProblem } from "../../src/clients/redirect-uris.ts";
+import { checkRedirectUris, ClientInputError } from "../../src/clients/registration.ts";
 
 const PROD_CONFIDENTIAL = { environment: "PRODUCTION", type: "CONFIDENTIAL" } as const;
 const PROD_PUBLIC = { environment: "PRODUCTION", type: "PUBLIC" } as const;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SignInThrottle } from "../../src/auth/throttle.ts";
+import { SignInThrottle } from "../../src/accounts/throttle.ts";
 
 describe("SignInThrottle", () => {
   it("blocks an account after its limit of failures until the window passes, and forgets on success", () => {

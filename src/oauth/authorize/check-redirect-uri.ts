@@ -1,4 +1,4 @@
-import { redirectUriMatches } from "../redirect-uris.ts";
+import { redirectUriMatches } from "../../clients/redirect-uris.ts";
 import { AuthorizeError, clientOf, type AuthorizeCheck } from "./context.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { parseScope } from "../params.ts";
-import { PROTOCOL_SCOPES } from "../scopes.ts";
+import { PROTOCOL_SCOPES } from "../../consent/scopes.ts";
 import { AuthorizeError, clientOf, describable, param, type AuthorizeCheck } from "./context.ts";
 
 /**

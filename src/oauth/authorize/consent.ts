@@ -1,6 +1,6 @@
 import type { ClientEnvironment, Grant } from "../../generated/prisma/client.ts";
-import type { LiveSession } from "../../auth/sessions.ts";
-import { PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "../scopes.ts";
+import type { SignInSession } from "../../accounts/sessions.ts";
+import { PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "../../consent/scopes.ts";
 import { AuthorizeError } from "./context.ts";
 import type { AuthorizationRequest } from "./validate.ts";
 
@@ -25,7 +25,7 @@ export interface ConsentScope {
 export interface ConsentPageInput {
   /** where the form posts */
   action: string;
-  session: LiveSession;
+  session: SignInSession;
   client: { name: string; environment: ClientEnvironment };
   /** host of the redirect URI: where the user goes after choosing */
   redirectHost: string;

@@ -1,6 +1,6 @@
 import type { Db } from "../../db/index.ts";
 import { createAuthorizationCode } from "../codes.ts";
-import { findLiveGrant, grantAccess } from "../grants.ts";
+import { findLiveGrant, grantAccess } from "../../consent/grants.ts";
 import { grantCovers } from "./consent.ts";
 import type { AuthorizationRequest } from "./validate.ts";
 

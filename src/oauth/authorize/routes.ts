@@ -3,10 +3,10 @@ import { OAUTH_PATHS } from "../paths.ts";
 import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppDeps, AppEnv } from "../../context.ts";
 import type { Grant } from "../../generated/prisma/client.ts";
-import type { LiveSession } from "../../auth/sessions.ts";
-import { checkFormCsrf } from "../../auth/csrf.ts";
-import { loadSession } from "../../auth/request-session.ts";
-import { findLiveGrant } from "../grants.ts";
+import type { SignInSession } from "../../accounts/sessions.ts";
+import { checkFormCsrf } from "../../accounts/csrf.ts";
+import { loadSession } from "../../accounts/request-session.ts";
+import { findLiveGrant } from "../../consent/grants.ts";
 import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
 import { readConsentForm } from "./consent-form.ts";
 import { collectParams, type AuthorizeErrorCode, type RawParams } from "./context.ts";
@@ -37,7 +37,7 @@ type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
  */
 export interface AuthorizeViews {
   consentPage(input: ConsentPageInput): Html;
-  errorPage(input: { title: string; message: string; session: LiveSession | null }): Html;
+  errorPage(input: { title: string; message: string; session: SignInSession | null }): Html;
 }
 
 function frameHeaders(c: Context): void {
@@ -96,7 +96,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
   async function showConsent(
     c: Context<AppEnv>,
     req: AuthorizationRequest,
-    session: LiveSession,
+    session: SignInSession,
     grant: Grant | null,
     opts: { ticked?: Set<string>; message?: string; status?: 200 | 400 } = {},
   ) {

@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { recordAudit } from "../../audit/audit.ts";
-import { randomToken, sha256 } from "../../auth/tokens.ts";
+import { randomToken, sha256 } from "../../lib/crypto.ts";
 import { transaction } from "../../db/changes.ts";
 import type { Sql } from "../../db/index.ts";
 import { OAuthError } from "../errors.ts";
-import { revokeGrant } from "../grants.ts";
+import { revokeGrant } from "../../consent/grants.ts";
 import { parseScope } from "../params.ts";
-import { PROTOCOL_SCOPES } from "../scopes.ts";
+import { PROTOCOL_SCOPES } from "../../consent/scopes.ts";
 import { issueAccessToken, refreshIdleExpiry, type IssuedAccessToken } from "../tokens.ts";
 import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 

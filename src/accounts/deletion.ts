@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { recordChange, transaction } from "../db/changes.ts";
 import type { Db } from "../db/index.ts";
-import { ruleExpiry } from "../oauth/revocation-view.ts";
-import { revokeClient } from "../oauth/client-admin.ts";
-import { revokeGrant } from "../oauth/grants.ts";
+import { revocationRuleExpiry } from "../lib/lifetimes.ts";
+import { revokeClient } from "../clients/client-admin.ts";
+import { revokeGrant } from "../consent/grants.ts";
 import { dummyPasswordHash, verifyPassword } from "./passwords.ts";
 
 export type AccountDeletionResult =
@@ -59,10 +59,10 @@ export async function deleteAccount(prisma: Db, input: { userId: string; passwor
         data: { secretHash: null, previousSecretHash: null, previousSecretExpiresAt: null },
       });
       for (const c of wiped) {
-        await recordChange(tx, { kind: "client.changed", subject: c.id, clientId: c.clientId, expiresAt: ruleExpiry() });
+        await recordChange(tx, { kind: "client.changed", subject: c.id, clientId: c.clientId, expiresAt: revocationRuleExpiry() });
       }
       // Any token acting for this user ends, whatever issued it.
-      await recordChange(tx, { kind: "user.deleted", subject: input.userId, expiresAt: ruleExpiry() });
+      await recordChange(tx, { kind: "user.deleted", subject: input.userId, expiresAt: revocationRuleExpiry() });
 
       const grants = await tx.grant.findMany({ where: { userId: input.userId, revokedAt: null }, select: { id: true } });
       let grantsRevoked = 0;

@@ -3,9 +3,9 @@ import type { Db, DbTx } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
-import { ruleExpiry } from "./revocation-view.ts";
+import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { newClientSecret } from "./clients.ts";
-import { revokeGrant } from "./grants.ts";
+import { revokeGrant } from "../consent/grants.ts";
 import { checkRedirectUris, ClientInputError, clientFields, firstIssue } from "./registration.ts";
 
 /**
@@ -140,7 +140,7 @@ export async function updateClient(
       subject: client.id,
       clientId: client.clientId,
       scopes: removedScopes,
-      expiresAt: ruleExpiry(),
+      expiresAt: revocationRuleExpiry(),
     });
     await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
@@ -189,7 +189,7 @@ export async function rotateClientSecret(
       throw new ClientInputError("clientId", "The client changed while its secret was being rotated; try again.");
     }
     // Instances holding the client in memory must stop accepting the old secret now.
-    await recordChange(tx, { kind: "client.changed", subject: client.id, clientId: client.clientId, expiresAt: ruleExpiry() });
+    await recordChange(tx, { kind: "client.changed", subject: client.id, clientId: client.clientId, expiresAt: revocationRuleExpiry() });
     await recordAudit(tx, {
       action: "client.secret_rotated",
       userId: owner.id,
@@ -222,7 +222,7 @@ export async function revokeClient(prisma: Db, owner: ClientOwner, clientId: str
       await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
       if (first) {
         // Every access token of the client, client_credentials ones included, ends with it.
-        await recordChange(tx, { kind: "client.revoked", subject: client.id, clientId: client.clientId, expiresAt: ruleExpiry() });
+        await recordChange(tx, { kind: "client.revoked", subject: client.id, clientId: client.clientId, expiresAt: revocationRuleExpiry() });
         await recordAudit(tx, {
           action: "client.revoked",
           userId: owner.id,

@@ -4,7 +4,7 @@ import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { insertClient } from "./clients.ts";
 import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
-import { DATA_SCOPES } from "./scopes.ts";
+import { DATA_SCOPES } from "../consent/scopes.ts";
 import { MAX_ACCESS_TOKEN_TTL_S, MIN_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
 
 export { MAX_ACCESS_TOKEN_TTL_S as MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL_S as MIN_ACCESS_TOKEN_TTL } from "../lib/lifetimes.ts";

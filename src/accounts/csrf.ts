@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
-import type { LiveSession } from "./sessions.ts";
-import { randomToken, safeEqual } from "./tokens.ts";
+import type { SignInSession } from "./sessions.ts";
+import { randomToken, safeEqual } from "../lib/crypto.ts";
 
 /**
  * Form CSRF protection. Signed-in forms use the session's own token
@@ -15,7 +15,7 @@ function preSessionCookieName(secure: boolean): string {
   return secure ? "__Host-sg_csrf" : "sg_csrf";
 }
 
-export function formCsrfToken(c: Context, session: LiveSession | null, secure: boolean): string {
+export function formCsrfToken(c: Context, session: SignInSession | null, secure: boolean): string {
   if (session) return session.csrfToken;
   const name = preSessionCookieName(secure);
   let token = getCookie(c, name);
@@ -28,7 +28,7 @@ export function formCsrfToken(c: Context, session: LiveSession | null, secure: b
 
 export function checkFormCsrf(
   c: Context,
-  session: LiveSession | null,
+  session: SignInSession | null,
   secure: boolean,
   issuerOrigin: string,
   submitted: unknown,

@@ -2,7 +2,7 @@ import type { DbTx } from "../db/index.ts";
 import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange } from "../db/changes.ts";
-import { ruleExpiry } from "./revocation-view.ts";
+import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 
 /** The user's live grant to a client (a connected app), if any. */
 export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Promise<Grant | null> {
@@ -59,7 +59,7 @@ export async function revokeGrant(tx: DbTx, grantId: string, reason: string): Pr
   await tx.refreshToken.updateMany({ where: { grantId, revokedAt: null }, data: { revokedAt: now } });
   await tx.authorizationCode.updateMany({ where: { grantId, usedAt: null }, data: { usedAt: now } });
   if (count === 0) return false;
-  await recordChange(tx, { kind: "grant.revoked", subject: grantId, expiresAt: ruleExpiry() });
+  await recordChange(tx, { kind: "grant.revoked", subject: grantId, expiresAt: revocationRuleExpiry() });
   const grant = await tx.grant.findUniqueOrThrow({ where: { id: grantId } });
   await recordAudit(tx, {
     action: "grant.revoked",

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Db } from "../db/index.ts";
 import type { ClientEnvironment, ClientType, OAuthClient } from "../generated/prisma/client.ts";
-import { sha256 } from "../auth/tokens.ts";
+import { sha256 } from "../lib/crypto.ts";
 import { DEFAULT_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
 
 export const CONFIDENTIAL_GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"];

@@ -2,7 +2,7 @@ import type { Db, DbTx } from "../db/index.ts";
 import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
-import { ruleExpiry } from "./revocation-view.ts";
+import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { revokeGrant } from "./grants.ts";
 import { DATA_SCOPES, PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "./scopes.ts";
 
@@ -124,7 +124,7 @@ export async function narrowConnectedApp(
     const { count } = await tx.grant.updateMany({ where: { id: app.id, revokedAt: null }, data: { scopes } });
     if (count === 0) throw new ConnectedAppError("not_found", NOT_FOUND);
     // Live access tokens carrying a removed scope end (the change feed); later ones are minted narrower.
-    await recordChange(tx, { kind: "grant.narrowed", subject: app.id, clientId: app.client.clientId, scopes: removed, expiresAt: ruleExpiry() });
+    await recordChange(tx, { kind: "grant.narrowed", subject: app.id, clientId: app.client.clientId, scopes: removed, expiresAt: revocationRuleExpiry() });
     const refreshTokens = await tx.refreshToken.findMany({
       where: { grantId: app.id, revokedAt: null, rotatedAt: null, scopes: { hasSome: removed } },
       select: { id: true, scopes: true },

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Db } from "../db/index.ts";
 import type { AccountSession, User } from "../generated/prisma/client.ts";
-import { randomToken, sha256 } from "./tokens.ts";
+import { randomToken, sha256 } from "../lib/crypto.ts";
 import { ACCOUNT_SESSION_TTL_MS } from "../lib/lifetimes.ts";
 
 const LAST_SEEN_RESOLUTION_MS = 5 * 60 * 1000;
@@ -12,7 +12,7 @@ export function sessionCookieName(secure: boolean): string {
   return secure ? "__Host-sg_session" : "sg_session";
 }
 
-export type LiveSession = AccountSession & { user: User };
+export type SignInSession = AccountSession & { user: User };
 
 export async function createAccountSession(
   prisma: Db,
@@ -32,7 +32,7 @@ export async function createAccountSession(
   return { token, session };
 }
 
-export async function findAccountSession(prisma: Db, token: string | undefined): Promise<LiveSession | null> {
+export async function findAccountSession(prisma: Db, token: string | undefined): Promise<SignInSession | null> {
   if (!token || token.length > 200) return null;
   const session = await prisma.accountSession.findUnique({
     where: { tokenHash: sha256(token) },
