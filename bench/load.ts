@@ -164,11 +164,7 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
 }
 
 /** One request for setup steps (getting a token, checking a server answers as expected). */
-export async function requestOnce(
-  url: string,
-  headers: Record<string, string>,
-  body: string,
-): Promise<{ status: number; body: string }> {
+export async function requestOnce(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text() };
 }

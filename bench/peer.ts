@@ -144,7 +144,10 @@ export async function startOidcProvider(): Promise<Peer> {
 // The few oidc-provider model classes used to mint refresh tokens (it ships no types).
 interface PeerModels {
   Client: { find(id: string): Promise<unknown> };
-  Grant: new (init: { accountId: string; clientId: string }) => {
+  Grant: new (init: {
+    accountId: string;
+    clientId: string;
+  }) => {
     addResourceScope(resource: string, scope: string): void;
     addOIDCScope(scope: string): void;
     save(): Promise<string>;

@@ -160,7 +160,9 @@ const median = (xs: number[]): number => {
 };
 // (+ 0 turns a -0 from rounding into 0: "-0.00" statements per request reads like a bug)
 const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n) ? (Number(n.toFixed(digits)) + 0).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "-";
+  Number.isFinite(n)
+    ? (Number(n.toFixed(digits)) + 0).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : "-";
 const fmtRatio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : "-");
 const MB = (n: number) => (n / 1024 / 1024).toFixed(1);
 
@@ -263,7 +265,12 @@ interface Soak {
   cutShort: boolean;
 }
 
-async function measure(target: Target, connections: number, durationS: number, limits: { amount?: number; maxS?: number } = {}): Promise<Run> {
+async function measure(
+  target: Target,
+  connections: number,
+  durationS: number,
+  limits: { amount?: number; maxS?: number } = {},
+): Promise<Run> {
   const spec = await target.spec(connections);
   const before = target.countsSql ? await target.child.stats() : undefined;
   const t0 = performance.now();
@@ -335,7 +342,12 @@ function sqlPerRequest(runs: Run[]): number {
 }
 
 // ------------------------------------------------------------------ one database
-async function benchDatabase(databaseUrl: string | undefined, peers: Child, peerInfo: PeersInfo, soak: boolean): Promise<{ report: DbReport; soak?: Soak }> {
+async function benchDatabase(
+  databaseUrl: string | undefined,
+  peers: Child,
+  peerInfo: PeersInfo,
+  soak: boolean,
+): Promise<{ report: DbReport; soak?: Soak }> {
   const dbName = databaseUrl ? "PostgreSQL" : "embedded";
   console.log(`\n== ${dbName} ==`);
   const sgChild = await Child.spawn("scopegate");
@@ -349,34 +361,69 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
     const peerToken = `${peerInfo.oidcUrl}/token`;
 
     // ---------------------------------------------------------- set-up, every answer checked once
-    const expect = async (what: string, url: string, headers: Record<string, string>, body: string, check: (b: string) => string | null) => {
+    const expect = async (
+      what: string,
+      url: string,
+      headers: Record<string, string>,
+      body: string,
+      check: (b: string) => string | null,
+    ) => {
       const a = await requestOnce(url, headers, body);
       const problem = a.status >= 200 && a.status < 300 ? check(a.body) : `HTTP ${a.status}: ${a.body.slice(0, 300)}`;
       if (problem) throw new Error(`${what}: ${problem}`);
       return a.body;
     };
     await expect("scopegate client_credentials", sgToken, { "content-type": FORM, authorization: sgAuth }, CC_BODY, checkJwtAccessToken);
-    await expect("oidc-provider client_credentials", peerToken, { "content-type": FORM, authorization: peerAuth }, CC_BODY, checkJwtAccessToken);
+    await expect(
+      "oidc-provider client_credentials",
+      peerToken,
+      { "content-type": FORM, authorization: peerAuth },
+      CC_BODY,
+      checkJwtAccessToken,
+    );
     // A user's access token (with a grant), from a refresh: the token the GraphQL and introspection cases present.
     const [head] = await sgChild.call<string[]>("mintRefreshTokens", 1);
-    const refreshed = await expect("scopegate refresh_token", sgToken, { "content-type": FORM, authorization: sgAuth },
-      `grant_type=refresh_token&refresh_token=${encodeURIComponent(head!)}`, checkRefreshAnswer);
+    const refreshed = await expect(
+      "scopegate refresh_token",
+      sgToken,
+      { "content-type": FORM, authorization: sgAuth },
+      `grant_type=refresh_token&refresh_token=${encodeURIComponent(head!)}`,
+      checkRefreshAnswer,
+    );
     const userToken = (JSON.parse(refreshed) as { access_token: string }).access_token;
     const [peerHead] = await peers.call<string[]>("mintRefreshTokens", 1);
-    await expect("oidc-provider refresh_token", peerToken, { "content-type": FORM, authorization: peerAuth },
-      `grant_type=refresh_token&refresh_token=${encodeURIComponent(peerHead!)}`, checkRefreshAnswer);
+    await expect(
+      "oidc-provider refresh_token",
+      peerToken,
+      { "content-type": FORM, authorization: peerAuth },
+      `grant_type=refresh_token&refresh_token=${encodeURIComponent(peerHead!)}`,
+      checkRefreshAnswer,
+    );
     await sgChild.call("fixViewer", userToken);
     // oidc-provider only introspects tokens it stores: an opaque one, for its
     // second resource. Its in-memory adapter is an LRU of 1,000 entries (the
     // refresh case alone writes thousands), so each run gets a token minted
     // just before it.
     const peerIntrospect = async () => {
-      const opaque = await expect("oidc-provider opaque client_credentials", peerToken, { "content-type": FORM, authorization: peerAuth },
-        `${CC_BODY}&resource=${encodeURIComponent(peerInfo.opaqueResource)}`, (b) => (/"access_token":"[\w-]+"/.test(b) ? null : `no opaque token: ${b}`));
+      const opaque = await expect(
+        "oidc-provider opaque client_credentials",
+        peerToken,
+        { "content-type": FORM, authorization: peerAuth },
+        `${CC_BODY}&resource=${encodeURIComponent(peerInfo.opaqueResource)}`,
+        (b) => (/"access_token":"[\w-]+"/.test(b) ? null : `no opaque token: ${b}`),
+      );
       const token = (JSON.parse(opaque) as { access_token: string }).access_token;
-      return { url: `${peerInfo.oidcUrl}/token/introspection`, headers: { "content-type": FORM, authorization: peerAuth }, body: `token=${token}` };
+      return {
+        url: `${peerInfo.oidcUrl}/token/introspection`,
+        headers: { "content-type": FORM, authorization: peerAuth },
+        body: `token=${token}`,
+      };
     };
-    const sgIntrospect = { url: `${sg.url}/v1/oauth/introspect`, headers: { "content-type": FORM, authorization: sgAuth }, body: `token=${userToken}` };
+    const sgIntrospect = {
+      url: `${sg.url}/v1/oauth/introspect`,
+      headers: { "content-type": FORM, authorization: sgAuth },
+      body: `token=${userToken}`,
+    };
     await expect("scopegate introspection", sgIntrospect.url, sgIntrospect.headers, sgIntrospect.body, checkActive);
     const peerSample = await peerIntrospect();
     await expect("oidc-provider introspection", peerSample.url, peerSample.headers, peerSample.body, checkActive);
@@ -406,11 +453,18 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
     const idle1 = await sgChild.stats();
     const bg = (idle1.sql - idle0.sql) / ((performance.now() - idleStart) / 1000);
     backgroundSql.set(sgChild, bg);
-    notes.push(`Idle scopegate process: ${bg.toFixed(2)} statements/s (timers), subtracted from each run's count before dividing by its requests.`);
+    notes.push(
+      `Idle scopegate process: ${bg.toFixed(2)} statements/s (timers), subtracted from each run's count before dividing by its requests.`,
+    );
     console.log(notes.join("\n"));
 
     // ---------------------------------------------------------- targets
-    const fixed = (label: string, child: Child, spec: LoadSpec, countsSql: boolean): Target => ({ label, child, countsSql, spec: async () => spec });
+    const fixed = (label: string, child: Child, spec: LoadSpec, countsSql: boolean): Target => ({
+      label,
+      child,
+      countsSql,
+      spec: async () => spec,
+    });
     const refreshTarget = (label: string, child: Child, url: string, authorization: string, countsSql: boolean): Target => ({
       label,
       child,
@@ -422,7 +476,12 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
         return Object.assign(refreshSpec(url, authorization, pool, counters), { counters });
       },
     });
-    const sgCc = fixed("scopegate", sgChild, { url: sgToken, headers: { "content-type": FORM, authorization: sgAuth }, body: CC_BODY, check: checkJwtAccessToken }, true);
+    const sgCc = fixed(
+      "scopegate",
+      sgChild,
+      { url: sgToken, headers: { "content-type": FORM, authorization: sgAuth }, body: CC_BODY, check: checkJwtAccessToken },
+      true,
+    );
     const sgRefresh = refreshTarget("scopegate", sgChild, sgToken, sgAuth, true);
     const sgIntro = fixed("scopegate", sgChild, { ...sgIntrospect, check: checkActive }, true);
     const sgGql = (n: number) => fixed("scopegate", sgChild, gql(`${sg.url}/graphql`, n, userToken), true);
@@ -430,7 +489,15 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
       {
         key: "client_credentials",
         title: "POST token endpoint, grant_type=client_credentials (client_secret_basic)",
-        targets: [sgCc, fixed(peerInfo.oidcName, peers, { url: peerToken, headers: { "content-type": FORM, authorization: peerAuth }, body: CC_BODY, check: checkJwtAccessToken }, false)],
+        targets: [
+          sgCc,
+          fixed(
+            peerInfo.oidcName,
+            peers,
+            { url: peerToken, headers: { "content-type": FORM, authorization: peerAuth }, body: CC_BODY, check: checkJwtAccessToken },
+            false,
+          ),
+        ],
       },
       {
         key: "refresh_token",
@@ -440,17 +507,27 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
       {
         key: "introspection",
         title: "POST introspection endpoint (scopegate: its JWT; oidc-provider: its opaque token)",
-        targets: [sgIntro, { label: peerInfo.oidcName, child: peers, countsSql: false, spec: async () => ({ ...(await peerIntrospect()), check: checkActive }) }],
-      },
-      ...N_ITEMS.map((n): Case => ({
-        key: `graphql_${n}`,
-        title: `GraphQL ${measurementsQuery(n)} with a bearer token`,
         targets: [
-          sgGql(n),
-          fixed("scopegate, fixed viewer", sgChild, gql(`${sg.fixedViewerUrl}/graphql`, n, "ignored"), true),
-          fixed(peerInfo.yogaName, peers, gql(`${peerInfo.yogaUrl}/graphql`, n), false),
+          sgIntro,
+          {
+            label: peerInfo.oidcName,
+            child: peers,
+            countsSql: false,
+            spec: async () => ({ ...(await peerIntrospect()), check: checkActive }),
+          },
         ],
-      })),
+      },
+      ...N_ITEMS.map(
+        (n): Case => ({
+          key: `graphql_${n}`,
+          title: `GraphQL ${measurementsQuery(n)} with a bearer token`,
+          targets: [
+            sgGql(n),
+            fixed("scopegate, fixed viewer", sgChild, gql(`${sg.fixedViewerUrl}/graphql`, n, "ignored"), true),
+            fixed(peerInfo.yogaName, peers, gql(`${peerInfo.yogaUrl}/graphql`, n), false),
+          ],
+        }),
+      ),
     ];
 
     const results: CaseResult[] = [];
@@ -458,7 +535,9 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
 
     // ---------------------------------------------------------- bursts at concurrency 64
     const burstAnswers = BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION;
-    console.log(`\n[${dbName}] bursts: ${BURST_CONNECTIONS} connections, ${burstAnswers} answers or ${BURST_MAX_S} s each (at ${fmt(elapsedS())} s)`);
+    console.log(
+      `\n[${dbName}] bursts: ${BURST_CONNECTIONS} connections, ${burstAnswers} answers or ${BURST_MAX_S} s each (at ${fmt(elapsedS())} s)`,
+    );
     const bursts: DbReport["bursts"] = [];
     for (const [endpoint, t] of [
       ["token (client_credentials)", sgCc],
@@ -468,7 +547,9 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
     ] as const) {
       const run = await measure(t, BURST_CONNECTIONS, 0, { amount: burstAnswers, maxS: BURST_MAX_S });
       bursts.push({ endpoint, result: run.result });
-      console.log(`  ${endpoint}: ${run.result.requests} answers, ${run.result.status5xx} 5xx, ${run.result.errors} errors${run.result.firstError ? ` (first: ${run.result.firstError})` : ""}`);
+      console.log(
+        `  ${endpoint}: ${run.result.requests} answers, ${run.result.status5xx} 5xx, ${run.result.errors} errors${run.result.firstError ? ` (first: ${run.result.firstError})` : ""}`,
+      );
     }
 
     // ---------------------------------------------------------- soak
@@ -478,11 +559,20 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
       // it exercises what could grow per request (token signing, the audit buffer and its flushes).
       const t = sgCc;
       const maxS = Math.max(5, Math.min(SOAK_MAX_S, HARD_LIMIT_S - 60 - elapsedS()));
-      console.log(`\n[${dbName}] soak: ${SOAK_REQUESTS.toLocaleString("en-US")} token requests (client_credentials) at ${CONNECTIONS} connections, at most ${fmt(maxS)} s, after ${SOAK_WARMUP_S} s of warm-up`);
+      console.log(
+        `\n[${dbName}] soak: ${SOAK_REQUESTS.toLocaleString("en-US")} token requests (client_credentials) at ${CONNECTIONS} connections, at most ${fmt(maxS)} s, after ${SOAK_WARMUP_S} s of warm-up`,
+      );
       await measure(t, CONNECTIONS, SOAK_WARMUP_S);
       const start = await sgChild.stats();
       let rssMax = start.rss;
-      const sampler = setInterval(() => void sgChild.stats().then((s) => (rssMax = Math.max(rssMax, s.rss)), () => {}), 2_000);
+      const sampler = setInterval(
+        () =>
+          void sgChild.stats().then(
+            (s) => (rssMax = Math.max(rssMax, s.rss)),
+            () => {},
+          ),
+        2_000,
+      );
       const run = await measure(t, CONNECTIONS, 0, { amount: SOAK_REQUESTS, maxS });
       clearInterval(sampler);
       const end = await sgChild.stats();
@@ -500,7 +590,9 @@ async function benchDatabase(databaseUrl: string | undefined, peers: Child, peer
         rssMax,
         cutShort: run.result.requests < SOAK_REQUESTS,
       };
-      console.log(`  ${run.result.requests} answers in ${fmt(run.result.durationS, 1)} s, ${run.result.errors} errors; RSS ${MB(start.rss)} → ${MB(end.rss)} MB (max ${MB(rssMax)})`);
+      console.log(
+        `  ${run.result.requests} answers in ${fmt(run.result.durationS, 1)} s, ${run.result.errors} errors; RSS ${MB(start.rss)} → ${MB(end.rss)} MB (max ${MB(rssMax)})`,
+      );
     }
 
     const peerStats = await peers.stats();
@@ -553,7 +645,10 @@ function evaluateGoals(reports: DbReport[], soak: Soak | undefined): Goal[] {
     // The credential check's statements: the protected read minus the same read
     // with the check switched off (audit writes are the same for both), and
     // introspection, which is all credential check.
-    const checkSql = reads.map(({ n, cr }) => ({ what: `/graphql ${n} items`, sql: sqlPerRequest(cr.runs[0]!) - sqlPerRequest(cr.runs[1]!) }));
+    const checkSql = reads.map(({ n, cr }) => ({
+      what: `/graphql ${n} items`,
+      sql: sqlPerRequest(cr.runs[0]!) - sqlPerRequest(cr.runs[1]!),
+    }));
     checkSql.push({ what: "introspection", sql: sqlPerRequest(find(r, "introspection").runs[0]!) });
     goals.push({
       goal: "zero SQL statements for the credential check (per request, < 0.05)",
@@ -587,7 +682,10 @@ function machine(): string[] {
     `- CPU: ${cpus[0]?.model.trim() ?? "unknown"}, ${cpus.length} cores (os.cpus())`,
     `- memory: ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     `- node ${process.version}, ${os.type()} ${os.release()} ${os.arch()}`,
-    `- load average at the start: ${startLoad.map((n) => n.toFixed(2)).join(" ")}; at the end: ${os.loadavg().map((n) => n.toFixed(2)).join(" ")}`,
+    `- load average at the start: ${startLoad.map((n) => n.toFixed(2)).join(" ")}; at the end: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(" ")}`,
   ];
 }
 const startLoad = os.loadavg();
@@ -595,14 +693,27 @@ const startLoad = os.loadavg();
 function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], peerName: string, totalS: number): string {
   const L: string[] = [];
   L.push("# Benchmark results", "");
-  L.push(`Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}; the run took ${fmt(totalS)} s. How to read it: bench/README.md.`, "");
+  L.push(
+    `Written by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString()}; the run took ${fmt(totalS)} s. How to read it: bench/README.md.`,
+    "",
+  );
   L.push("## Machine", "", ...machine(), "");
   L.push("## Settings", "");
-  L.push(`- load: autocannon in the parent process, the servers in child processes; loopback (127.0.0.1), keep-alive, ${CONNECTIONS} connections, pipelining 1, every answer checked`);
-  L.push(`- each case: every server warmed up for ${WARMUP_S} s, then ${ROUNDS} rounds of ${ROUND_S} s; within a round the servers take turns (A B C, then C B A in the next round); req/s, p50 and p99 are medians over rounds; ratios are the median of the per-round ratios`);
-  L.push(`- req/s counts checked answers only (2xx and the expected content); errors are non-2xx, timeouts, connection errors and 2xx answers that failed the check`);
-  L.push(`- SQL/req: statements the scopegate process sent (pg.Client#query) from the start of each round until its count stood still (beyond its idle rate) for ${SETTLE_MS} ms (requests still in flight finished, batched audit writes landed), less its idle rate over that time, ÷ requests sent; "-" for the peers (no database)`);
-  L.push(`- peers: ${peerName} (in-memory adapter, ES256 JWT access tokens through a resource indicator, refresh-token rotation on) and bare graphql-yoga, in one child process; scopegate and its fixed-viewer twin in another`);
+  L.push(
+    `- load: autocannon in the parent process, the servers in child processes; loopback (127.0.0.1), keep-alive, ${CONNECTIONS} connections, pipelining 1, every answer checked`,
+  );
+  L.push(
+    `- each case: every server warmed up for ${WARMUP_S} s, then ${ROUNDS} rounds of ${ROUND_S} s; within a round the servers take turns (A B C, then C B A in the next round); req/s, p50 and p99 are medians over rounds; ratios are the median of the per-round ratios`,
+  );
+  L.push(
+    `- req/s counts checked answers only (2xx and the expected content); errors are non-2xx, timeouts, connection errors and 2xx answers that failed the check`,
+  );
+  L.push(
+    `- SQL/req: statements the scopegate process sent (pg.Client#query) from the start of each round until its count stood still (beyond its idle rate) for ${SETTLE_MS} ms (requests still in flight finished, batched audit writes landed), less its idle rate over that time, ÷ requests sent; "-" for the peers (no database)`,
+  );
+  L.push(
+    `- peers: ${peerName} (in-memory adapter, ES256 JWT access tokens through a resource indicator, refresh-token rotation on) and bare graphql-yoga, in one child process; scopegate and its fixed-viewer twin in another`,
+  );
   L.push("");
   L.push("## Goals", "", "| goal | database | measured | status |", "| --- | --- | --- | --- |");
   for (const g of goals) L.push(`| ${g.goal} | ${g.db} | ${g.measured} | **${g.status}** |`);
@@ -611,7 +722,10 @@ function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], pe
   }
   const refreshEmbedded = reports.find((r) => r.db === "embedded")?.cases.find((c) => c.case.key === "refresh_token");
   if (refreshEmbedded) {
-    L.push("", `Rotating refresh on the embedded database (reported, no goal: its single connection bounds it): ${fmtRatio(pairedRatio(refreshEmbedded, 1))} ${peerName}.`);
+    L.push(
+      "",
+      `Rotating refresh on the embedded database (reported, no goal: its single connection bounds it): ${fmtRatio(pairedRatio(refreshEmbedded, 1))} ${peerName}.`,
+    );
   }
   L.push("");
 
@@ -649,12 +763,20 @@ function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], pe
     if (firstErrors.length) L.push("", "First error of each server that had any:", "", ...firstErrors);
     L.push("", `Per round (req/s, rounds 1 / 2 / 3):`, "");
     for (const cr of r.cases) {
-      L.push(`- ${cr.case.key}: ${cr.case.targets.map((t, i) => `${t.label} ${cr.runs[i]!.map((x) => fmt(x.result.okRps)).join(" / ")}`).join("; ")}`);
+      L.push(
+        `- ${cr.case.key}: ${cr.case.targets.map((t, i) => `${t.label} ${cr.runs[i]!.map((x) => fmt(x.result.okRps)).join(" / ")}`).join("; ")}`,
+      );
     }
-    L.push("", `Bursts at concurrency ${BURST_CONNECTIONS} (scopegate; ${BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION} answers or ${BURST_MAX_S} s each, after the rounds above):`, "");
+    L.push(
+      "",
+      `Bursts at concurrency ${BURST_CONNECTIONS} (scopegate; ${BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION} answers or ${BURST_MAX_S} s each, after the rounds above):`,
+      "",
+    );
     L.push("| endpoint | answers | req/s | 5xx | errors | p99 ms | first error |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for (const b of r.bursts) {
-      L.push(`| ${b.endpoint} | ${b.result.requests} | ${fmt(b.result.okRps)} | ${b.result.status5xx} | ${b.result.errors} | ${fmt(b.result.p99, 1)} | ${b.result.firstError?.replace(/\|/g, "\\|").slice(0, 160) ?? ""} |`);
+      L.push(
+        `| ${b.endpoint} | ${b.result.requests} | ${fmt(b.result.okRps)} | ${b.result.status5xx} | ${b.result.errors} | ${fmt(b.result.p99, 1)} | ${b.result.firstError?.replace(/\|/g, "\\|").slice(0, 160) ?? ""} |`,
+      );
     }
     if (r.notes.length) L.push("", ...r.notes.map((n) => `- ${n}`));
     L.push("");
@@ -668,14 +790,20 @@ function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], pe
       `| ${soak.db} | ${soak.what} | ${soak.requests.toLocaleString("en-US")} | ${soak.target.toLocaleString("en-US")} | ${fmt(soak.durationS, 1)} | ${fmt(soak.okRps)} | ${soak.errors} | ` +
         `${MB(soak.rssStart)} | ${MB(soak.rssEnd)} | ${MB(soak.rssMax)} | ${(((soak.rssEnd - soak.rssStart) / soak.rssStart) * 100).toFixed(1)}% |`,
     );
-    L.push("", `RSS of the scopegate process after ${SOAK_WARMUP_S} s of warm-up, and at the end${soak.cutShort ? `; the soak stopped at its time cap (${SOAK_MAX_S} s) before ${soak.target.toLocaleString("en-US")} requests` : ""}.`);
-    if (soak.db === "embedded") L.push("On the embedded database the RSS includes PGlite's WebAssembly memory, which grows with the data (audit events).");
+    L.push(
+      "",
+      `RSS of the scopegate process after ${SOAK_WARMUP_S} s of warm-up, and at the end${soak.cutShort ? `; the soak stopped at its time cap (${SOAK_MAX_S} s) before ${soak.target.toLocaleString("en-US")} requests` : ""}.`,
+    );
+    if (soak.db === "embedded")
+      L.push("On the embedded database the RSS includes PGlite's WebAssembly memory, which grows with the data (audit events).");
   } else {
     L.push("Not run.");
   }
   L.push("");
   L.push("## Analysis", "");
-  L.push("<!-- PLACEHOLDER: to be written by the team. For each missed goal: what limits it (with a `node --cpu-prof` profile), what was removed, what remains. Not generated by the benchmark. -->");
+  L.push(
+    "<!-- PLACEHOLDER: to be written by the team. For each missed goal: what limits it (with a `node --cpu-prof` profile), what was removed, what remains. Not generated by the benchmark. -->",
+  );
   L.push("");
   L.push("_To be written._", "");
   return L.join("\n");
@@ -686,9 +814,15 @@ async function main(): Promise<void> {
   const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
   const cpus = os.cpus();
   console.log("scopegate benchmark" + (QUICK ? " (BENCH_QUICK=1: a smoke test, numbers meaningless, RESULTS.md not written)" : ""));
-  console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"}, load average ${startLoad.map((n) => n.toFixed(2)).join(" ")}`);
-  console.log(`load: autocannon here, servers in child processes; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} alternating rounds of ${ROUND_S} s per case; hard limit ${HARD_LIMIT_S} s`);
-  console.log(`databases: embedded${databaseUrl ? " and PostgreSQL (BENCH_DATABASE_URL)" : " only (set BENCH_DATABASE_URL=postgres://... to add PostgreSQL)"}`);
+  console.log(
+    `node ${process.version}, ${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"}, load average ${startLoad.map((n) => n.toFixed(2)).join(" ")}`,
+  );
+  console.log(
+    `load: autocannon here, servers in child processes; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} alternating rounds of ${ROUND_S} s per case; hard limit ${HARD_LIMIT_S} s`,
+  );
+  console.log(
+    `databases: embedded${databaseUrl ? " and PostgreSQL (BENCH_DATABASE_URL)" : " only (set BENCH_DATABASE_URL=postgres://... to add PostgreSQL)"}`,
+  );
 
   const peers = await Child.spawn("peers");
   try {
@@ -708,9 +842,12 @@ async function main(): Promise<void> {
     }
     const goals = evaluateGoals(reports, soak);
     console.log("\n== Goals ==");
-    for (const g of goals) console.log(`  ${g.status === "met" ? "met   " : g.status === "missed" ? "MISSED" : "PARTLY"}  [${g.db}] ${g.goal}: ${g.measured}`);
+    for (const g of goals)
+      console.log(`  ${g.status === "met" ? "met   " : g.status === "missed" ? "MISSED" : "PARTLY"}  [${g.db}] ${g.goal}: ${g.measured}`);
     const ratioLines = reports.flatMap((r) =>
-      r.cases.flatMap((cr) => cr.case.targets.slice(1).map((t, i) => `  [${r.db}] ${cr.case.key} vs ${t.label}: ${fmtRatio(pairedRatio(cr, i + 1))}`)),
+      r.cases.flatMap((cr) =>
+        cr.case.targets.slice(1).map((t, i) => `  [${r.db}] ${cr.case.key} vs ${t.label}: ${fmtRatio(pairedRatio(cr, i + 1))}`),
+      ),
     );
     console.log("\n== Ratios (scopegate ÷ baseline, req/s, median of rounds) ==\n" + ratioLines.join("\n"));
     const md = markdown(reports, soak, goals, peerInfo.oidcName, elapsedS());

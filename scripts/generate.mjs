@@ -9,7 +9,12 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 execFileSync("npx", ["prisma", "generate"], {
   stdio: "inherit",
   cwd: root,
-  env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: "/bin/false", PRISMA_QUERY_ENGINE_LIBRARY: "/bin/false", PRISMA_HIDE_UPDATE_MESSAGE: "1" },
+  env: {
+    ...process.env,
+    PRISMA_SCHEMA_ENGINE_BINARY: "/bin/false",
+    PRISMA_QUERY_ENGINE_LIBRARY: "/bin/false",
+    PRISMA_HIDE_UPDATE_MESSAGE: "1",
+  },
 });
 const file = `${root}src/generated/prisma/internal/class.ts`;
 const text = readFileSync(file, "utf8");

@@ -13,20 +13,19 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
 const migrationsDir = "prisma/migrations";
 const snapshot = "prisma/migrations/schema.snapshot.prisma";
 const existing = existsSync(migrationsDir)
-  ? readdirSync(migrationsDir).filter((d) => /^\d{14}_/.test(d)).sort()
+  ? readdirSync(migrationsDir)
+      .filter((d) => /^\d{14}_/.test(d))
+      .sort()
   : [];
-const from = existing.length && existsSync(snapshot)
-  ? ["--from-schema-datamodel", snapshot]
-  : ["--from-empty"];
+const from = existing.length && existsSync(snapshot) ? ["--from-schema-datamodel", snapshot] : ["--from-empty"];
 if (existing.length && !existsSync(snapshot)) {
   console.error(`${snapshot} is missing: cannot tell what the last migration left`);
   process.exit(1);
 }
-const sql = execFileSync(
-  "npx",
-  ["prisma", "migrate", "diff", ...from, "--to-schema-datamodel", "prisma/schema.prisma", "--script"],
-  { encoding: "utf8", env: { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: "1" } },
-);
+const sql = execFileSync("npx", ["prisma", "migrate", "diff", ...from, "--to-schema-datamodel", "prisma/schema.prisma", "--script"], {
+  encoding: "utf8",
+  env: { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: "1" },
+});
 if (!sql.trim() || !/CREATE|ALTER|DROP/i.test(sql)) {
   console.error("prisma migrate diff produced no SQL: the schema has not changed (or the diff failed)");
   process.exit(1);

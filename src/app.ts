@@ -52,10 +52,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     await next();
     c.header("X-Request-Id", requestId);
     // The path only: query strings can carry codes and tokens.
-    log.info(
-      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
-      "request",
-    );
+    log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
   });
 
   // Every HTML answer gets the pages' security headers (pages/security-headers.ts);

@@ -109,11 +109,19 @@ const envSchema = z.object({
   DATABASE_POOL_MAX: wholeNumber("DATABASE_POOL_MAX", 1, 1000, DEFAULT_DATABASE_POOL.max),
   // 0 turns the limit off (PostgreSQL's own meaning of statement_timeout = 0).
   DATABASE_STATEMENT_TIMEOUT_MS: wholeNumber(
-    "DATABASE_STATEMENT_TIMEOUT_MS", 0, 2_147_483_647, DEFAULT_DATABASE_POOL.statementTimeoutMs, " of milliseconds",
+    "DATABASE_STATEMENT_TIMEOUT_MS",
+    0,
+    2_147_483_647,
+    DEFAULT_DATABASE_POOL.statementTimeoutMs,
+    " of milliseconds",
   ),
   // No 0 here: pg-pool would then wait for a connection forever, and saturation must end in a 503.
   DATABASE_ACQUIRE_TIMEOUT_MS: wholeNumber(
-    "DATABASE_ACQUIRE_TIMEOUT_MS", 1, 600_000, DEFAULT_DATABASE_POOL.acquireTimeoutMs, " of milliseconds",
+    "DATABASE_ACQUIRE_TIMEOUT_MS",
+    1,
+    600_000,
+    DEFAULT_DATABASE_POOL.acquireTimeoutMs,
+    " of milliseconds",
   ),
   METRICS_TOKEN: z
     .string()

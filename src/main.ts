@@ -50,7 +50,10 @@ async function main() {
   } catch (err) {
     if (err instanceof PortInUseError || err instanceof MigrationChecksumError || err instanceof DataDirInUseError) fail(err.message);
     const e = err as NodeJS.ErrnoException;
-    if (config.database.kind === "postgres" && (e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "28P01" || e.code === "3D000" || e.code === "28000")) {
+    if (
+      config.database.kind === "postgres" &&
+      (e.code === "ECONNREFUSED" || e.code === "ENOTFOUND" || e.code === "28P01" || e.code === "3D000" || e.code === "28000")
+    ) {
       fail(`cannot connect to DATABASE_URL: ${e.message}`);
     }
     fail(`could not start: ${e.message}`);

@@ -47,7 +47,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { db?: Database; /** programmatic only (see AppHooks) */ hooks?: AppHooks } = {},
+  options: { db?: Database /** programmatic only (see AppHooks) */; hooks?: AppHooks } = {},
 ): Promise<RunningServer> {
   const db = options.db ?? (await openDatabase(config.database, { pool: config.databasePool }));
   let stopRevocations: () => Promise<void> = async () => {};
@@ -64,7 +64,10 @@ export async function startServer(
     const metrics = new Metrics();
     metrics.setPoolSource(() => db.poolStats());
     metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
-    const app = createApp({ config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics }, options.hooks);
+    const app = createApp(
+      { config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics },
+      options.hooks,
+    );
     const http = createServer(getRequestListener(app.fetch));
     http.keepAliveTimeout = 5_000;
     await listen(http, config.port, config.host);

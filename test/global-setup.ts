@@ -24,23 +24,25 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   const kind = project.name;
-  console.log(`[scopegate tests] integration tests on ${kind === "pglite" ? "embedded PGlite" : "PostgreSQL"} (database kinds this run: ${process.env.SCOPEGATE_TEST_KINDS})`);
+  console.log(
+    `[scopegate tests] integration tests on ${kind === "pglite" ? "embedded PGlite" : "PostgreSQL"} (database kinds this run: ${process.env.SCOPEGATE_TEST_KINDS})`,
+  );
   const dir = mkdtempSync(join(tmpdir(), "scopegate-test-"));
 
   if (kind === "pglite") {
-  const embedded = await startEmbeddedDatabase({});
-  // Creating a PGlite database (its initdb) costs several times what loading a
-  // copy does: tests that need an empty one load this copy instead.
-  const empty = await embedded.pglite.dumpDataDir("none");
-  await migrate(embedded.connection);
-  const dump = await embedded.pglite.dumpDataDir("none");
-  await embedded.stop();
-  const dumpPath = join(dir, "pglite.tar");
-  writeFileSync(dumpPath, Buffer.from(await dump.arrayBuffer()));
-  project.provide("pgliteDump", dumpPath);
-  const emptyPath = join(dir, "pglite-empty.tar");
-  writeFileSync(emptyPath, Buffer.from(await empty.arrayBuffer()));
-  project.provide("pgliteEmptyDump", emptyPath);
+    const embedded = await startEmbeddedDatabase({});
+    // Creating a PGlite database (its initdb) costs several times what loading a
+    // copy does: tests that need an empty one load this copy instead.
+    const empty = await embedded.pglite.dumpDataDir("none");
+    await migrate(embedded.connection);
+    const dump = await embedded.pglite.dumpDataDir("none");
+    await embedded.stop();
+    const dumpPath = join(dir, "pglite.tar");
+    writeFileSync(dumpPath, Buffer.from(await dump.arrayBuffer()));
+    project.provide("pgliteDump", dumpPath);
+    const emptyPath = join(dir, "pglite-empty.tar");
+    writeFileSync(emptyPath, Buffer.from(await empty.arrayBuffer()));
+    project.provide("pgliteEmptyDump", emptyPath);
   }
 
   let template = "";

@@ -375,13 +375,14 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
     if (withMeasurements) {
       const err = errors.find((e) => on(e, "measurements"));
       const connection = me?.measurements;
-      measurements = (err || !connection)
-        ? { kind: "refused", reason: err ? refusal(err) : "not returned" }
-        : {
-            kind: "list",
-            rows: (connection.edges ?? []).flatMap((e) => (e.node ? [e.node] : [])),
-            hasMore: connection.pageInfo?.hasNextPage === true,
-          };
+      measurements =
+        err || !connection
+          ? { kind: "refused", reason: err ? refusal(err) : "not returned" }
+          : {
+              kind: "list",
+              rows: (connection.edges ?? []).flatMap((e) => (e.node ? [e.node] : [])),
+              hasMore: connection.pageInfo?.hasNextPage === true,
+            };
     }
     const handled = ["name", "email", "birthDate", "measurements"];
     const otherErrors = errors
@@ -443,7 +444,8 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
     return html`<table data-testid="measurements">
 <thead><tr><th scope="col">Recorded</th><th scope="col">Type</th><th scope="col">Value</th></tr></thead>
 <tbody>${m.rows.map(
-      (r) => html`<tr><td>${shortTime(r.recordedAt)}</td><td>${MEASUREMENT_LABELS[r.type ?? ""] ?? r.type}</td><td>${r.value} ${r.unit}</td></tr>`,
+      (r) =>
+        html`<tr><td>${shortTime(r.recordedAt)}</td><td>${MEASUREMENT_LABELS[r.type ?? ""] ?? r.type}</td><td>${r.value} ${r.unit}</td></tr>`,
     )}</tbody>
 </table>${m.hasMore ? html`<p class="muted">The ${m.rows.length} latest; scopegate has more (<code>pageInfo.hasNextPage</code>).</p>` : ""}`;
   }
@@ -504,9 +506,11 @@ ${row("Name", me.fields.name)}${row("Email", me.fields.email)}${row("Birth date"
 <h2>Your latest measurements (<code>me.measurements(first: ${MEASUREMENTS_SHOWN})</code>)</h2>
 ${measurementsTable(me.measurements)}
 <h2>Record a heart-rate reading</h2>
-${scopes.has("data:write")
-  ? recordFormHtml(session, recordForm)
-  : html`<p class="muted">Recording a reading needs <code>data:write</code>, which this connection was not granted.</p>`}
+${
+  scopes.has("data:write")
+    ? recordFormHtml(session, recordForm)
+    : html`<p class="muted">Recording a reading needs <code>data:write</code>, which this connection was not granted.</p>`
+}
 </div>`;
     } else {
       data = notice({
@@ -564,7 +568,11 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
     switch (outcome.kind) {
       case "recorded":
         log("measurement recorded");
-        session.flash = { kind: "ok", title: `Recorded a heart rate of ${bpm} bpm.`, lines: [`scopegate stored it as measurement ${outcome.id}.`] };
+        session.flash = {
+          kind: "ok",
+          title: `Recorded a heart rate of ${bpm} bpm.`,
+          lines: [`scopegate stored it as measurement ${outcome.id}.`],
+        };
         break;
       case "invalid":
         log(`recording refused: BAD_USER_INPUT on ${outcome.field ?? "(no field)"}`);
@@ -777,7 +785,10 @@ ${button("/disconnect", "Disconnect", session.csrf, true)}
         return send(
           res,
           403,
-          page("Form expired", html`<div class="card"><h1>This form expired</h1><p><a href="/">Reload the page</a> and try again.</p></div>`),
+          page(
+            "Form expired",
+            html`<div class="card"><h1>This form expired</h1><p><a href="/">Reload the page</a> and try again.</p></div>`,
+          ),
         );
       }
       if (path === "/connect") return connect(res, session);

@@ -5,7 +5,7 @@ import { hashPassword, verifyPassword } from "./passwords.ts";
 export type PasswordChangeErrors = Partial<Record<"currentPassword" | "newPassword" | "form", string>>;
 
 export type PasswordChangeResult =
-  | { ok: true; /** how many other sign-ins were ended */ endedSessions: number }
+  | { ok: true /** how many other sign-ins were ended */; endedSessions: number }
   | { ok: false; errors: PasswordChangeErrors };
 
 /**

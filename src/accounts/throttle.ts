@@ -21,7 +21,10 @@ export class SignInThrottle {
 
   /** Milliseconds until another attempt is allowed, or 0. */
   retryAfter(email: string, address: string, now = Date.now()): number {
-    const checks: [string, number][] = [[`a:${email.trim().toLowerCase()}`, this.limits.perAccount], [`ip:${address}`, this.limits.perAddress]];
+    const checks: [string, number][] = [
+      [`a:${email.trim().toLowerCase()}`, this.limits.perAccount],
+      [`ip:${address}`, this.limits.perAddress],
+    ];
     let wait = 0;
     for (const [key, limit] of checks) {
       const list = this.recent(key, now);

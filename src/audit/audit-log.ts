@@ -84,10 +84,7 @@ async function trailQuery(
 }
 
 /** The apps that appear in a user's trail or among their grants, for a filter list (by name). */
-export async function auditTrailApps(
-  db: DbTx,
-  userId: string,
-): Promise<Pick<OAuthClient, "id" | "clientId" | "name" | "environment">[]> {
+export async function auditTrailApps(db: DbTx, userId: string): Promise<Pick<OAuthClient, "id" | "clientId" | "name" | "environment">[]> {
   const events = await db.auditEvent.findMany({
     where: { userId, clientId: { not: null } },
     select: { clientId: true },

@@ -74,12 +74,7 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && a.every(
  * and the refresh grant all read the client's scopes, and unused authorization
  * codes and live access tokens that carry a removed scope end here.
  */
-export async function updateClient(
-  prisma: Db,
-  owner: ClientOwner,
-  clientId: string,
-  raw: UpdateClientInput,
-): Promise<OAuthClient> {
+export async function updateClient(prisma: Db, owner: ClientOwner, clientId: string, raw: UpdateClientInput): Promise<OAuthClient> {
   const parsed = updateSchema.safeParse(raw ?? {});
   if (!parsed.success) throw firstIssue(parsed.error);
   const input = parsed.data;
@@ -222,7 +217,12 @@ export async function revokeClient(prisma: Db, owner: ClientOwner, clientId: str
       await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
       if (first) {
         // Every access token of the client, client_credentials ones included, ends with it.
-        await recordChange(tx, { kind: "client.revoked", subject: client.id, clientId: client.clientId, expiresAt: revocationRuleExpiry() });
+        await recordChange(tx, {
+          kind: "client.revoked",
+          subject: client.id,
+          clientId: client.clientId,
+          expiresAt: revocationRuleExpiry(),
+        });
         await recordAudit(tx, {
           action: "client.revoked",
           userId: owner.id,

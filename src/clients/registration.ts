@@ -12,7 +12,10 @@ const MAX_REDIRECT_URIS = 10;
 
 /** A rule broken by client input: names the field at fault. */
 export class ClientInputError extends Error {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -31,7 +34,10 @@ const scopeList = z
 
 export const clientFields = {
   name: z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters"),
-  redirectUris: z.array(z.string().trim()).min(1, "add at least one redirect URI").max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs`),
+  redirectUris: z
+    .array(z.string().trim())
+    .min(1, "add at least one redirect URI")
+    .max(MAX_REDIRECT_URIS, `at most ${MAX_REDIRECT_URIS} redirect URIs`),
   scopes: scopeList,
   accessTokenTtl: z
     .number()

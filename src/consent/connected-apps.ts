@@ -89,12 +89,7 @@ export async function revokeConnectedApp(prisma: Db, userId: string, grantId: st
  *   so no token minted later, even after a new consent, carries them from an old family.
  * Writes grant.updated. Returns the grant unchanged when nothing is removed.
  */
-export async function narrowConnectedApp(
-  prisma: Db,
-  userId: string,
-  grantId: string,
-  keep: readonly string[],
-): Promise<ConnectedApp> {
+export async function narrowConnectedApp(prisma: Db, userId: string, grantId: string, keep: readonly string[]): Promise<ConnectedApp> {
   return transaction(prisma, async (tx) => {
     const app = await findConnectedApp(tx, userId, grantId);
     if (!app) throw new ConnectedAppError("not_found", NOT_FOUND);
@@ -124,7 +119,13 @@ export async function narrowConnectedApp(
     const { count } = await tx.grant.updateMany({ where: { id: app.id, revokedAt: null }, data: { scopes } });
     if (count === 0) throw new ConnectedAppError("not_found", NOT_FOUND);
     // Live access tokens carrying a removed scope end (the change feed); later ones are minted narrower.
-    await recordChange(tx, { kind: "grant.narrowed", subject: app.id, clientId: app.client.clientId, scopes: removed, expiresAt: revocationRuleExpiry() });
+    await recordChange(tx, {
+      kind: "grant.narrowed",
+      subject: app.id,
+      clientId: app.client.clientId,
+      scopes: removed,
+      expiresAt: revocationRuleExpiry(),
+    });
     const refreshTokens = await tx.refreshToken.findMany({
       where: { grantId: app.id, revokedAt: null, rotatedAt: null, scopes: { hasSome: removed } },
       select: { id: true, scopes: true },

@@ -16,10 +16,7 @@ export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Pr
  * Records the user's consent to `scopes` for a client: a new grant, or the
  * live one widened to cover them (incremental consent keeps earlier scopes).
  */
-export async function grantAccess(
-  tx: DbTx,
-  input: { userId: string; client: OAuthClient; scopes: string[] },
-): Promise<Grant> {
+export async function grantAccess(tx: DbTx, input: { userId: string; client: OAuthClient; scopes: string[] }): Promise<Grant> {
   const existing = await findLiveGrant(tx, input.userId, input.client.id);
   if (existing) {
     const merged = [...new Set([...existing.scopes, ...input.scopes])];

@@ -161,9 +161,7 @@ class PGliteSession {
   private async run(message: Uint8Array): Promise<Buffer> {
     const chunks: Buffer[] = [];
     // runExclusive: PGlite's own API (pglite.query, dumpDataDir) may be used beside us.
-    await this.pglite.runExclusive(() =>
-      this.pglite.execProtocolRawStream(message, { onRawData: (d) => chunks.push(Buffer.from(d)) }),
-    );
+    await this.pglite.runExclusive(() => this.pglite.execProtocolRawStream(message, { onRawData: (d) => chunks.push(Buffer.from(d)) }));
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 

@@ -37,9 +37,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget =
-  | { kind: "postgres"; url: string }
-  | { kind: "embedded"; dataDir?: string; loadDataDir?: Blob };
+export type DatabaseTarget = { kind: "postgres"; url: string } | { kind: "embedded"; dataDir?: string; loadDataDir?: Blob };
 
 /** Opens the database, applies pending migrations and returns a Prisma client on it. */
 export async function openDatabase(
@@ -71,7 +69,7 @@ export async function openDatabase(
     const { prisma, pool } = createPrismaClient(connection, poolOptions, options.onQuery);
     closePool = () => pool.end();
     await prisma.$connect();
-    const sql: Sql = async <T,>(text: string, values?: unknown[]) => {
+    const sql: Sql = async <T>(text: string, values?: unknown[]) => {
       options.onQuery?.(text);
       return (await pool.query(text, values)).rows as T[];
     };
@@ -101,7 +99,9 @@ export async function databaseAnswers(prisma: PrismaClient, timeoutMs = 2_000): 
   try {
     return await Promise.race([
       prisma.$queryRaw`SELECT 1`.then(() => true),
-      new Promise<boolean>((r) => { timer = setTimeout(() => r(false), timeoutMs); }),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs);
+      }),
     ]);
   } catch {
     return false;

@@ -88,7 +88,12 @@ export function databaseUnavailableReason(err: unknown): string | undefined {
         reason = "transaction could not start in time (Prisma P2028)";
       } else reason = adapterCauseReason(((e.meta as Loose)?.driverAdapterError as Loose)?.cause as Loose);
     }
-    if (!reason && name === "PrismaClientInitializationError" && typeof e.errorCode === "string" && UNAVAILABLE_PRISMA_CODES.has(e.errorCode)) {
+    if (
+      !reason &&
+      name === "PrismaClientInitializationError" &&
+      typeof e.errorCode === "string" &&
+      UNAVAILABLE_PRISMA_CODES.has(e.errorCode)
+    ) {
       reason = `Prisma ${e.errorCode}`;
     }
     // A pg DatabaseError reaching us unwrapped (code + severity).

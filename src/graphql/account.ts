@@ -14,8 +14,7 @@ export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
     user: t.prismaField({
       type: UserRef,
       nullable: false,
-      resolve: (query, account, _args, ctx) =>
-        ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: account.userId } }),
+      resolve: (query, account, _args, ctx) => ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: account.userId } }),
     }),
     oauthClients: t.prismaField({
       type: [OAuthClientRef],

@@ -9,7 +9,8 @@ import { OAuthClientRef } from "./oauth-client.ts";
 // that edits or deletes audit events.
 
 export const AuditEventRef = builder.prismaObject("AuditEvent", {
-  description: "Who did what, when, under which grant: token issued, data read (fields) or written, grant created or revoked, client revoked.",
+  description:
+    "Who did what, when, under which grant: token issued, data read (fields) or written, grant created or revoked, client revoked.",
   authScopes: { account: true },
   fields: (t) => ({
     id: t.exposeID("id", { nullable: false }),
@@ -42,12 +43,15 @@ builder.objectField(AccountRef, "auditLog", (t) =>
     args: { first: t.arg.int(), after: t.arg.string(), clientId: t.arg.id() },
     complexity: pageCost,
     resolve: (account, args, ctx) =>
-      resolvePage(args, (event: AuditEvent) => event, (limit, after) =>
-        auditTrailRows(ctx.prisma, account.userId, {
-          limit,
-          after,
-          clientId: args.clientId === null || args.clientId === undefined ? null : String(args.clientId),
-        }),
+      resolvePage(
+        args,
+        (event: AuditEvent) => event,
+        (limit, after) =>
+          auditTrailRows(ctx.prisma, account.userId, {
+            limit,
+            after,
+            clientId: args.clientId === null || args.clientId === undefined ? null : String(args.clientId),
+          }),
       ),
   }),
 );

@@ -1,10 +1,4 @@
-import {
-  ConnectedAppError,
-  describeScopes,
-  liveGrantsQuery,
-  narrowConnectedApp,
-  revokeConnectedApp,
-} from "../consent/connected-apps.ts";
+import { ConnectedAppError, describeScopes, liveGrantsQuery, narrowConnectedApp, revokeConnectedApp } from "../consent/connected-apps.ts";
 import { AccountRef } from "./account.ts";
 import { builder } from "./builder.ts";
 import { badUserInput, notFound } from "./errors.ts";
@@ -53,8 +47,7 @@ builder.objectField(AccountRef, "connectedApps", (t) =>
     type: [ConnectedAppRef],
     nullable: false,
     description: "Every app that can reach this account's data now (live grants), most recently connected first.",
-    resolve: (query, account, _args, ctx) =>
-      ctx.prisma.grant.findMany({ ...query, ...liveGrantsQuery(account.userId) }),
+    resolve: (query, account, _args, ctx) => ctx.prisma.grant.findMany({ ...query, ...liveGrantsQuery(account.userId) }),
   }),
 );
 

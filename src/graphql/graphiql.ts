@@ -31,7 +31,14 @@ const icon = /^data:([^;,]+);base64,(.*)$/.exec(favicon);
 const FAVICON = icon ? { type: icon[1]!, body: Buffer.from(icon[2]!, "base64") } : null;
 
 // The content hash in the path lets browsers cache the files for good.
-const VERSION = createHash("sha256").update(Object.values(FILES).map((f) => f.body).join("\0")).digest("hex").slice(0, 12);
+const VERSION = createHash("sha256")
+  .update(
+    Object.values(FILES)
+      .map((f) => f.body)
+      .join("\0"),
+  )
+  .digest("hex")
+  .slice(0, 12);
 export const GRAPHIQL_ASSETS = `/assets/graphiql/${VERSION}`;
 
 const gzipped = new Map<string, Buffer>();

@@ -45,7 +45,11 @@ builder.objectField(UserRef, "measurements", (t) =>
     args: { first: t.arg.int(), after: t.arg.string() },
     complexity: pageCost,
     resolve: (user, args, ctx) =>
-      resolvePage(args, (m: Measurement) => ({ at: m.recordedAt, id: m.id }), (limit, after) => measurementPage(ctx, user.id, limit, after)),
+      resolvePage(
+        args,
+        (m: Measurement) => ({ at: m.recordedAt, id: m.id }),
+        (limit, after) => measurementPage(ctx, user.id, limit, after),
+      ),
   }),
 );
 
@@ -55,20 +59,15 @@ builder.objectField(UserRef, "measurements", (t) =>
  * recordedAt, id) index as before), because Prisma's query compiler cost more
  * CPU per page than the database does (bench/RESULTS.md).
  */
-async function measurementPage(
-  ctx: GraphQLContext,
-  userId: string,
-  limit: number,
-  cursor: Position | null,
-): Promise<Measurement[]> {
+async function measurementPage(ctx: GraphQLContext, userId: string, limit: number, cursor: Position | null): Promise<Measurement[]> {
   const columns = `"id", "userId", "type"::text AS "type", "value", "unit",
     ("recordedAt" AT TIME ZONE 'UTC') AS "recordedAt", ("createdAt" AT TIME ZONE 'UTC') AS "createdAt",
     ("updatedAt" AT TIME ZONE 'UTC') AS "updatedAt"`;
   if (!cursor) {
-    return ctx.sql<Measurement>(
-      `SELECT ${columns} FROM "Measurement" WHERE "userId" = $1 ORDER BY "recordedAt" DESC, "id" DESC LIMIT $2`,
-      [userId, limit],
-    );
+    return ctx.sql<Measurement>(`SELECT ${columns} FROM "Measurement" WHERE "userId" = $1 ORDER BY "recordedAt" DESC, "id" DESC LIMIT $2`, [
+      userId,
+      limit,
+    ]);
   }
   return ctx.sql<Measurement>(
     `SELECT ${columns} FROM "Measurement"
@@ -111,7 +110,12 @@ function actingUser(ctx: GraphQLContext): string {
 }
 
 /** Writes and their audit event commit together. */
-async function writeAudited<T>(ctx: GraphQLContext, field: string, detail: string, write: (tx: Parameters<Parameters<GraphQLContext["prisma"]["$transaction"]>[0]>[0]) => Promise<T>): Promise<T> {
+async function writeAudited<T>(
+  ctx: GraphQLContext,
+  field: string,
+  detail: string,
+  write: (tx: Parameters<Parameters<GraphQLContext["prisma"]["$transaction"]>[0]>[0]) => Promise<T>,
+): Promise<T> {
   return ctx.prisma.$transaction(async (tx) => {
     const result = await write(tx);
     if (ctx.viewer.kind === "token") {
@@ -135,9 +139,7 @@ builder.mutationField("recordMeasurement", (t) =>
     resolve: async (query, _root, { input }, ctx) => {
       const userId = actingUser(ctx);
       const data = checkMeasurement(input);
-      return writeAudited(ctx, "recordMeasurement", data.type, (tx) =>
-        tx.measurement.create({ ...query, data: { ...data, userId } }),
-      );
+      return writeAudited(ctx, "recordMeasurement", data.type, (tx) => tx.measurement.create({ ...query, data: { ...data, userId } }));
     },
   }),
 );

@@ -27,8 +27,7 @@ export const OAuthClientRef = builder.prismaObject("OAuthClient", {
       description: "The last 4 characters of the current secret (confidential clients); null for anyone but the owner.",
       select: { secretHint: true, ownerId: true },
       // Users see the apps they connected through this type too: the hint is the owner's.
-      resolve: (client, _args, ctx) =>
-        ctx.viewer.kind === "account" && ctx.viewer.userId === client.ownerId ? client.secretHint : null,
+      resolve: (client, _args, ctx) => (ctx.viewer.kind === "account" && ctx.viewer.userId === client.ownerId ? client.secretHint : null),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime", nullable: false }),
     revokedAt: t.expose("revokedAt", { type: "DateTime" }),
@@ -56,8 +55,7 @@ const CreateOAuthClientPayload = builder
       client: t.prismaField({
         type: OAuthClientRef,
         nullable: false,
-        resolve: (query, payload, _args, ctx) =>
-          ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
+        resolve: (query, payload, _args, ctx) => ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
       }),
       clientSecret: t.string({
         description: "The client secret, shown this once only (null for public clients).",
@@ -134,8 +132,7 @@ const RotateOAuthClientSecretPayload = builder
       client: t.prismaField({
         type: OAuthClientRef,
         nullable: false,
-        resolve: (query, payload, _args, ctx) =>
-          ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
+        resolve: (query, payload, _args, ctx) => ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: payload.clientRowId } }),
       }),
       clientSecret: t.string({
         description: "The new client secret, shown this once only.",

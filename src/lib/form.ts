@@ -30,7 +30,10 @@ export async function readForm(c: Context): Promise<Form> {
   const body = await c.req.parseBody({ all: true }).catch(() => ({}) as Record<string, unknown>);
   const fields = new Map<string, string[]>();
   for (const [name, value] of Object.entries(body)) {
-    fields.set(name, (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string"));
+    fields.set(
+      name,
+      (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === "string"),
+    );
   }
   return new Form(fields);
 }

@@ -135,7 +135,10 @@ interface RequestSeries {
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly httpRequests = new FastCounter("scopegate_http_requests_total", "HTTP requests answered, by route pattern, method and status.");
+  private readonly httpRequests = new FastCounter(
+    "scopegate_http_requests_total",
+    "HTTP requests answered, by route pattern, method and status.",
+  );
   private readonly httpLatency = new FastHistogram(
     "scopegate_http_request_duration_seconds",
     "Time to answer an HTTP request (until the handler returned its response), by route pattern and method.",
@@ -143,7 +146,7 @@ export class Metrics {
   private readonly requestSeries = new Map<string, Map<string, RequestSeries>>();
   private readonly graphqlRequests = new FastCounter(
     "scopegate_graphql_operations_total",
-    "GraphQL requests by operation name (first 50 names; later ones are \"(other)\") and HTTP status.",
+    'GraphQL requests by operation name (first 50 names; later ones are "(other)") and HTTP status.',
   );
   private readonly graphqlLatency = new FastHistogram(
     "scopegate_graphql_operation_duration_seconds",
@@ -151,7 +154,10 @@ export class Metrics {
   );
   private readonly graphqlSeries = new Map<string, RequestSeries>();
   private readonly operationLabels = new Set<string>();
-  private readonly tokensIssued = new FastCounter("scopegate_oauth_tokens_issued_total", "Successful token endpoint answers, by grant type.");
+  private readonly tokensIssued = new FastCounter(
+    "scopegate_oauth_tokens_issued_total",
+    "Successful token endpoint answers, by grant type.",
+  );
   private readonly refusals = new FastCounter(
     "scopegate_refusals_total",
     "Requests refused, by route pattern and reason (an OAuth error code, invalid_token, rate_limited, unavailable, ...).",

@@ -51,7 +51,7 @@ export async function authenticateClient(
   const header = c.req.header("authorization");
   const basic = header && /^Basic\s/i.test(header) ? decodeBasic(header) : null;
   if (header && /^Basic\s/i.test(header) && !basic) throw invalidClient("The Basic authorization header is malformed.", true);
-  if (basic && (params.client_secret !== undefined)) {
+  if (basic && params.client_secret !== undefined) {
     throw new OAuthError("invalid_request", "Use one client authentication method, not both Basic and client_secret.");
   }
   if (basic && params.client_id !== undefined && params.client_id !== basic.id) {

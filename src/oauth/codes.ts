@@ -3,7 +3,6 @@ import type { AuthorizationCode } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../lib/crypto.ts";
 import { CODE_TTL_MS } from "../lib/lifetimes.ts";
 
-
 export interface NewAuthorizationCode {
   grantId: string;
   clientRowId: string;

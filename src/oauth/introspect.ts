@@ -15,55 +15,64 @@ import { InvalidTokenError, resourceAudience } from "./tokens.ts";
 export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const inactive = { active: false };
-  app.post(OAUTH_PATHS.introspect, oauthEndpoint(async (c) => {
-    const params = await readOAuthParams(c);
-    const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: false });
-    const token = params.token;
-    if (!token) throw new OAuthError("invalid_request", "token is required.");
-    noStore(c);
-    if (token.split(".").length === 3) {
-      try {
-        const live = await deps.accessTokens.check(token);
-        if (live.clientRowId !== client.id) return c.json(inactive);
-        const { claims } = live;
-        return c.json({
-          active: true,
-          token_type: "Bearer",
-          scope: claims.scope,
-          client_id: claims.client_id,
-          sub: claims.sub,
-          iss: claims.iss,
-          aud: claims.aud,
-          exp: claims.exp,
-          iat: claims.iat,
-          jti: claims.jti,
-          ...(claims.grant_id ? { grant_id: claims.grant_id } : {}),
-        });
-      } catch (err) {
-        if (err instanceof InvalidTokenError) return c.json(inactive);
-        throw err;
+  app.post(
+    OAUTH_PATHS.introspect,
+    oauthEndpoint(async (c) => {
+      const params = await readOAuthParams(c);
+      const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: false });
+      const token = params.token;
+      if (!token) throw new OAuthError("invalid_request", "token is required.");
+      noStore(c);
+      if (token.split(".").length === 3) {
+        try {
+          const live = await deps.accessTokens.check(token);
+          if (live.clientRowId !== client.id) return c.json(inactive);
+          const { claims } = live;
+          return c.json({
+            active: true,
+            token_type: "Bearer",
+            scope: claims.scope,
+            client_id: claims.client_id,
+            sub: claims.sub,
+            iss: claims.iss,
+            aud: claims.aud,
+            exp: claims.exp,
+            iat: claims.iat,
+            jti: claims.jti,
+            ...(claims.grant_id ? { grant_id: claims.grant_id } : {}),
+          });
+        } catch (err) {
+          if (err instanceof InvalidTokenError) return c.json(inactive);
+          throw err;
+        }
       }
-    }
-    const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: sha256(token) }, include: { grant: true } });
-    const now = new Date();
-    if (
-      !row || row.grant.clientId !== client.id || row.revokedAt || row.rotatedAt || row.grant.revokedAt ||
-      row.idleExpiresAt <= now || row.absoluteExpiresAt <= now || client.revokedAt
-    ) {
-      return c.json(inactive);
-    }
-    return c.json({
-      active: true,
-      token_type: "refresh_token",
-      scope: row.scopes.join(" "),
-      client_id: client.clientId,
-      sub: row.grant.userId,
-      iss: deps.config.issuer,
-      aud: resourceAudience(deps.config.issuer),
-      exp: Math.floor(Math.min(row.idleExpiresAt.getTime(), row.absoluteExpiresAt.getTime()) / 1000),
-      iat: Math.floor(row.createdAt.getTime() / 1000),
-      grant_id: row.grantId,
-    });
-  }));
+      const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: sha256(token) }, include: { grant: true } });
+      const now = new Date();
+      if (
+        !row ||
+        row.grant.clientId !== client.id ||
+        row.revokedAt ||
+        row.rotatedAt ||
+        row.grant.revokedAt ||
+        row.idleExpiresAt <= now ||
+        row.absoluteExpiresAt <= now ||
+        client.revokedAt
+      ) {
+        return c.json(inactive);
+      }
+      return c.json({
+        active: true,
+        token_type: "refresh_token",
+        scope: row.scopes.join(" "),
+        client_id: client.clientId,
+        sub: row.grant.userId,
+        iss: deps.config.issuer,
+        aud: resourceAudience(deps.config.issuer),
+        exp: Math.floor(Math.min(row.idleExpiresAt.getTime(), row.absoluteExpiresAt.getTime()) / 1000),
+        iat: Math.floor(row.createdAt.getTime() / 1000),
+        grant_id: row.grantId,
+      });
+    }),
+  );
   return app;
 }

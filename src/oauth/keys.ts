@@ -73,7 +73,10 @@ export class KeyStore {
   private unknownKidReloadAt = 0;
   private loading: Promise<void> | undefined;
 
-  constructor(private readonly db: Db, private readonly refreshMs = 60_000) {}
+  constructor(
+    private readonly db: Db,
+    private readonly refreshMs = 60_000,
+  ) {}
 
   /** Creates the first keys if there are none (start-up). */
   async init(): Promise<void> {

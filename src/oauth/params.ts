@@ -32,10 +32,7 @@ export async function readOAuthParams(c: Context): Promise<Record<string, string
       out[key] = value;
     }
   } else {
-    throw new OAuthError(
-      "invalid_request",
-      "Send parameters as application/x-www-form-urlencoded (or application/json).",
-    );
+    throw new OAuthError("invalid_request", "Send parameters as application/x-www-form-urlencoded (or application/json).");
   }
   for (const [key, value] of Object.entries(out)) {
     if (value.length > MAX_PARAM_LENGTH) throw new OAuthError("invalid_request", `Parameter ${key} is too long.`);

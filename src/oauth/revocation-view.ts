@@ -14,7 +14,6 @@ import type { Change } from "../db/changes.ts";
  */
 export const NARROWING_MARGIN_S = 2;
 
-
 export interface TokenFacts {
   jti: string;
   /** the user the token acts for */

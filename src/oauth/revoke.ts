@@ -18,51 +18,59 @@ import { tokenFacts } from "./access-tokens.ts";
  */
 export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post(OAUTH_PATHS.revoke, oauthEndpoint(async (c) => {
-    const params = await readOAuthParams(c);
-    const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
-    const token = params.token;
-    if (!token) throw new OAuthError("invalid_request", "token is required.");
-    const hint = params.token_type_hint;
-    const tryRefresh = async () => {
-      const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: sha256(token) }, include: { grant: true } });
-      if (!row || row.grant.clientId !== client.id) return false;
-      await transaction(deps.prisma, (tx) => revokeGrant(tx, row.grantId, "refresh token revoked by the client"));
-      return true;
-    };
-    const tryAccess = async () => {
-      let claims;
-      try {
-        claims = await verifyAccessTokenJwt(deps.keys, deps.config.issuer, token);
-      } catch {
-        return false; // invalid or expired: nothing left to revoke
-      }
-      if (claims.client_id !== client.clientId) return true; // another client's: the same 200, nothing done
-      const facts = tokenFacts(claims, client.id);
-      const grantId = facts.grantId;
-      // Already revoked (here, or by its grant or client): nothing more to record.
-      if (deps.revocations.view.refusal(facts)) return true;
-      await transaction(deps.prisma, async (tx) => {
-        // Recorded by exception until the token would have expired anyway.
-        await recordChange(tx, { kind: "token.revoked", subject: claims.jti, clientId: client.clientId, expiresAt: new Date(claims.exp * 1000) });
-        await recordAudit(tx, {
-          action: "token.revoked",
-          userId: claims.sub,
-          clientId: client.id,
-          grantId,
-          detail: "access token revoked by the client",
+  app.post(
+    OAUTH_PATHS.revoke,
+    oauthEndpoint(async (c) => {
+      const params = await readOAuthParams(c);
+      const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
+      const token = params.token;
+      if (!token) throw new OAuthError("invalid_request", "token is required.");
+      const hint = params.token_type_hint;
+      const tryRefresh = async () => {
+        const row = await deps.prisma.refreshToken.findUnique({ where: { tokenHash: sha256(token) }, include: { grant: true } });
+        if (!row || row.grant.clientId !== client.id) return false;
+        await transaction(deps.prisma, (tx) => revokeGrant(tx, row.grantId, "refresh token revoked by the client"));
+        return true;
+      };
+      const tryAccess = async () => {
+        let claims;
+        try {
+          claims = await verifyAccessTokenJwt(deps.keys, deps.config.issuer, token);
+        } catch {
+          return false; // invalid or expired: nothing left to revoke
+        }
+        if (claims.client_id !== client.clientId) return true; // another client's: the same 200, nothing done
+        const facts = tokenFacts(claims, client.id);
+        const grantId = facts.grantId;
+        // Already revoked (here, or by its grant or client): nothing more to record.
+        if (deps.revocations.view.refusal(facts)) return true;
+        await transaction(deps.prisma, async (tx) => {
+          // Recorded by exception until the token would have expired anyway.
+          await recordChange(tx, {
+            kind: "token.revoked",
+            subject: claims.jti,
+            clientId: client.clientId,
+            expiresAt: new Date(claims.exp * 1000),
+          });
+          await recordAudit(tx, {
+            action: "token.revoked",
+            userId: claims.sub,
+            clientId: client.id,
+            grantId,
+            detail: "access token revoked by the client",
+          });
         });
-      });
-      return true;
-    };
-    const looksLikeJwt = token.split(".").length === 3;
-    if (hint === "access_token" || (hint !== "refresh_token" && looksLikeJwt)) {
-      if (!(await tryAccess())) await tryRefresh();
-    } else if (!(await tryRefresh())) {
-      await tryAccess();
-    }
-    noStore(c);
-    return c.body(null, 200);
-  }));
+        return true;
+      };
+      const looksLikeJwt = token.split(".").length === 3;
+      if (hint === "access_token" || (hint !== "refresh_token" && looksLikeJwt)) {
+        if (!(await tryAccess())) await tryRefresh();
+      } else if (!(await tryRefresh())) {
+        await tryAccess();
+      }
+      noStore(c);
+      return c.body(null, 200);
+    }),
+  );
   return app;
 }

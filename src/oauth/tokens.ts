@@ -7,7 +7,6 @@ import { randomToken, sha256 } from "../lib/crypto.ts";
 import type { KeyStore, SigningKey } from "./keys.ts";
 import { ID_TOKEN_TTL_S, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS } from "../lib/lifetimes.ts";
 
-
 /** The one audience of every access token: the GraphQL resource. */
 export function resourceAudience(issuer: string): string {
   return `${issuer}/graphql`;
@@ -103,7 +102,13 @@ export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token
         if (!key) throw new InvalidTokenError("The access token was signed by an unknown key.");
         return key;
       },
-      { issuer, audience: resourceAudience(issuer), typ: "at+jwt", algorithms: ["ES256"], requiredClaims: ["sub", "jti", "exp", "iat", "client_id"] },
+      {
+        issuer,
+        audience: resourceAudience(issuer),
+        typ: "at+jwt",
+        algorithms: ["ES256"],
+        requiredClaims: ["sub", "jti", "exp", "iat", "client_id"],
+      },
     );
     if (typeof payload.scope !== "string" || typeof payload.client_id !== "string") {
       throw new InvalidTokenError("The access token lacks scope or client_id.");

@@ -101,11 +101,23 @@ function exportConfirm(session: SignInSession, error?: string): Html {
   });
 }
 
-async function deleteConfirm(deps: AppDeps, session: SignInSession, errors: { password?: string; form?: string; confirm?: string } = {}): Promise<Html> {
+async function deleteConfirm(
+  deps: AppDeps,
+  session: SignInSession,
+  errors: { password?: string; form?: string; confirm?: string } = {},
+): Promise<Html> {
   const userId = session.userId;
   const [apps, clients] = await Promise.all([
-    deps.prisma.grant.findMany({ where: { userId, revokedAt: null }, include: { client: { select: { name: true } } }, orderBy: { createdAt: "asc" } }),
-    deps.prisma.oAuthClient.findMany({ where: { ownerId: userId, revokedAt: null }, select: { name: true }, orderBy: { createdAt: "asc" } }),
+    deps.prisma.grant.findMany({
+      where: { userId, revokedAt: null },
+      include: { client: { select: { name: true } } },
+      orderBy: { createdAt: "asc" },
+    }),
+    deps.prisma.oAuthClient.findMany({
+      where: { ownerId: userId, revokedAt: null },
+      select: { name: true },
+      orderBy: { createdAt: "asc" },
+    }),
   ]);
   return accountLayout({
     title: "Delete your account",
@@ -201,7 +213,10 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
     }
     const result = await deleteAccount(deps.prisma, { userId: session.userId, password: c.var.form.one("password") });
     if (!result.ok) return c.html(await deleteConfirm(deps, session, result.errors), 400);
-    c.var.log.info({ userId: session.userId, grantsRevoked: result.grantsRevoked, clientsRevoked: result.clientsRevoked }, "account deleted");
+    c.var.log.info(
+      { userId: session.userId, grantsRevoked: result.grantsRevoked, clientsRevoked: result.clientsRevoked },
+      "account deleted",
+    );
     clearSessionCookie(c, deps.config.secureCookies);
     return c.html(deletedPage());
   });

@@ -13,9 +13,7 @@ export type AccountTab = "apps" | "activity" | "account";
 
 export function tabs(current: AccountTab): Html {
   const tab = (id: AccountTab, href: string, label: string) =>
-    id === current
-      ? html`<a href="${href}" aria-current="page">${label}</a>`
-      : html`<a href="${href}">${label}</a>`;
+    id === current ? html`<a href="${href}" aria-current="page">${label}</a>` : html`<a href="${href}">${label}</a>`;
   return html`<nav class="tabs" aria-label="Your account">${tab("apps", "/account/apps", "Connected apps")}${tab("activity", "/account/activity", "Activity")}${tab("account", "/account", "Account")}</nav>`;
 }
 
@@ -46,9 +44,7 @@ export function when(d: Date): Html {
 
 export function flash(message: string | undefined, kind: "ok" | "error" = "ok"): Html | "" {
   if (!message) return "";
-  return kind === "ok"
-    ? html`<p class="flash" role="status">${message}</p>`
-    : html`<p class="form-error" role="alert">${message}</p>`;
+  return kind === "ok" ? html`<p class="flash" role="status">${message}</p>` : html`<p class="form-error" role="alert">${message}</p>`;
 }
 
 /** The account section's page frame: header, tabs; `page` adds a page's own stylesheet section. */

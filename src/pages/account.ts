@@ -2,12 +2,7 @@ import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import { signIn, signUp, type FieldErrors } from "../accounts/accounts.ts";
 import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../accounts/csrf.ts";
-import {
-  clearSessionCookie,
-  createAccountSession,
-  revokeAccountSession,
-  writeSessionCookie,
-} from "../accounts/sessions.ts";
+import { clearSessionCookie, createAccountSession, revokeAccountSession, writeSessionCookie } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { readForm } from "../lib/form.ts";
 import { field, layout } from "./layout.ts";
@@ -106,7 +101,12 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
     token: "pre-session",
     refuse: (c, form) =>
       c.html(
-        loginPage({ csrf: formCsrfToken(c, null, secure), returnTo: safeReturnTo(form.one("return_to")), email: form.one("email"), errors: { form: CSRF_REFUSAL } }),
+        loginPage({
+          csrf: formCsrfToken(c, null, secure),
+          returnTo: safeReturnTo(form.one("return_to")),
+          email: form.one("email"),
+          errors: { form: CSRF_REFUSAL },
+        }),
         403,
       ),
   });

@@ -74,9 +74,9 @@ function describe(e: AuditEventWithClient): Html {
       const removed = /removed ([^;]+);/.exec(d)?.[1];
       const scopes = (m?.[1] ?? "").split(" ").filter(Boolean);
       const words = scopes.filter((s) => s !== "openid" && s !== "offline_access").map((s) => SCOPE_DESCRIPTIONS[s] ?? s);
-      return html`${removed ? html`You removed <code class="fields">${removed}</code>. ` : ""}${words.length
-        ? html`Allowed: ${words.join("; ")}`
-        : html`Allowed: who you are`}`;
+      return html`${removed ? html`You removed <code class="fields">${removed}</code>. ` : ""}${
+        words.length ? html`Allowed: ${words.join("; ")}` : html`Allowed: who you are`
+      }`;
     }
     default:
       return html`${sentence(d)}`;
@@ -139,12 +139,14 @@ ${badCursor ? html`<p class="form-error" role="alert">That page link is not vali
   <button type="submit" class="secondary">Show</button>
   ${selected ? html`<span class="showing">Showing ${selected.name} only ${envBadge(selected.environment)} · <a href="/account/activity">show all</a></span>` : ""}
 </form>
-${page.events.length
-  ? html`<table class="trail">
+${
+  page.events.length
+    ? html`<table class="trail">
   <thead><tr><th scope="col">When</th><th scope="col">App</th><th scope="col">What</th><th scope="col">Grant</th></tr></thead>
   <tbody>${page.events.map(eventRow)}</tbody>
 </table>`
-  : html`<div class="card empty"><p><strong>${after ? "No older activity." : appFilter ? "No activity for this app." : "No activity yet."}</strong></p><p>When an app you connect uses your data, it shows up here.</p></div>`}
+    : html`<div class="card empty"><p><strong>${after ? "No older activity." : appFilter ? "No activity for this app." : "No activity yet."}</strong></p><p>When an app you connect uses your data, it shows up here.</p></div>`
+}
 <nav class="pager" aria-label="Pages">
   <span>${after ? html`<a href="${query({})}">← Newest</a>` : ""}</span>
   <span>${page.hasNextPage && page.endCursor ? html`<a href="${query({ after: page.endCursor })}" rel="next">Older →</a>` : ""}</span>

@@ -42,8 +42,9 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
   <ul class="perms" aria-label="What ${app.client.name} can do">
     ${perms.map((p) => html`<li><span class="tick" aria-hidden="true">✓</span><span>${p.description}<code>${p.scope}</code></span></li>`)}
   </ul>
-  ${narrowable.size
-    ? html`<details class="narrow"${error ? html` open` : ""}>
+  ${
+    narrowable.size
+      ? html`<details class="narrow"${error ? html` open` : ""}>
     <summary>Change permissions</summary>
     <form method="post" action="/account/apps/${id}/scopes">
       <input type="hidden" name="csrf" value="${csrf}">
@@ -56,7 +57,8 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
       <button type="submit" class="secondary">Save permissions</button>
     </form>
   </details>`
-    : ""}
+      : ""
+  }
   <div class="row-actions">
     <a href="/account/activity?app=${encodeURIComponent(app.client.clientId)}">See activity</a>
     <span class="spacer"></span>
@@ -65,7 +67,11 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
 </section>`;
 }
 
-function listPage(session: SignInSession, apps: ConnectedApp[], opts: { message?: string; errorFor?: { grantId: string; message: string } } = {}): Html {
+function listPage(
+  session: SignInSession,
+  apps: ConnectedApp[],
+  opts: { message?: string; errorFor?: { grantId: string; message: string } } = {},
+): Html {
   return accountLayout({
     title: "Connected apps",
     session,
@@ -74,9 +80,11 @@ function listPage(session: SignInSession, apps: ConnectedApp[], opts: { message?
 <p class="lede">These apps can reach your scopegate data, each only in the ways listed. Revoke one and it loses access at once.</p>
 ${flash(opts.message)}
 <div class="stack">
-${apps.length
-  ? apps.map((a) => appCard(a, session.csrfToken, opts.errorFor?.grantId === a.id ? opts.errorFor.message : undefined))
-  : html`<div class="card empty"><p><strong>No apps are connected to your account.</strong></p><p>When you allow an app to use your data, it appears here.</p></div>`}
+${
+  apps.length
+    ? apps.map((a) => appCard(a, session.csrfToken, opts.errorFor?.grantId === a.id ? opts.errorFor.message : undefined))
+    : html`<div class="card empty"><p><strong>No apps are connected to your account.</strong></p><p>When you allow an app to use your data, it appears here.</p></div>`
+}
 </div>`,
   });
 }
@@ -154,7 +162,10 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
     const session = c.var.accountSession;
     try {
       const revoked = await revokeConnectedApp(deps.prisma, session.userId, c.req.param("grantId"));
-      c.var.log.info({ userId: session.userId, grantId: revoked.id, clientId: revoked.client.clientId }, "connected app revoked by the user");
+      c.var.log.info(
+        { userId: session.userId, grantId: revoked.id, clientId: revoked.client.clientId },
+        "connected app revoked by the user",
+      );
       return c.redirect(`/account/apps?revoked=${revoked.id}`, 303);
     } catch (err) {
       if (err instanceof ConnectedAppError) return gone(c, session);

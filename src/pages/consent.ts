@@ -39,9 +39,11 @@ export function consentPage(p: ConsentPageInput): Html {
     </div>
   </div>
   <h1>${p.client.name} wants to access your scopegate account</h1>
-  ${dev
-    ? html`<p class="dev-note" role="note"><strong>This app is under development.</strong> Its developer has marked it as not yet released, so it may change or misbehave. Only allow it if you know and trust the developer.</p>`
-    : ""}
+  ${
+    dev
+      ? html`<p class="dev-note" role="note"><strong>This app is under development.</strong> Its developer has marked it as not yet released, so it may change or misbehave. Only allow it if you know and trust the developer.</p>`
+      : ""
+  }
   <p class="muted">Signed in as <strong>${p.session.user.email}</strong>.</p>
   ${p.message ? html`<p class="form-error" role="alert">${p.message}</p>` : ""}
   <form method="post" action="${p.action}">
@@ -51,9 +53,9 @@ export function consentPage(p: ConsentPageInput): Html {
       <legend>${p.client.name} will be able to:</legend>
       <ul class="scopes">${p.scopes.map(scopeItem)}</ul>
     </fieldset>
-    <p class="muted fine">${anyChoice ? "Untick anything you don't want to share. " : ""}${anyGranted
-      ? "What you allowed before stays allowed. "
-      : ""}You can see and change what this app may do, or disconnect it, at any time under <a href="/account/apps">Connected apps</a>.</p>
+    <p class="muted fine">${anyChoice ? "Untick anything you don't want to share. " : ""}${
+      anyGranted ? "What you allowed before stays allowed. " : ""
+    }You can see and change what this app may do, or disconnect it, at any time under <a href="/account/apps">Connected apps</a>.</p>
     <div class="actions">
       <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
       <button type="submit" name="decision" value="allow">Allow</button>

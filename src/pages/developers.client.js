@@ -9,7 +9,8 @@
   const csrf = root.dataset.csrf || "";
   const $ = (id) => document.getElementById(id);
 
-  const CLIENT_FIELDS = "clientId name environment type redirectUris scopes firstParty accessTokenTtl refreshTokens secretHint createdAt revokedAt";
+  const CLIENT_FIELDS =
+    "clientId name environment type redirectUris scopes firstParty accessTokenTtl refreshTokens secretHint createdAt revokedAt";
   const CREATE = `mutation CreateOAuthClient($input: CreateOAuthClientInput!) {
     createOAuthClient(input: $input) { clientSecret client { ${CLIENT_FIELDS} } } }`;
   const ROTATE = `mutation RotateOAuthClientSecret($clientId: ID!, $gracePeriodSeconds: Int) {
@@ -251,9 +252,7 @@
     if (button.dataset.action === "revoke") openDialog($("revoke-dialog"), client);
   });
 
-  document.querySelectorAll("dialog [data-close]").forEach((b) =>
-    b.addEventListener("click", () => b.closest("dialog").close()),
-  );
+  document.querySelectorAll("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
 
   function confirmWith(dialogId, run) {
     const dialog = $(dialogId);

@@ -52,11 +52,13 @@ function clientItem(c: OAuthClient): Html {
     <dt>Client ID</dt>
     <dd class="copy-line"><code>${c.clientId}</code>${copyButton(c.clientId, `Copy the client ID of ${c.name}`)}</dd>
     <dt>Client secret</dt>
-    <dd>${c.type !== "CONFIDENTIAL"
-      ? html`<span class="muted">none (public client: PKCE only)</span>`
-      : revoked
-        ? html`<span class="muted">no longer accepted</span>`
-        : html`<span class="muted">ending in</span> <code>…${c.secretHint ?? ""}</code>`}</dd>
+    <dd>${
+      c.type !== "CONFIDENTIAL"
+        ? html`<span class="muted">none (public client: PKCE only)</span>`
+        : revoked
+          ? html`<span class="muted">no longer accepted</span>`
+          : html`<span class="muted">ending in</span> <code>…${c.secretHint ?? ""}</code>`
+    }</dd>
     <dt>Redirect URIs</dt>
     <dd><ul>${c.redirectUris.map((u) => html`<li><code>${u}</code></li>`)}</ul></dd>
     <dt>Scopes</dt>
@@ -65,16 +67,16 @@ function clientItem(c: OAuthClient): Html {
     <dd>last ${duration(c.accessTokenTtl)}; refresh tokens ${c.refreshTokens ? "on" : "off"}</dd>
     <dt>Created</dt>
     <dd><time datetime="${c.createdAt.toISOString()}">${dateFmt(c.createdAt)}</time></dd>
-    ${revoked
-      ? html`<dt>Revoked</dt><dd><time datetime="${c.revokedAt!.toISOString()}">${dateFmt(c.revokedAt!)}</time></dd>`
-      : ""}
+    ${revoked ? html`<dt>Revoked</dt><dd><time datetime="${c.revokedAt!.toISOString()}">${dateFmt(c.revokedAt!)}</time></dd>` : ""}
   </dl>
-  ${revoked
-    ? ""
-    : html`<div class="actions">
+  ${
+    revoked
+      ? ""
+      : html`<div class="actions">
     ${c.type === "CONFIDENTIAL" ? html`<button type="button" class="secondary small" data-action="rotate">Rotate secret…</button>` : ""}
     <button type="button" class="secondary small danger" data-action="revoke">Revoke…</button>
-  </div>`}
+  </div>`
+  }
 </li>`;
 }
 
@@ -140,10 +142,12 @@ function createForm(isAdmin: boolean): Html {
 
   <label class="check"><input type="checkbox" name="refreshTokens" id="f-refreshTokens" checked> Issue refresh tokens</label>
   ${errorSlot("refreshTokens")}
-  ${isAdmin
-    ? html`<label class="check"><input type="checkbox" name="firstParty" id="f-firstParty"> First-party: skip the consent screen (administrators only)</label>
+  ${
+    isAdmin
+      ? html`<label class="check"><input type="checkbox" name="firstParty" id="f-firstParty"> First-party: skip the consent screen (administrators only)</label>
   ${errorSlot("firstParty")}`
-    : ""}
+      : ""
+  }
 
   <p class="form-error" id="create-error" role="alert" hidden></p>
   <button type="submit">Create client</button>
@@ -231,9 +235,7 @@ export function developerPages(deps: AppDeps): Hono<AppEnv> {
   app.get(DEVELOPERS_PATH, pagePolicy("scripts"), requireSession(deps), async (c) => {
     const session = c.var.accountSession;
     const clients = await listClients(deps.prisma, session.userId);
-    return c.html(
-      developersPage({ email: session.user.email, csrf: session.csrfToken, isAdmin: session.user.isAdmin, clients }),
-    );
+    return c.html(developersPage({ email: session.user.email, csrf: session.csrfToken, isAdmin: session.user.isAdmin, clients }));
   });
 
   app.get(DEVELOPERS_SCRIPT_PATH, (c) => {

@@ -21,13 +21,17 @@ export function layout(opts: { title: string; signedInAs?: string | null; csrf?:
 <body${opts.page ? html` class="${opts.page}"` : ""}>
 <header>
   <a class="brand" href="/">scopegate</a>
-  <nav>${opts.signedInAs
-    ? html`<a href="/account/apps">Connected apps</a><a href="/account/activity">Activity</a><a href="/account">Account</a><a href="/developers">Developers</a><a href="/graphql">GraphiQL</a>`
-    : ""}</nav>
-  ${opts.signedInAs
-    ? html`<span class="muted" title="${opts.signedInAs}">${opts.signedInAs}</span>
+  <nav>${
+    opts.signedInAs
+      ? html`<a href="/account/apps">Connected apps</a><a href="/account/activity">Activity</a><a href="/account">Account</a><a href="/developers">Developers</a><a href="/graphql">GraphiQL</a>`
+      : ""
+  }</nav>
+  ${
+    opts.signedInAs
+      ? html`<span class="muted" title="${opts.signedInAs}">${opts.signedInAs}</span>
       <form class="inline" method="post" action="/logout"><input type="hidden" name="csrf" value="${opts.csrf ?? ""}"><button class="secondary">Sign out</button></form>`
-    : html`<a href="/login">Sign in</a><a href="/signup">Create account</a>`}
+      : html`<a href="/login">Sign in</a><a href="/signup">Create account</a>`
+  }
 </header>
 <main>${opts.body}</main>
 </body>

@@ -103,9 +103,10 @@ export function pagePolicy(name: PagePolicy): MiddlewareHandler {
   };
 }
 
-const apply = Object.fromEntries(
-  Object.entries(PAGE_POLICIES).map(([name, options]) => [name, secureHeaders(options)]),
-) as Record<PagePolicy, MiddlewareHandler>;
+const apply = Object.fromEntries(Object.entries(PAGE_POLICIES).map(([name, options]) => [name, secureHeaders(options)])) as Record<
+  PagePolicy,
+  MiddlewareHandler
+>;
 
 const done = async () => {};
 

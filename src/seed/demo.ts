@@ -24,8 +24,7 @@ function demoPassword(): string {
 /** A week or two of plausible readings for one user, newest now. */
 export function demoMeasurements(userId: string, now = Date.now()) {
   const rows: { userId: string; type: MeasurementType; value: number; unit: string; recordedAt: Date }[] = [];
-  const jitter = (base: number, spread: number, digits = 0) =>
-    Number((base + (Math.random() * 2 - 1) * spread).toFixed(digits));
+  const jitter = (base: number, spread: number, digits = 0) => Number((base + (Math.random() * 2 - 1) * spread).toFixed(digits));
   for (let day = 13; day >= 0; day--) {
     const dayStart = now - day * DAY;
     for (const hour of [7, 12, 18, 22]) {
@@ -93,48 +92,51 @@ export async function seedDemo(prisma: Db, issuer: string): Promise<DemoCredenti
   const [userHash, adminHash] = await Promise.all([hashPassword(userPassword), hashPassword(adminPassword)]);
   const redirectUri = "http://localhost:3000/callback";
   // One transaction: a crash half-way leaves no users, so the next start seeds again.
-  return prisma.$transaction(async (tx) => {
-  const user = await tx.user.create({
-    data: {
-      email: "demo@scopegate.local",
-      name: "Dana Demo",
-      birthDate: new Date("1988-04-12"),
-      passwordHash: userHash,
-    },
-  });
-  const admin = await tx.user.create({
-    data: {
-      email: "admin@scopegate.local",
-      name: "Ada Admin",
-      isAdmin: true,
-      passwordHash: adminHash,
-    },
-  });
-  await tx.measurement.createMany({ data: demoMeasurements(user.id) });
-  await seedDemoActivity(tx, user.id);
+  return prisma.$transaction(
+    async (tx) => {
+      const user = await tx.user.create({
+        data: {
+          email: "demo@scopegate.local",
+          name: "Dana Demo",
+          birthDate: new Date("1988-04-12"),
+          passwordHash: userHash,
+        },
+      });
+      const admin = await tx.user.create({
+        data: {
+          email: "admin@scopegate.local",
+          name: "Ada Admin",
+          isAdmin: true,
+          passwordHash: adminHash,
+        },
+      });
+      await tx.measurement.createMany({ data: demoMeasurements(user.id) });
+      await seedDemoActivity(tx, user.id);
 
-  const demo = await insertClient(tx, {
-    ownerId: user.id,
-    name: "Demo Partner App",
-    environment: "DEVELOPMENT",
-    type: "CONFIDENTIAL",
-    redirectUris: [redirectUri],
-    scopes: ["profile:read", "data:read", "data:write"],
-  });
-  const firstParty = await insertClient(tx, {
-    ownerId: admin.id,
-    name: "scopegate Web",
-    environment: "PRODUCTION",
-    type: "CONFIDENTIAL",
-    redirectUris: [`${issuer}/callback`],
-    scopes: ["profile:read", "data:read", "data:write"],
-    firstParty: true,
-  });
-  return {
-    user: { email: user.email, password: userPassword },
-    admin: { email: admin.email, password: adminPassword },
-    client: { clientId: demo.client.clientId, clientSecret: demo.clientSecret!, redirectUri },
-    firstPartyClient: { clientId: firstParty.client.clientId, clientSecret: firstParty.clientSecret! },
-  };
-  }, { timeout: 30_000 });
+      const demo = await insertClient(tx, {
+        ownerId: user.id,
+        name: "Demo Partner App",
+        environment: "DEVELOPMENT",
+        type: "CONFIDENTIAL",
+        redirectUris: [redirectUri],
+        scopes: ["profile:read", "data:read", "data:write"],
+      });
+      const firstParty = await insertClient(tx, {
+        ownerId: admin.id,
+        name: "scopegate Web",
+        environment: "PRODUCTION",
+        type: "CONFIDENTIAL",
+        redirectUris: [`${issuer}/callback`],
+        scopes: ["profile:read", "data:read", "data:write"],
+        firstParty: true,
+      });
+      return {
+        user: { email: user.email, password: userPassword },
+        admin: { email: admin.email, password: adminPassword },
+        client: { clientId: demo.client.clientId, clientSecret: demo.clientSecret!, redirectUri },
+        firstPartyClient: { clientId: firstParty.client.clientId, clientSecret: firstParty.clientSecret! },
+      };
+    },
+    { timeout: 30_000 },
+  );
 }

@@ -42,8 +42,7 @@ export class CookieJar {
       const maxAge = c.attributes["max-age"];
       const expires = c.attributes.expires;
       const gone =
-        (typeof maxAge === "string" && Number(maxAge) <= 0) ||
-        (typeof expires === "string" && Date.parse(expires) <= Date.now());
+        (typeof maxAge === "string" && Number(maxAge) <= 0) || (typeof expires === "string" && Date.parse(expires) <= Date.now());
       if (gone) this.cookies.delete(c.name);
       else this.cookies.set(c.name, c.value);
     }
@@ -121,7 +120,11 @@ export class WebClient {
   }
 
   /** POST an application/x-www-form-urlencoded form. */
-  async postForm(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<{ res: Response; html: string }> {
+  async postForm(
+    path: string,
+    fields: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<{ res: Response; html: string }> {
     const res = await this.fetch(path, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", ...headers },

@@ -148,7 +148,10 @@ export async function submitConsent(
   }
   for (const [k, v] of Object.entries(override)) if (v !== null) fields.append(k, v);
   const ticked =
-    opts.ticked ?? checkboxes(html).filter((b) => b.checked && !b.disabled && b.value).map((b) => b.value!);
+    opts.ticked ??
+    checkboxes(html)
+      .filter((b) => b.checked && !b.disabled && b.value)
+      .map((b) => b.value!);
   for (const s of ticked) fields.append("grant_scope", s);
   fields.append("decision", opts.decision);
   const res = await web.fetch("/v1/oauth/authorize", {

@@ -73,7 +73,11 @@ export class ServerProcess {
           resolve(m);
         } else if (!this.running) {
           clearTimeout(timer);
-          reject(new Error(`server exited (${this.child.exitCode ?? this.child.signalCode}) before ${re} on ${stream}\n--- stdout\n${this.out}\n--- stderr\n${this.err}`));
+          reject(
+            new Error(
+              `server exited (${this.child.exitCode ?? this.child.signalCode}) before ${re} on ${stream}\n--- stdout\n${this.out}\n--- stderr\n${this.err}`,
+            ),
+          );
         } else {
           this.waiters.push(check);
         }

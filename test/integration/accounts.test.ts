@@ -163,8 +163,11 @@ describe("sign-up", () => {
     // Over the 1 MiB body limit. On its own connection: the server answers before
     // reading the whole body and then drops the connection, which a pooled
     // keep-alive socket would carry over into the next test.
-    const huge = await postOnce(`${server.url}/signup`, "application/x-www-form-urlencoded",
-      new URLSearchParams({ csrf, name: "N", email: "e@example.com", password: long(2 * 1024 * 1024) }).toString());
+    const huge = await postOnce(
+      `${server.url}/signup`,
+      "application/x-www-form-urlencoded",
+      new URLSearchParams({ csrf, name: "N", email: "e@example.com", password: long(2 * 1024 * 1024) }).toString(),
+    );
     expect(huge).toBe(413);
     const garbage = await client.fetch("/login", {
       method: "POST",
@@ -204,8 +207,7 @@ describe("sign-in", () => {
     expect(pageErrors(wrong.html)).toEqual(["That email and password don't match an account."]);
     expect(pageErrors(unknown.html)).toEqual(pageErrors(wrong.html));
     // The rest of the page differs only by the per-form token and the echoed email.
-    const normalise = (html: string, e: string) =>
-      html.replace(/name="csrf" value="[^"]*"/, "").replaceAll(e, "EMAIL");
+    const normalise = (html: string, e: string) => html.replace(/name="csrf" value="[^"]*"/, "").replaceAll(e, "EMAIL");
     expect(normalise(unknown.html, nobody)).toBe(normalise(wrong.html, email));
     expect(wrong.html).not.toContain("wrong password!");
   });
@@ -214,7 +216,11 @@ describe("sign-in", () => {
     { what: "an empty email", fields: { email: "", password: PASSWORD }, message: /Enter your email address/ },
     { what: "an empty password", fields: { email: "x@example.com", password: "" }, message: /Enter your password/ },
     { what: "both empty", fields: { email: "", password: "" }, message: /Enter your email address.*Enter your password/ },
-    { what: "an over-long email", fields: { email: `${"a".repeat(5000)}@example.com`, password: PASSWORD }, message: /don't match an account/ },
+    {
+      what: "an over-long email",
+      fields: { email: `${"a".repeat(5000)}@example.com`, password: PASSWORD },
+      message: /don't match an account/,
+    },
     { what: "an over-long password", fields: { email: "x@example.com", password: "p".repeat(5000) }, message: /don't match an account/ },
     { what: "a malformed email", fields: { email: "not an email", password: PASSWORD }, message: /don't match an account/ },
   ];
@@ -282,7 +288,12 @@ describe("return_to after sign-in", () => {
       const client = new WebClient(server.url);
       const form = await client.page(`/login?return_to=${encodeURIComponent(path)}`);
       expect(hiddenInput(form.html, "return_to")).toBe(path);
-      const { res } = await client.postForm("/login", { csrf: hiddenInput(form.html, "csrf")!, return_to: path, email, password: PASSWORD });
+      const { res } = await client.postForm("/login", {
+        csrf: hiddenInput(form.html, "csrf")!,
+        return_to: path,
+        email,
+        password: PASSWORD,
+      });
       expect(res.status).toBe(303);
       expect(res.headers.get("location")).toBe(path);
       // Already signed in: /login?return_to= goes straight there.
@@ -312,7 +323,12 @@ describe("return_to after sign-in", () => {
     expect(hiddenInput(form.html, "return_to")).toBe("/");
     expect(form.html).not.toContain("evil.example");
     // A forged form that carries the target itself gets no further.
-    const { res } = await client.postForm("/login", { csrf: hiddenInput(form.html, "csrf")!, return_to: target, email, password: PASSWORD });
+    const { res } = await client.postForm("/login", {
+      csrf: hiddenInput(form.html, "csrf")!,
+      return_to: target,
+      email,
+      password: PASSWORD,
+    });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/");
     const again = await client.fetch(`/login?return_to=${encodeURIComponent(target)}`);

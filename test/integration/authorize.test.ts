@@ -65,7 +65,13 @@ async function expectErrorPage(res: Response, text?: RegExp) {
  * The response must redirect to `redirectUri` with `error` (and the request's
  * state and our iss): checked by oauth4webapi's validateAuthResponse as a partner app would.
  */
-function expectRedirectError(res: Response, req: Pick<AuthRequest, "state">, redirectUri: string, error: string, client: OAuthClient = app) {
+function expectRedirectError(
+  res: Response,
+  req: Pick<AuthRequest, "state">,
+  redirectUri: string,
+  error: string,
+  client: OAuthClient = app,
+) {
   expect(res.status).toBe(302);
   const loc = location(res, server.url);
   expect(target(loc)).toBe(redirectUri.split("?")[0]);
@@ -558,7 +564,10 @@ describe("the consent form is checked again on POST", () => {
   let req: AuthRequest;
   let html: string;
   beforeAll(async () => {
-    ({ web, user: { id: userId } } = await signedInUser(server));
+    ({
+      web,
+      user: { id: userId },
+    } = await signedInUser(server));
     req = await authorizationUrl(as, app.clientId, REDIRECT, "openid data:read");
     ({ html } = await consentPageFor(web, req));
   });

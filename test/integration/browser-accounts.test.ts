@@ -105,18 +105,14 @@ describeBrowser("accounts in real Chromium: sign up, sign out, sign in, GraphiQL
     await expect
       .poll(() => editorText(".graphiql-query-editor .view-lines"), { timeout: 10_000 })
       .toMatch(/^\{ viewer \{ user \{ email\s*\}\s*\}\s*\}$/);
-    const run = page.waitForResponse(
-      (r) => r.url() === `${server.url}/graphql` && (r.request().postData() ?? "").includes("viewer"),
-    );
+    const run = page.waitForResponse((r) => r.url() === `${server.url}/graphql` && (r.request().postData() ?? "").includes("viewer"));
     await page.waitForTimeout(300); // let the suggestion popup settle, then dismiss it
     await page.keyboard.press("Escape");
     await page.keyboard.press("Control+Enter");
     const result = await run;
     expect(result.status()).toBe(200);
     expect(await result.json()).toEqual({ data: { viewer: { user: { email } } } });
-    await expect
-      .poll(() => editorText(".graphiql-response"), { timeout: 10_000 })
-      .toContain(`"email": "${email}"`);
+    await expect.poll(() => editorText(".graphiql-response"), { timeout: 10_000 }).toContain(`"email": "${email}"`);
 
     // The same from the page's own script context with that token; without it, refused.
     const fromPage = await page.evaluate(async (token) => {

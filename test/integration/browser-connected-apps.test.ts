@@ -52,7 +52,11 @@ describeBrowser("connected apps and activity in real Chromium", () => {
 
   /** A page with JavaScript off, in its own cookie jar. */
   async function noScriptPage(): Promise<Page> {
-    const context = await browser.browser.newContext({ baseURL: server.url, javaScriptEnabled: false, viewport: { width: 1100, height: 800 } });
+    const context = await browser.browser.newContext({
+      baseURL: server.url,
+      javaScriptEnabled: false,
+      viewport: { width: 1100, height: 800 },
+    });
     context.setDefaultTimeout(10_000);
     contexts.push(context);
     return context.newPage();
@@ -144,10 +148,13 @@ describeBrowser("connected apps and activity in real Chromium", () => {
     // 4. ... and under Activity, which fields Pulse Tracker read (reads are recorded within about a second).
     await page.goto("/account/activity");
     await expect
-      .poll(async () => {
-        await page.reload();
-        return page.locator("tr", { hasText: "Data read" }).count();
-      }, { timeout: 10_000 })
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator("tr", { hasText: "Data read" }).count();
+        },
+        { timeout: 10_000 },
+      )
       .toBeGreaterThan(0);
     const readRow = page.locator("tr", { hasText: "Data read" }).first();
     await expect(readRow.textContent()).resolves.toContain("Pulse Tracker");
@@ -186,7 +193,9 @@ describeBrowser("connected apps and activity in real Chromium", () => {
     const actions = await page.locator("td.what .action").allTextContents();
     expect(actions[0]).toBe("Access revoked");
     expect(actions).toEqual(expect.arrayContaining(["Access granted", "Token issued", "Data read", "Access revoked"]));
-    await expect(page.locator("tr", { hasText: "Access revoked" }).first().textContent()).resolves.toContain("Revoked by the user under Connected apps");
+    await expect(page.locator("tr", { hasText: "Access revoked" }).first().textContent()).resolves.toContain(
+      "Revoked by the user under Connected apps",
+    );
     await page.screenshot({ path: join(SCREENSHOT_DIR, `account-activity-${currentKind()}.png`), fullPage: true });
   });
 

@@ -64,7 +64,10 @@ describeBrowser("the /developers page in real Chromium", () => {
 
   /** oauth4webapi rejects a 401 with its WWW-Authenticate challenge: Basic, error="invalid_client". */
   async function expectInvalidClient(attempt: Promise<unknown>) {
-    const err = await attempt.then(() => null, (e: unknown) => e);
+    const err = await attempt.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(oauth.WWWAuthenticateChallengeError);
     const challenge = err as oauth.WWWAuthenticateChallengeError;
     expect(challenge.status).toBe(401);
@@ -129,7 +132,15 @@ describeBrowser("the /developers page in real Chromium", () => {
     const card = page.locator("li.client", { hasText: "Backend sync" });
     await card.waitFor();
     const cardText = await card.innerText();
-    for (const expected of ["Development", "Confidential", "http://localhost:3000/callback", "http://127.0.0.1:3000/callback", "profile:read", "data:read", "Created"]) {
+    for (const expected of [
+      "Development",
+      "Confidential",
+      "http://localhost:3000/callback",
+      "http://127.0.0.1:3000/callback",
+      "profile:read",
+      "data:read",
+      "Created",
+    ]) {
       expect(cardText).toContain(expected);
     }
     expect(cardText).not.toContain("Revoked");

@@ -44,7 +44,15 @@ interface Connection {
 /** A confidential partner app (owned by `ownerId`) connected by `u` through the real code flow. */
 async function connect(
   u: User,
-  opts: { name?: string; scope?: string; ticked?: string[]; ownerId?: string; environment?: "DEVELOPMENT" | "PRODUCTION"; client?: OAuthClient; secret?: string } = {},
+  opts: {
+    name?: string;
+    scope?: string;
+    ticked?: string[];
+    ownerId?: string;
+    environment?: "DEVELOPMENT" | "PRODUCTION";
+    client?: OAuthClient;
+    secret?: string;
+  } = {},
 ): Promise<Connection> {
   let client = opts.client;
   let secret = opts.secret;
@@ -63,7 +71,15 @@ async function connect(
   const auth = oauth.ClientSecretPost(secret!);
   const scope = opts.scope ?? "openid offline_access profile:read data:read";
   const callback = await authorize(u, client, scope, opts.ticked);
-  const tokens = await exchangeCode(as, oc, auth, callback.params, REDIRECT, callback.verifier, scope.includes("openid") ? callback.nonce : undefined);
+  const tokens = await exchangeCode(
+    as,
+    oc,
+    auth,
+    callback.params,
+    REDIRECT,
+    callback.verifier,
+    scope.includes("openid") ? callback.nonce : undefined,
+  );
   const grant = await server.db.prisma.grant.findFirstOrThrow({ where: { userId: u.user.id, clientId: client.id, revokedAt: null } });
   return { client, oc, auth, tokens, grantId: grant.id };
 }
@@ -155,7 +171,12 @@ describe("viewer.connectedApps", () => {
     const ada = await user("Ada");
     const before = Date.now();
     const pulse = await connect(ada, { name: "Pulse Tracker" });
-    const beta = await connect(ada, { name: "Beta Coach", environment: "DEVELOPMENT", scope: "data:read data:write", ticked: ["data:read"] });
+    const beta = await connect(ada, {
+      name: "Beta Coach",
+      environment: "DEVELOPMENT",
+      scope: "data:read data:write",
+      ticked: ["data:read"],
+    });
     const gone = await connect(ada, { name: "Old App", scope: "data:read" });
     await gql(ada, `mutation($id: ID!) { revokeConnectedApp(grantId: $id) { id } }`, { id: gone.grantId });
 
@@ -193,7 +214,9 @@ describe("revokeConnectedApp", () => {
     const conn = await connect(ada);
     expect((await bearer(conn.tokens.access_token, "{ me { id } }")).status).toBe(200);
 
-    const body = await gql(ada, `mutation($id: ID!) { revokeConnectedApp(grantId: $id) { id revokedAt client { name } } }`, { id: conn.grantId });
+    const body = await gql(ada, `mutation($id: ID!) { revokeConnectedApp(grantId: $id) { id revokedAt client { name } } }`, {
+      id: conn.grantId,
+    });
     expect(body.errors).toBeUndefined();
     expect(body.data.revokeConnectedApp).toMatchObject({ id: conn.grantId, client: { name: "Pulse Tracker" } });
     expect(body.data.revokeConnectedApp.revokedAt).toBeTruthy();
@@ -304,7 +327,9 @@ describe("viewer.auditLog", () => {
     await seedMeasurements(ada.user.id);
     const pulse = await connect(ada, { name: "Pulse Tracker", scope: "profile:read data:read data:write" });
     const other = await connect(ada, { name: "Sleep Lab", scope: "data:read" });
-    expect((await bearer(pulse.tokens.access_token, "{ me { name measurements(first: 2) { edges { node { value } } } } }")).status).toBe(200);
+    expect((await bearer(pulse.tokens.access_token, "{ me { name measurements(first: 2) { edges { node { value } } } } }")).status).toBe(
+      200,
+    );
     const write = await bearer(
       pulse.tokens.access_token,
       `mutation { recordMeasurement(input: { type: STEPS, value: 1200, unit: "count", recordedAt: "${new Date().toISOString()}" }) { id } }`,
@@ -365,7 +390,14 @@ describe("viewer.auditLog", () => {
 
   it("refuses bad page arguments with BAD_USER_INPUT", async () => {
     const ada = await user("Ada");
-    for (const vars of [{ after: "%%%" }, { after: Buffer.from('["x","y"]').toString("base64url") }, { after: "a".repeat(10_000) }, { first: 0 }, { first: 101 }, { first: -5 }]) {
+    for (const vars of [
+      { after: "%%%" },
+      { after: Buffer.from('["x","y"]').toString("base64url") },
+      { after: "a".repeat(10_000) },
+      { first: 0 },
+      { first: 101 },
+      { first: -5 },
+    ]) {
       const body = await gql(ada, LOG, vars);
       expect(body.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     }
@@ -519,8 +551,14 @@ describe("/account/apps", () => {
       ["/account/apps/%00/revoke", {}],
       [`/account/apps/${"a".repeat(3000)}/revoke`, {}],
       [`/account/apps/${conn.grantId}/revoke`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" }],
-      [`/account/apps/${conn.grantId}/revoke`, { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x" }, body: "--x\r\nbroken" }],
-      [`/account/apps/${conn.grantId}/scopes`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "csrf=a&csrf=b&keep=%ZZ" }],
+      [
+        `/account/apps/${conn.grantId}/revoke`,
+        { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x" }, body: "--x\r\nbroken" },
+      ],
+      [
+        `/account/apps/${conn.grantId}/scopes`,
+        { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "csrf=a&csrf=b&keep=%ZZ" },
+      ],
       ["/account/activity?after=%FF%FE&app=" + "x".repeat(500), {}],
       ["/account/activity?after=eyJ4Ijp9", {}],
       ["/account/apps?revoked=../../etc&updated=" + conn.grantId.toUpperCase(), {}],
@@ -549,7 +587,7 @@ describe("/account/activity", () => {
       return html.includes("Data read") ? html : null;
     });
     for (const label of ["Access granted", "Token issued", "Data read", "Data written", "Access revoked"]) expect(html).toContain(label);
-    expect(html).toContain("Fields read: <code class=\"fields\">me{email,measurements}</code>");
+    expect(html).toContain('Fields read: <code class="fields">me{email,measurements}</code>');
     expect(html).toContain("recordMeasurement: WEIGHT");
     expect(html).toContain("Revoked by the user under Connected apps");
     expect(html).toContain(`<code title="${conn.grantId}">${conn.grantId.slice(0, 8)}</code>`);
@@ -618,7 +656,9 @@ describe("/account: change password", () => {
     r = await post({ current_password: PASSWORD, new_password: NEW, confirm_password: NEW });
     expect(r.res.status).toBe(303);
     expect(r.res.headers.get("location")).toBe("/account?password=changed&ended=1");
-    expect((await ada.web.page("/account?password=changed&ended=1")).html).toContain("Your password was changed. 1 other sign-in was ended.");
+    expect((await ada.web.page("/account?password=changed&ended=1")).html).toContain(
+      "Your password was changed. 1 other sign-in was ended.",
+    );
     expect((await other.page("/account/apps")).res.status).toBe(303); // signed out
     expect((await ada.web.page("/account/apps")).res.status).toBe(200); // still signed in here
     // Connected apps are not affected by a password change.
@@ -657,12 +697,21 @@ describe("/account: export", () => {
     expect(data.locations.length).toBeGreaterThan(0);
     expect(data.signIns.length).toBeGreaterThan(0);
     expect(data.oauthClients).toEqual([expect.objectContaining({ clientId: own.client.clientId, name: "Ada's Own App" })]);
-    expect(data.grants).toEqual([expect.objectContaining({ grantId: conn.grantId, app: expect.objectContaining({ name: "Pulse Tracker" }) })]);
+    expect(data.grants).toEqual([
+      expect.objectContaining({ grantId: conn.grantId, app: expect.objectContaining({ name: "Pulse Tracker" }) }),
+    ]);
     expect(data.auditEvents.map((e: any) => e.action)).toEqual(expect.arrayContaining(["grant.created", "token.issued"]));
     // No secret, hash, token or CSRF value anywhere in the file.
     const session = await server.db.prisma.accountSession.findFirstOrThrow({ where: { userId: ada.user.id } });
     const client = await server.db.prisma.oAuthClient.findUniqueOrThrow({ where: { id: own.client.id } });
-    for (const secret of [own.clientSecret!, client.secretHash!, ada.user.passwordHash, session.tokenHash, session.csrfToken, conn.tokens.access_token]) {
+    for (const secret of [
+      own.clientSecret!,
+      client.secretHash!,
+      ada.user.passwordHash,
+      session.tokenHash,
+      session.csrfToken,
+      conn.tokens.access_token,
+    ]) {
       expect(text).not.toContain(secret);
     }
     expect(text).not.toMatch(/secretHash|passwordHash|tokenHash|csrfToken|secretHint/);
@@ -749,7 +798,9 @@ describe("/account: delete", () => {
     const caraTrail = await prisma.auditEvent.findMany({ where: { userId: cara.user.id }, orderBy: { id: "asc" } });
     expect(caraTrail.filter((e) => caraTrailBefore.some((b) => b.id === e.id))).toEqual(caraTrailBefore);
     expect(caraTrail.map((e) => e.action)).toEqual(expect.arrayContaining(["client.revoked", "grant.revoked"]));
-    expect(caraTrail.find((e) => e.action === "grant.revoked" && e.grantId === caraConn.grantId)?.detail).toBe("the user deleted their account");
+    expect(caraTrail.find((e) => e.action === "grant.revoked" && e.grantId === caraConn.grantId)?.detail).toBe(
+      "the user deleted their account",
+    );
     const web = new WebClient(server.url);
     expect((await web.signIn({ email: cara.email, password: PASSWORD })).res.status).toBe(401);
     expect((await web.signUp({ name: "Cara again", email: cara.email, password: PASSWORD })).res.status).toBe(303);

@@ -15,7 +15,12 @@ beforeAll(async () => {
   const u = await signUp(server.db.prisma, { name: "Lost", email: "lost@example.com", password: "correct horse battery staple" });
   if (!u.ok) throw new Error("signup");
   const { client, clientSecret } = await insertClient(server.db.prisma, {
-    ownerId: u.user.id, name: "Loss", environment: "DEVELOPMENT", type: "CONFIDENTIAL", redirectUris: ["http://localhost:3000/cb"], scopes: ["data:read"],
+    ownerId: u.user.id,
+    name: "Loss",
+    environment: "DEVELOPMENT",
+    type: "CONFIDENTIAL",
+    redirectUris: ["http://localhost:3000/cb"],
+    scopes: ["data:read"],
   });
   basic = `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString("base64")}`;
 });

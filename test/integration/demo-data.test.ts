@@ -30,9 +30,14 @@ describe("demo data for new accounts", () => {
     expect(types).toEqual(new Set(["HEART_RATE", "STEPS", "WEIGHT", "BODY_TEMPERATURE", "RESPIRATION_RATE", "OXYGEN_SATURATION"]));
     for (const e of user.measurements.edges) {
       expect(e.node.unit).toBe(
-        { HEART_RATE: "bpm", STEPS: "count", WEIGHT: "kg", BODY_TEMPERATURE: "celsius", RESPIRATION_RATE: "breaths/min", OXYGEN_SATURATION: "percent" }[
-          e.node.type as string
-        ],
+        {
+          HEART_RATE: "bpm",
+          STEPS: "count",
+          WEIGHT: "kg",
+          BODY_TEMPERATURE: "celsius",
+          RESPIRATION_RATE: "breaths/min",
+          OXYGEN_SATURATION: "percent",
+        }[e.node.type as string],
       );
     }
     expect(user.sessions.length).toBeGreaterThan(0);

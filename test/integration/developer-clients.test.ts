@@ -6,15 +6,7 @@ import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sha256 } from "../../src/lib/crypto.ts";
 import type { WebClient } from "../helpers/http.ts";
-import {
-  authorizationUrl,
-  discover,
-  exchangeCode,
-  insecure,
-  location,
-  signedInUser,
-  submitConsent,
-} from "../helpers/oauth.ts";
+import { authorizationUrl, discover, exchangeCode, insecure, location, signedInUser, submitConsent } from "../helpers/oauth.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
@@ -242,7 +234,11 @@ describe("createOAuthClient", () => {
     ["a redirect URI with an empty fragment", { redirectUris: ["https://partner.example/cb#"] }, "redirectUris"],
     ["plain http in production", { redirectUris: ["http://partner.example/cb"] }, "redirectUris"],
     ["http://localhost in production", { redirectUris: ["http://localhost:3000/cb"] }, "redirectUris"],
-    ["http to a non-loopback host in development", { environment: "DEVELOPMENT", redirectUris: ["http://partner.example/cb"] }, "redirectUris"],
+    [
+      "http to a non-loopback host in development",
+      { environment: "DEVELOPMENT", redirectUris: ["http://partner.example/cb"] },
+      "redirectUris",
+    ],
     ["a private-use scheme for a confidential client", { redirectUris: ["com.example.pulse:/cb"] }, "redirectUris"],
     ["a scheme that is not reverse-DNS", { type: "PUBLIC", redirectUris: ["pulse:/cb"] }, "redirectUris"],
     ["javascript:", { type: "PUBLIC", redirectUris: ["javascript:alert(1)"] }, "redirectUris"],
@@ -316,9 +312,16 @@ describe("updateOAuthClient", () => {
       environment: "PRODUCTION",
       type: "CONFIDENTIAL",
     });
-    expect(await row(client.clientId)).toMatchObject({ name: "Pulse Tracker 2", scopes: ["data:read"], accessTokenTtl: 120, refreshTokens: false });
+    expect(await row(client.clientId)).toMatchObject({
+      name: "Pulse Tracker 2",
+      scopes: ["data:read"],
+      accessTokenTtl: 120,
+      refreshTokens: false,
+    });
     expect(await auditActions(client.clientId)).toEqual(["client.created", "client.updated"]);
-    const event = await server.db.prisma.auditEvent.findFirstOrThrow({ where: { action: "client.updated", client: { clientId: client.clientId } } });
+    const event = await server.db.prisma.auditEvent.findFirstOrThrow({
+      where: { action: "client.updated", client: { clientId: client.clientId } },
+    });
     expect(event.userId).toBe(alice.userId);
     expect(event.detail).toContain("scopes profile:read data:read data:write -> data:read");
   });
@@ -326,7 +329,12 @@ describe("updateOAuthClient", () => {
   it("leaves fields out of the input as they are; an update that changes nothing writes no event", async () => {
     const { client } = await create(alice);
     const { body } = await alice.gql(UPDATE, { clientId: client.clientId, input: { name: "Renamed" } });
-    expect(body.data.updateOAuthClient).toMatchObject({ name: "Renamed", scopes: base.scopes, redirectUris: [PARTNER], accessTokenTtl: 600 });
+    expect(body.data.updateOAuthClient).toMatchObject({
+      name: "Renamed",
+      scopes: base.scopes,
+      redirectUris: [PARTNER],
+      accessTokenTtl: 600,
+    });
     const again = await alice.gql(UPDATE, { clientId: client.clientId, input: { name: "Renamed", scopes: [...base.scopes].reverse() } });
     expect(again.body.errors).toBeUndefined();
     expect(await auditActions(client.clientId)).toEqual(["client.created", "client.updated"]);
@@ -380,7 +388,11 @@ describe("updateOAuthClient", () => {
     // A non-administrator may send the value the client already has (a whole-form save), but not change it.
     const mine = await create(alice);
     expect((await alice.gql(UPDATE, { clientId: mine.client.clientId, input: { firstParty: false } })).body.errors).toBeUndefined();
-    expectBadInput((await alice.gql(UPDATE, { clientId: mine.client.clientId, input: { firstParty: true } })).body, "updateOAuthClient", "firstParty");
+    expectBadInput(
+      (await alice.gql(UPDATE, { clientId: mine.client.clientId, input: { firstParty: true } })).body,
+      "updateOAuthClient",
+      "firstParty",
+    );
   });
 
   it("narrowing scopes holds at once: live tokens with the scope, client_credentials, refresh, authorization and pending codes", async () => {
@@ -406,7 +418,10 @@ describe("updateOAuthClient", () => {
     const cc = await ccToken(id, secret);
     expect(cc.scope).toBe("profile:read data:read");
     await expect(ccToken(id, secret, "data:write")).rejects.toMatchObject({ error: "invalid_scope" });
-    const write = await bearerGql(cc.access_token, `mutation { recordMeasurement(input: { type: STEPS, value: 1, unit: "count", recordedAt: "2024-01-01T00:00:00Z" }) { id } }`);
+    const write = await bearerGql(
+      cc.access_token,
+      `mutation { recordMeasurement(input: { type: STEPS, value: 1, unit: "count", recordedAt: "2024-01-01T00:00:00Z" }) { id } }`,
+    );
     expect(write.body.errors?.[0]?.extensions).toMatchObject({ code: "INSUFFICIENT_SCOPE", requiredScopes: ["data:write"] });
 
     // refresh: the new access token lacks the removed scope.
@@ -415,7 +430,13 @@ describe("updateOAuthClient", () => {
 
     // the code issued before the change no longer turns into a token carrying data:write.
     const exchange = await oauth.authorizationCodeGrantRequest(
-      as, { client_id: id }, oauth.ClientSecretBasic(secret), pending.callback, PARTNER, pending.req.verifier, insecure,
+      as,
+      { client_id: id },
+      oauth.ClientSecretBasic(secret),
+      pending.callback,
+      PARTNER,
+      pending.req.verifier,
+      insecure,
     );
     expect(exchange.status).toBe(400);
     expect(((await exchange.json()) as { error: string }).error).toBe("invalid_grant");
@@ -538,12 +559,24 @@ describe("revokeOAuthClient", () => {
       expect(res.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
     }
     // The client can no longer authenticate: refresh, client_credentials, code exchange.
-    const refreshRes = await oauth.refreshTokenGrantRequest(as, { client_id: id }, oauth.ClientSecretBasic(secret), connected.refresh_token!, insecure);
+    const refreshRes = await oauth.refreshTokenGrantRequest(
+      as,
+      { client_id: id },
+      oauth.ClientSecretBasic(secret),
+      connected.refresh_token!,
+      insecure,
+    );
     expect(refreshRes.status).toBe(401);
     expect(((await refreshRes.json()) as { error: string }).error).toBe("invalid_client");
     expect(await ccError(id, secret)).toEqual({ status: 401, error: "invalid_client" });
     const exchange = await oauth.authorizationCodeGrantRequest(
-      as, { client_id: id }, oauth.ClientSecretBasic(secret), pending.callback, PARTNER, pending.req.verifier, insecure,
+      as,
+      { client_id: id },
+      oauth.ClientSecretBasic(secret),
+      pending.callback,
+      PARTNER,
+      pending.req.verifier,
+      insecure,
     );
     expect(exchange.status).toBe(401);
     // ...nor start an authorization: an error page, never a redirect to the app.
@@ -689,7 +722,12 @@ describe("the /developers page over HTTP", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const csp = res.headers.get("content-security-policy") ?? "";
-    const directives = Object.fromEntries(csp.split(";").map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+    const directives = Object.fromEntries(
+      csp
+        .split(";")
+        .map((d) => d.trim().split(/\s+/))
+        .map(([k, ...v]) => [k, v]),
+    );
     expect(directives["script-src"]).toEqual(["'self'"]);
     expect(directives["default-src"]).toEqual(["'none'"]);
     expect(directives["frame-ancestors"]).toEqual(["'none'"]);

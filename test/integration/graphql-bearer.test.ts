@@ -15,7 +15,13 @@ async function token(scope?: string): Promise<string> {
   const issuer = new URL(server.issuer);
   const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...opts, algorithm: "oauth2" }));
   const client = { client_id: clientId };
-  const res = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(clientSecret), new URLSearchParams(scope ? { scope } : {}), opts);
+  const res = await oauth.clientCredentialsGrantRequest(
+    as,
+    client,
+    oauth.ClientSecretBasic(clientSecret),
+    new URLSearchParams(scope ? { scope } : {}),
+    opts,
+  );
   return (await oauth.processClientCredentialsResponse(as, client, res)).access_token;
 }
 
@@ -33,8 +39,12 @@ beforeAll(async () => {
   if (!u.ok) throw new Error("signup");
   userId = u.user.id;
   const c = await insertClient(server.db.prisma, {
-    ownerId: userId, name: "Own backend", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-    redirectUris: ["http://localhost:3000/cb"], scopes: ["profile:read", "data:read"],
+    ownerId: userId,
+    name: "Own backend",
+    environment: "DEVELOPMENT",
+    type: "CONFIDENTIAL",
+    redirectUris: ["http://localhost:3000/cb"],
+    scopes: ["profile:read", "data:read"],
   });
   clientId = c.client.clientId;
   clientSecret = c.clientSecret!;
@@ -86,7 +96,10 @@ describe("/graphql with bearer tokens", () => {
     expect((await gql("{ me { id } }", { authorization: `Bearer ${t}` })).status).toBe(200);
     const rev = await fetch(`${server.issuer}/v1/oauth/revoke`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}` },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`,
+      },
       body: new URLSearchParams({ token: t }),
     });
     expect(rev.status).toBe(200);
@@ -104,8 +117,12 @@ describe("/graphql with bearer tokens", () => {
     expect(after.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
     // Later tests use a client of their own.
     const fresh = await insertClient(server.db.prisma, {
-      ownerId: userId, name: "Bearer tests 2", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-      redirectUris: ["http://localhost:3000/cb"], scopes: ["profile:read", "data:read"],
+      ownerId: userId,
+      name: "Bearer tests 2",
+      environment: "DEVELOPMENT",
+      type: "CONFIDENTIAL",
+      redirectUris: ["http://localhost:3000/cb"],
+      scopes: ["profile:read", "data:read"],
     });
     clientId = fresh.client.clientId;
     clientSecret = fresh.clientSecret!;

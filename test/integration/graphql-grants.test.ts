@@ -13,7 +13,11 @@ let userId: string;
 const REDIRECT = "https://app.example/cb";
 
 async function connect(scope = "data:read offline_access") {
-  const { client, clientSecret } = await registerClient(server, userId, { type: "CONFIDENTIAL", redirectUris: [REDIRECT], scopes: ["data:read"] });
+  const { client, clientSecret } = await registerClient(server, userId, {
+    type: "CONFIDENTIAL",
+    redirectUris: [REDIRECT],
+    scopes: ["data:read"],
+  });
   const c = { client_id: client.clientId };
   const auth = oauth.ClientSecretBasic(clientSecret!);
   const req = await authorizationUrl(as, client.clientId, REDIRECT, scope);
@@ -93,7 +97,11 @@ describe("grants and token-authenticated requests", () => {
 describe("a connected app as its user sees it", () => {
   it("shows no secret hint of another developer's client", async () => {
     const dev = await signedInUser(server, "Dev");
-    const { client, clientSecret } = await registerClient(server, dev.user.id, { type: "CONFIDENTIAL", redirectUris: [REDIRECT], scopes: ["data:read"] });
+    const { client, clientSecret } = await registerClient(server, dev.user.id, {
+      type: "CONFIDENTIAL",
+      redirectUris: [REDIRECT],
+      scopes: ["data:read"],
+    });
     const c = { client_id: client.clientId };
     const req = await authorizationUrl(as, client.clientId, REDIRECT, "data:read");
     let res = await web.fetch(req.url.pathname + req.url.search);
@@ -106,6 +114,8 @@ describe("a connected app as its user sees it", () => {
     const app = mine.body!.data.viewer.connectedApps.find((a: any) => a.client.clientId === client.clientId);
     expect(app.client.secretHint).toBeNull();
     const devView = await dev.web.graphql(query, { csrf: await dev.web.csrfFrom("/logout") });
-    expect(devView.body!.data.viewer.oauthClients.find((x: any) => x.clientId === client.clientId).secretHint).toBe(clientSecret!.slice(-4));
+    expect(devView.body!.data.viewer.oauthClients.find((x: any) => x.clientId === client.clientId).secretHint).toBe(
+      clientSecret!.slice(-4),
+    );
   });
 });

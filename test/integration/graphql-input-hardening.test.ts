@@ -131,7 +131,9 @@ describe("home-made cursors", () => {
 
   it("answers BAD_USER_INPUT on after for me.measurements, never a 500", async () => {
     for (const after of HOME_MADE) {
-      const { status, body } = await bearer("query($after: String) { me { measurements(first: 5, after: $after) { edges { cursor } } } }", { after });
+      const { status, body } = await bearer("query($after: String) { me { measurements(first: 5, after: $after) { edges { cursor } } } }", {
+        after,
+      });
       expect(status, after.slice(0, 40)).toBeLessThan(500);
       if (status === 200) {
         expect(body.data.me.measurements, after.slice(0, 40)).toBeNull();
@@ -156,15 +158,20 @@ describe("home-made cursors", () => {
   });
 
   it("keeps accepting the cursors it hands out, and those of the format it always had", async () => {
-    const first = await bearer("{ me { measurements(first: 3) { edges { cursor node { id recordedAt } } pageInfo { endCursor hasNextPage hasPreviousPage startCursor } } } }");
+    const first = await bearer(
+      "{ me { measurements(first: 3) { edges { cursor node { id recordedAt } } pageInfo { endCursor hasNextPage hasPreviousPage startCursor } } } }",
+    );
     const page = first.body.data.me.measurements;
     expect(page.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false, startCursor: page.edges[0].cursor });
     const third = page.edges[2].node;
     const handWritten = b64([new Date(third.recordedAt).toISOString(), third.id]);
     expect(handWritten).toBe(page.pageInfo.endCursor);
-    const next = await bearer("query($after: String) { me { measurements(first: 3, after: $after) { edges { node { id } } pageInfo { hasPreviousPage } } } }", {
-      after: handWritten,
-    });
+    const next = await bearer(
+      "query($after: String) { me { measurements(first: 3, after: $after) { edges { node { id } } pageInfo { hasPreviousPage } } } }",
+      {
+        after: handWritten,
+      },
+    );
     expect(next.body.errors).toBeUndefined();
     expect(next.body.data.me.measurements.pageInfo.hasPreviousPage).toBe(true);
     expect(next.body.data.me.measurements.edges).toHaveLength(3);

@@ -65,7 +65,8 @@ afterAll(async () => {
 const PAGE = "edges { cursor node { id type value unit recordedAt } } pageInfo { hasNextPage endCursor }";
 const aliases = (n: number, field: string) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(" ")} }`;
 /** __type(name: "User") { fields { type { ofType { ... { name } } } } }: a valid query `depth` fields deep. */
-const nested = (depth: number) => `{ __type(name: "User") { fields { type ${"{ ofType ".repeat(depth - 4)}{ name }${" }".repeat(depth - 4)} } } }`;
+const nested = (depth: number) =>
+  `{ __type(name: "User") { fields { type ${"{ ofType ".repeat(depth - 4)}{ name }${" }".repeat(depth - 4)} } } }`;
 
 describe("GraphQL limits", () => {
   it("depth: 15 levels of fields answer, 16 are refused", async () => {
@@ -75,7 +76,10 @@ describe("GraphQL limits", () => {
     const error = await expectRefused("depth", nested(16));
     expect(error.message).toBe("Query depth limit of 15 exceeded, found 16.");
     // fragments are followed
-    await expectRefused("depth", `{ __type(name: "User") { ...F } } fragment F on __Type { fields { type ${"{ ofType ".repeat(11)}{ name }${" }".repeat(11)} } }`);
+    await expectRefused(
+      "depth",
+      `{ __type(name: "User") { ...F } } fragment F on __Type { fields { type ${"{ ofType ".repeat(11)}{ name }${" }".repeat(11)} } }`,
+    );
   });
 
   it("aliases: 30 answer, 31 are refused", async () => {
@@ -140,8 +144,18 @@ describe("GraphQL limits", () => {
   });
 
   it("admits GraphiQL's introspection query, without a credential too", async () => {
-    const query = getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true });
-    const anonymous = await fetch(`${server.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
+    const query = getIntrospectionQuery({
+      descriptions: true,
+      specifiedByUrl: true,
+      directiveIsRepeatable: true,
+      schemaDescription: true,
+      inputValueDeprecation: true,
+    });
+    const anonymous = await fetch(`${server.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
     expect(anonymous.status).toBe(200);
     expect(((await anonymous.json()) as Body).data.__schema.queryType.name).toBe("Query");
   });

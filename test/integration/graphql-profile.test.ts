@@ -46,15 +46,22 @@ describe("updateProfile (account session only)", () => {
   it("is never reachable with an OAuth token", async () => {
     const user = await server.db.prisma.user.findUniqueOrThrow({ where: { email: "pia@example.com" } });
     const { client, clientSecret } = await insertClient(server.db.prisma, {
-      ownerId: user.id, name: "Own", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-      redirectUris: ["http://localhost:3000/cb"], scopes: ["profile:read", "data:read", "data:write"],
+      ownerId: user.id,
+      name: "Own",
+      environment: "DEVELOPMENT",
+      type: "CONFIDENTIAL",
+      redirectUris: ["http://localhost:3000/cb"],
+      scopes: ["profile:read", "data:read", "data:write"],
     });
     const issuer = new URL(server.issuer);
     const opts = { [oauth.allowInsecureRequests]: true } as const;
     const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...opts, algorithm: "oauth2" }));
     const c = { client_id: client.clientId };
-    const tokens = await oauth.processClientCredentialsResponse(as, c,
-      await oauth.clientCredentialsGrantRequest(as, c, oauth.ClientSecretBasic(clientSecret!), new URLSearchParams(), opts));
+    const tokens = await oauth.processClientCredentialsResponse(
+      as,
+      c,
+      await oauth.clientCredentialsGrantRequest(as, c, oauth.ClientSecretBasic(clientSecret!), new URLSearchParams(), opts),
+    );
     const res = await fetch(`${server.url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${tokens.access_token}` },
@@ -74,15 +81,24 @@ describe("audit events pending at shutdown", () => {
       const prisma = own.db.prisma;
       const u = await prisma.user.create({ data: { email: "s@example.com", name: "S", passwordHash: "x" } });
       const { client, clientSecret } = await insertClient(prisma, {
-        ownerId: u.id, name: "S", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-        redirectUris: ["http://localhost:3000/cb"], scopes: ["data:read"],
+        ownerId: u.id,
+        name: "S",
+        environment: "DEVELOPMENT",
+        type: "CONFIDENTIAL",
+        redirectUris: ["http://localhost:3000/cb"],
+        scopes: ["data:read"],
       });
       const body = new URLSearchParams({ grant_type: "client_credentials" });
-      const tok = await (await fetch(`${own.url}/v1/oauth/token`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString("base64")}` },
-        body,
-      })).json();
+      const tok = await (
+        await fetch(`${own.url}/v1/oauth/token`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            authorization: `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString("base64")}`,
+          },
+          body,
+        })
+      ).json();
       await fetch(`${own.url}/graphql`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${tok.access_token}` },

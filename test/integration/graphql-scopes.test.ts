@@ -22,7 +22,13 @@ const tokens = new Map<string, string>();
 
 async function issue(scope: string): Promise<string> {
   const client = { client_id: clientId };
-  const res = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(clientSecret), new URLSearchParams({ scope }), opts);
+  const res = await oauth.clientCredentialsGrantRequest(
+    as,
+    client,
+    oauth.ClientSecretBasic(clientSecret),
+    new URLSearchParams({ scope }),
+    opts,
+  );
   const t = await oauth.processClientCredentialsResponse(as, client, res);
   expect(t.scope ?? "").toBe(scope);
   return t.access_token;
@@ -68,8 +74,12 @@ beforeAll(async () => {
   await seedDemoActivity(prisma, alice);
   bobMeasurementId = (await prisma.measurement.findFirstOrThrow({ where: { userId: bob } })).id;
   const c = await insertClient(prisma, {
-    ownerId: alice, name: "Alice's backend", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-    redirectUris: ["http://localhost:3000/cb"], scopes: ["profile:read", "data:read", "data:write"],
+    ownerId: alice,
+    name: "Alice's backend",
+    environment: "DEVELOPMENT",
+    type: "CONFIDENTIAL",
+    redirectUris: ["http://localhost:3000/cb"],
+    scopes: ["profile:read", "data:read", "data:write"],
   });
   clientId = c.client.clientId;
   clientSecret = c.clientSecret!;
@@ -97,7 +107,12 @@ describe("every field answers or refuses as its rule declares, for real tokens o
   const rule = (type: string, field: string) => rules.find((r) => r.type === type && r.field === field)!.rule;
 
   it("covers every User field", () => {
-    expect(Object.keys(USER_FIELDS).sort()).toEqual(rules.filter((r) => r.type === "User").map((r) => r.field).sort());
+    expect(Object.keys(USER_FIELDS).sort()).toEqual(
+      rules
+        .filter((r) => r.type === "User")
+        .map((r) => r.field)
+        .sort(),
+    );
   });
 
   for (const scopeSet of SCOPE_SETS) {
@@ -138,16 +153,23 @@ describe("every field answers or refuses as its rule declares, for real tokens o
       expect(profile.data.updateProfile).toBeNull();
       expectRefusal(profile, ["updateProfile"], rule("Mutation", "updateProfile"));
 
-      const create = await gql(token, `mutation { createOAuthClient(input: { name: "x", environment: DEVELOPMENT, type: PUBLIC, redirectUris: ["https://x.example/cb"], scopes: ["data:read"] }) { clientSecret } }`);
+      const create = await gql(
+        token,
+        `mutation { createOAuthClient(input: { name: "x", environment: DEVELOPMENT, type: PUBLIC, redirectUris: ["https://x.example/cb"], scopes: ["data:read"] }) { clientSecret } }`,
+      );
       expect(create.data.createOAuthClient).toBeNull();
       expectRefusal(create, ["createOAuthClient"], rule("Mutation", "createOAuthClient"));
     });
   }
 
   it("a write-only token gets the id of what it wrote, but not the data", async () => {
-    const body = await gql(tokens.get("data:write")!, `mutation($input: RecordMeasurementInput!) { recordMeasurement(input: $input) { id value } }`, {
-      input: { type: "STEPS", value: 1200, unit: "count", recordedAt: new Date().toISOString() },
-    });
+    const body = await gql(
+      tokens.get("data:write")!,
+      `mutation($input: RecordMeasurementInput!) { recordMeasurement(input: $input) { id value } }`,
+      {
+        input: { type: "STEPS", value: 1200, unit: "count", recordedAt: new Date().toISOString() },
+      },
+    );
     expect(body.data.recordMeasurement.id).toBeTruthy();
     expect(body.data.recordMeasurement.value).toBeNull();
     expect(body.errors![0]!.extensions).toEqual({ code: "INSUFFICIENT_SCOPE", requiredScopes: ["data:read"] });
@@ -158,7 +180,10 @@ describe("a token sees only its own user", () => {
   const all = () => tokens.get("profile:read data:read data:write")!;
 
   it("aliases and fragments all resolve to the token's user", async () => {
-    const body = await gql(all(), `{ a: me { id email } b: me { ...F } } fragment F on User { id email measurements(first: 100) { edges { node { id } } } }`);
+    const body = await gql(
+      all(),
+      `{ a: me { id email } b: me { ...F } } fragment F on User { id email measurements(first: 100) { edges { node { id } } } }`,
+    );
     expect(body.data.a).toEqual({ id: alice, email: "alice@example.com" });
     expect(body.data.b.id).toBe(alice);
     const ids = body.data.b.measurements.edges.map((e: any) => e.node.id);
@@ -169,7 +194,11 @@ describe("a token sees only its own user", () => {
   it("another user's measurement id cannot be updated or deleted, and answers like an unknown id", async () => {
     const input = { type: "HEART_RATE", value: 99, unit: "bpm", recordedAt: new Date().toISOString() };
     for (const id of [bobMeasurementId, "00000000-0000-0000-0000-000000000000"]) {
-      const upd = await gql(all(), `mutation($id: ID!, $input: RecordMeasurementInput!) { updateMeasurement(id: $id, input: $input) { id } }`, { id, input });
+      const upd = await gql(
+        all(),
+        `mutation($id: ID!, $input: RecordMeasurementInput!) { updateMeasurement(id: $id, input: $input) { id } }`,
+        { id, input },
+      );
       expect(upd.data.updateMeasurement).toBeNull();
       expect(upd.errors![0]!.extensions.code).toBe("NOT_FOUND");
       const del = await gql(all(), `mutation($id: ID!) { deleteMeasurement(id: $id) { id } }`, { id });
@@ -184,7 +213,9 @@ describe("a token sees only its own user", () => {
   it("a cursor taken from another user's list only positions within the token user's own data", async () => {
     const bobRow = await server.db.prisma.measurement.findFirstOrThrow({ where: { userId: bob }, orderBy: { recordedAt: "desc" } });
     const cursor = Buffer.from(JSON.stringify([bobRow.recordedAt.toISOString(), bobRow.id])).toString("base64url");
-    const body = await gql(all(), `query($after: String) { me { measurements(first: 100, after: $after) { edges { node { id } } } } }`, { after: cursor });
+    const body = await gql(all(), `query($after: String) { me { measurements(first: 100, after: $after) { edges { node { id } } } } }`, {
+      after: cursor,
+    });
     const ids = body.data.me.measurements.edges.map((e: any) => e.node.id);
     expect(ids).not.toContain(bobRow.id);
     const owners = await server.db.prisma.measurement.findMany({ where: { id: { in: ids } }, select: { userId: true } });
@@ -197,11 +228,18 @@ describe("measurements", () => {
   const mutation = `mutation($input: RecordMeasurementInput!) { recordMeasurement(input: $input) { id type value unit recordedAt } }`;
 
   it("pages newest first with opaque cursors", async () => {
-    const first = await gql(all(), `{ me { measurements(first: 5) { edges { cursor node { id recordedAt } } pageInfo { hasNextPage endCursor } } } }`);
+    const first = await gql(
+      all(),
+      `{ me { measurements(first: 5) { edges { cursor node { id recordedAt } } pageInfo { hasNextPage endCursor } } } }`,
+    );
     const page1 = first.data.me.measurements;
     expect(page1.edges).toHaveLength(5);
     expect(page1.pageInfo.hasNextPage).toBe(true);
-    const second = await gql(all(), `query($after: String) { me { measurements(first: 5, after: $after) { edges { node { id recordedAt } } } } }`, { after: page1.pageInfo.endCursor });
+    const second = await gql(
+      all(),
+      `query($after: String) { me { measurements(first: 5, after: $after) { edges { node { id recordedAt } } } } }`,
+      { after: page1.pageInfo.endCursor },
+    );
     const times = [...page1.edges, ...second.data.me.measurements.edges].map((e: any) => Date.parse(e.node.recordedAt));
     expect(times).toEqual([...times].sort((x, y) => y - x));
     const ids = new Set([...page1.edges, ...second.data.me.measurements.edges].map((e: any) => e.node.id));
@@ -222,7 +260,10 @@ describe("measurements", () => {
       [{ type: "HEART_RATE", value: 5, unit: "bpm", recordedAt: now }, "input.value"],
       [{ type: "STEPS", value: 10.5, unit: "count", recordedAt: now }, "input.value"],
       [{ type: "WEIGHT", value: 70, unit: "lb", recordedAt: now }, "input.unit"],
-      [{ type: "BODY_TEMPERATURE", value: 37, unit: "celsius", recordedAt: new Date(Date.now() + 3600_000).toISOString() }, "input.recordedAt"],
+      [
+        { type: "BODY_TEMPERATURE", value: 37, unit: "celsius", recordedAt: new Date(Date.now() + 3600_000).toISOString() },
+        "input.recordedAt",
+      ],
       [{ type: "OXYGEN_SATURATION", value: 101, unit: "percent", recordedAt: now }, "input.value"],
     ];
     for (const [input, field] of bad) {
@@ -257,9 +298,14 @@ describe("measurements", () => {
     const now = new Date().toISOString();
     const created = await gql(all(), mutation, { input: { type: "HEART_RATE", value: 70, unit: "bpm", recordedAt: now } });
     const id = created.data.recordMeasurement.id;
-    const upd = await gql(all(), `mutation($id: ID!, $input: RecordMeasurementInput!) { updateMeasurement(id: $id, input: $input) { id value } }`, {
-      id, input: { type: "HEART_RATE", value: 72, unit: "bpm", recordedAt: now },
-    });
+    const upd = await gql(
+      all(),
+      `mutation($id: ID!, $input: RecordMeasurementInput!) { updateMeasurement(id: $id, input: $input) { id value } }`,
+      {
+        id,
+        input: { type: "HEART_RATE", value: 72, unit: "bpm", recordedAt: now },
+      },
+    );
     expect(upd.data.updateMeasurement).toEqual({ id, value: 72 });
     const del = await gql(all(), `mutation($id: ID!) { deleteMeasurement(id: $id) { id } }`, { id });
     expect(del.data.deleteMeasurement).toEqual({ id });
@@ -291,7 +337,10 @@ describe("audit and cost", () => {
   it("reads 50 measurements with a constant number of SQL statements (no N+1)", async () => {
     const count = async (first: number) => {
       statements.length = 0;
-      const body = await gql(all(), `{ me { id name measurements(first: ${first}) { edges { node { id type value unit recordedAt } } } } }`);
+      const body = await gql(
+        all(),
+        `{ me { id name measurements(first: ${first}) { edges { node { id type value unit recordedAt } } } } }`,
+      );
       expect(body.data.me.measurements.edges).toHaveLength(first);
       const counted = statements.filter((s) => !/AuditEvent|UPDATE "public"."Grant"/.test(s));
       if (process.env.SHOW_SQL) console.log(counted);

@@ -38,8 +38,12 @@ async function setupClient(db: Database) {
   const u = await signUp(db.prisma, { name: "K", email: "k@example.com", password: "correct horse battery" });
   if (!u.ok) throw new Error("signup");
   const c = await insertClient(db.prisma, {
-    ownerId: u.user.id, name: "Keys", environment: "DEVELOPMENT", type: "CONFIDENTIAL",
-    redirectUris: ["http://localhost:3000/cb"], scopes: ["data:read"],
+    ownerId: u.user.id,
+    name: "Keys",
+    environment: "DEVELOPMENT",
+    type: "CONFIDENTIAL",
+    redirectUris: ["http://localhost:3000/cb"],
+    scopes: ["data:read"],
   });
   return { userId: u.user.id, clientId: c.client.clientId, secret: c.clientSecret! };
 }
@@ -84,7 +88,9 @@ describe("signing keys", () => {
       // both tokens verify against the published JWKS and both still work
       const set = createLocalJWKSet(jwks2);
       for (const t of [before, after]) {
-        await expect(jwtVerify(t, set, { issuer: config.issuer, audience: `${config.issuer}/graphql`, typ: "at+jwt" })).resolves.toBeTruthy();
+        await expect(
+          jwtVerify(t, set, { issuer: config.issuer, audience: `${config.issuer}/graphql`, typ: "at+jwt" }),
+        ).resolves.toBeTruthy();
         expect((await me(server.url, t)).status).toBe(200);
       }
     } finally {
@@ -94,79 +100,86 @@ describe("signing keys", () => {
 });
 
 // Only meaningful on the embedded database (PostgreSQL outlives the process anyway).
-if (currentKind() === "pglite") describe("a restart of the embedded database", () => {
-  it("keeps signing keys, clients and tokens: a token from before the restart works after it", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "scopegate-restart-"));
-    await embeddedDataDirFromTemplate(dataDir, "migrated");
-    const port = await freePort();
-    const config: Config = {
-      ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false", DATA_DIR: dataDir }),
-      host: "127.0.0.1",
-    };
-    try {
-      let server = await startServer(config, logger);
-      const { clientId, secret } = await setupClient(server.db);
-      const token = await clientCredentialsToken(config.issuer, clientId, secret);
-      const jwksBefore = await (await fetch(`${server.url}/v1/oauth/jwks`)).json();
-      expect((await me(server.url, token)).status).toBe(200);
-      await server.close();
-
-      server = await startServer(config, logger);
-      try {
-        expect(await (await fetch(`${server.url}/v1/oauth/jwks`)).json()).toEqual(jwksBefore);
-        expect((await me(server.url, token)).status).toBe(200);
-      } finally {
-        await server.close();
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
-});
-
-if (currentKind() === "pglite") describe("npm run keys:rotate", () => {
-  it("adds new signing keys in the database the server uses, and refuses an embedded folder in use", async () => {
-    const { execFile } = await import("node:child_process");
-    const { REPO_ROOT } = await import("../helpers/process.ts");
-    const run = (env: Record<string, string>) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, ["--import", "tsx", "scripts/rotate-keys.ts"], {
-          cwd: REPO_ROOT,
-          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
-          timeout: 60_000,
-        }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-      });
-
-    const dataDir = mkdtempSync(join(tmpdir(), "scopegate-rotate-"));
-    await embeddedDataDirFromTemplate(dataDir, "migrated");
-    try {
+if (currentKind() === "pglite")
+  describe("a restart of the embedded database", () => {
+    it("keeps signing keys, clients and tokens: a token from before the restart works after it", async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), "scopegate-restart-"));
+      await embeddedDataDirFromTemplate(dataDir, "migrated");
       const port = await freePort();
       const config: Config = {
         ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false", DATA_DIR: dataDir }),
         host: "127.0.0.1",
       };
-      const server = await startServer(config, logger);
-      const before = (await (await fetch(`${server.url}/v1/oauth/jwks`)).json()).keys.length;
-      // the running server holds the folder: the script must not open it too
-      const refused = await run({ DATA_DIR: dataDir });
-      expect(refused.code).toBe(1);
-      expect(refused.stderr).toMatch(/in use by process \d+; stop it first/);
-      await server.close();
-
-      const rotated = await run({ DATA_DIR: dataDir });
-      expect(rotated.code).toBe(0);
-      const kids = /new signing keys: (\S+), (\S+)/.exec(rotated.stdout);
-      expect(kids).toBeTruthy();
-      const again = await startServer(config, logger);
       try {
-        const jwks = (await (await fetch(`${again.url}/v1/oauth/jwks`)).json()).keys.map((k: { kid: string }) => k.kid);
-        expect(jwks).toHaveLength(before + 2);
-        expect(jwks).toEqual(expect.arrayContaining([kids![1], kids![2]]));
+        let server = await startServer(config, logger);
+        const { clientId, secret } = await setupClient(server.db);
+        const token = await clientCredentialsToken(config.issuer, clientId, secret);
+        const jwksBefore = await (await fetch(`${server.url}/v1/oauth/jwks`)).json();
+        expect((await me(server.url, token)).status).toBe(200);
+        await server.close();
+
+        server = await startServer(config, logger);
+        try {
+          expect(await (await fetch(`${server.url}/v1/oauth/jwks`)).json()).toEqual(jwksBefore);
+          expect((await me(server.url, token)).status).toBe(200);
+        } finally {
+          await server.close();
+        }
       } finally {
-        await again.close();
+        rmSync(dataDir, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  }, 120_000);
-});
+    });
+  });
+
+if (currentKind() === "pglite")
+  describe("npm run keys:rotate", () => {
+    it("adds new signing keys in the database the server uses, and refuses an embedded folder in use", async () => {
+      const { execFile } = await import("node:child_process");
+      const { REPO_ROOT } = await import("../helpers/process.ts");
+      const run = (env: Record<string, string>) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ["--import", "tsx", "scripts/rotate-keys.ts"],
+            {
+              cwd: REPO_ROOT,
+              env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...env },
+              timeout: 60_000,
+            },
+            (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
+
+      const dataDir = mkdtempSync(join(tmpdir(), "scopegate-rotate-"));
+      await embeddedDataDirFromTemplate(dataDir, "migrated");
+      try {
+        const port = await freePort();
+        const config: Config = {
+          ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false", DATA_DIR: dataDir }),
+          host: "127.0.0.1",
+        };
+        const server = await startServer(config, logger);
+        const before = (await (await fetch(`${server.url}/v1/oauth/jwks`)).json()).keys.length;
+        // the running server holds the folder: the script must not open it too
+        const refused = await run({ DATA_DIR: dataDir });
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/in use by process \d+; stop it first/);
+        await server.close();
+
+        const rotated = await run({ DATA_DIR: dataDir });
+        expect(rotated.code).toBe(0);
+        const kids = /new signing keys: (\S+), (\S+)/.exec(rotated.stdout);
+        expect(kids).toBeTruthy();
+        const again = await startServer(config, logger);
+        try {
+          const jwks = (await (await fetch(`${again.url}/v1/oauth/jwks`)).json()).keys.map((k: { kid: string }) => k.kid);
+          expect(jwks).toHaveLength(before + 2);
+          expect(jwks).toEqual(expect.arrayContaining([kids![1], kids![2]]));
+        } finally {
+          await again.close();
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    }, 120_000);
+  });

@@ -237,7 +237,10 @@ describeOn("pglite")("the server process on the embedded database", () => {
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       req.on("response", (res) => {
         let body = "";
-        res.setEncoding("utf8").on("data", (c: string) => (body += c)).on("end", () => resolve({ status: res.statusCode!, body }));
+        res
+          .setEncoding("utf8")
+          .on("data", (c: string) => (body += c))
+          .on("end", () => resolve({ status: res.statusCode!, body }));
       });
       req.on("error", reject);
     });
@@ -337,9 +340,7 @@ describeOn("postgres")("the server process on PostgreSQL", () => {
       `SELECT migration_name, checksum, finished_at FROM "_prisma_migrations" ORDER BY migration_name`,
     );
   const tables = () =>
-    query<{ table_name: string }>(
-      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
-    );
+    query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
 
   it("a first start applies the migrations, a second applies none and changes nothing", async () => {
     const expected = readMigrations();

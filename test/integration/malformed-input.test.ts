@@ -17,7 +17,17 @@ type Req = { method: string; path: string; headers?: Record<string, string>; bod
 
 function cases(): Req[] {
   const out: Req[] = [];
-  for (const path of ["/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/introspect", "/v1/oauth/userinfo", "/v1/oauth/authorize", "/login", "/signup", "/logout", "/graphql"]) {
+  for (const path of [
+    "/v1/oauth/token",
+    "/v1/oauth/revoke",
+    "/v1/oauth/introspect",
+    "/v1/oauth/userinfo",
+    "/v1/oauth/authorize",
+    "/login",
+    "/signup",
+    "/logout",
+    "/graphql",
+  ]) {
     for (const body of weird) {
       out.push({ method: "POST", path, headers: FORM, body });
       out.push({ method: "POST", path, headers: JSON_CT, body });
@@ -31,7 +41,17 @@ function cases(): Req[] {
     out.push({ method: "PUT", path, headers: FORM, body: "x=1" });
     out.push({ method: "DELETE", path });
   }
-  for (const q of ["", "?", "?client_id=", "?client_id=%00", "?redirect_uri=javascript:alert(1)&client_id=x", `?scope=${"a ".repeat(3000)}`, "?client_id[]=1", "?client_id=1&client_id=2", "?%zz=1"]) {
+  for (const q of [
+    "",
+    "?",
+    "?client_id=",
+    "?client_id=%00",
+    "?redirect_uri=javascript:alert(1)&client_id=x",
+    `?scope=${"a ".repeat(3000)}`,
+    "?client_id[]=1",
+    "?client_id=1&client_id=2",
+    "?%zz=1",
+  ]) {
     out.push({ method: "GET", path: `/v1/oauth/authorize${q}` });
     out.push({ method: "GET", path: `/login${q}` });
     out.push({ method: "GET", path: `/graphql${q}`, headers: { accept: "application/json" } });
@@ -39,7 +59,12 @@ function cases(): Req[] {
   for (const path of ["/login", "/signup", "/v1/oauth/token", "/v1/oauth/revoke", "/v1/oauth/introspect"]) {
     out.push({ method: "POST", path, headers: FORM, body: "email=a%00b&password=x&client_id=%00&token=%00&grant_type=client_credentials" });
     // JSON.stringify writes the NUL as the escape \u0000
-    out.push({ method: "POST", path, headers: JSON_CT, body: JSON.stringify({ client_id: "\u0000", grant_type: "client_credentials", token: "\u0000" }) });
+    out.push({
+      method: "POST",
+      path,
+      headers: JSON_CT,
+      body: JSON.stringify({ client_id: "\u0000", grant_type: "client_credentials", token: "\u0000" }),
+    });
   }
   const graphqlNul: [string, Record<string, unknown> | undefined][] = [
     ["mutation($n: String) { updateProfile(input: { name: $n }) { id } }", { n: "a\u0000b" }],
@@ -50,7 +75,14 @@ function cases(): Req[] {
   for (const [query, variables] of graphqlNul) {
     out.push({ method: "POST", path: "/graphql", headers: JSON_CT, body: JSON.stringify({ query, variables }) });
   }
-  for (const body of ['{"query": 1}', '{"query": "{"}', '{"query": "query { me { id } }", "variables": "x"}', '{"query": "mutation { recordMeasurement(input: 1) { id } }"}', `{"query": "${"{ me ".repeat(2000)}"}`, '{"query":"{ __schema { types { name } } }","operationName":{}}']) {
+  for (const body of [
+    '{"query": 1}',
+    '{"query": "{"}',
+    '{"query": "query { me { id } }", "variables": "x"}',
+    '{"query": "mutation { recordMeasurement(input: 1) { id } }"}',
+    `{"query": "${"{ me ".repeat(2000)}"}`,
+    '{"query":"{ __schema { types { name } } }","operationName":{}}',
+  ]) {
     out.push({ method: "POST", path: "/graphql", headers: JSON_CT, body });
   }
   return out;
@@ -69,7 +101,9 @@ describe("malformed input", () => {
       }
       const text = await res.text();
       if (res.status >= 500 || /\n\s+at .+:\d+:\d+/.test(text) || /node_modules|\/src\//.test(text)) {
-        failures.push(`${r.method} ${r.path} ${JSON.stringify(r.headers)} ${JSON.stringify(r.body)?.slice(0, 60)} -> ${res.status} ${text.slice(0, 200)}`);
+        failures.push(
+          `${r.method} ${r.path} ${JSON.stringify(r.headers)} ${JSON.stringify(r.body)?.slice(0, 60)} -> ${res.status} ${text.slice(0, 200)}`,
+        );
       }
     }
     expect(failures).toEqual([]);

@@ -111,9 +111,15 @@ describe("with METRICS_TOKEN", () => {
     expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const samples = parseExposition(await res.text());
-    expect(find(samples, "scopegate_http_requests_total", { route: "/healthz", method: "GET", status: "200" })?.value).toBeGreaterThanOrEqual(1);
-    expect(find(samples, "scopegate_http_request_duration_seconds_count", { route: "/healthz", method: "GET" })?.value).toBeGreaterThanOrEqual(1);
-    expect(find(samples, "scopegate_http_request_duration_seconds_bucket", { route: "/healthz", le: "+Inf" })?.value).toBeGreaterThanOrEqual(1);
+    expect(
+      find(samples, "scopegate_http_requests_total", { route: "/healthz", method: "GET", status: "200" })?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      find(samples, "scopegate_http_request_duration_seconds_count", { route: "/healthz", method: "GET" })?.value,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      find(samples, "scopegate_http_request_duration_seconds_bucket", { route: "/healthz", le: "+Inf" })?.value,
+    ).toBeGreaterThanOrEqual(1);
     const poolMax = find(samples, "scopegate_db_pool_max_connections", {})?.value;
     expect(poolMax).toBe(server.db.kind === "embedded" ? 1 : 10);
     expect(find(samples, "scopegate_db_pool_connections", {})?.value).toBeGreaterThanOrEqual(0);
@@ -163,9 +169,7 @@ describe("with METRICS_TOKEN", () => {
     }
     expect((await send("{ me { id } }")).status).toBe(200);
     const samples = await scrape();
-    const operations = new Set(
-      samples.filter((s) => s.name === "scopegate_graphql_operations_total").map((s) => s.labels.operation!),
-    );
+    const operations = new Set(samples.filter((s) => s.name === "scopegate_graphql_operations_total").map((s) => s.labels.operation!));
     expect(operations.has(OTHER_OPERATION)).toBe(true);
     expect(operations.has("(anonymous)")).toBe(true);
     const named = [...operations].filter((o) => /^Op\d+$/.test(o));
@@ -174,6 +178,8 @@ describe("with METRICS_TOKEN", () => {
     const first = find(samples, "scopegate_graphql_operations_total", { operation: "Op0", status: "200" });
     expect(first?.value).toBe(1);
     expect(find(samples, "scopegate_graphql_operation_duration_seconds_count", { operation: "Op0" })?.value).toBe(1);
-    expect(find(samples, "scopegate_graphql_operations_total", { operation: OTHER_OPERATION, status: "200" })?.value).toBe(60 - GRAPHQL_OPERATION_LABEL_CAP);
+    expect(find(samples, "scopegate_graphql_operations_total", { operation: OTHER_OPERATION, status: "200" })?.value).toBe(
+      60 - GRAPHQL_OPERATION_LABEL_CAP,
+    );
   });
 });

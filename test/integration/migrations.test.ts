@@ -155,7 +155,9 @@ describe(`migrations on ${kind === "postgres" ? "PostgreSQL" : "the embedded dat
     const good = migration("29991231235959_good", `CREATE TABLE "sg_added_later" (id int);`);
     await db.withConnection(async (c) => {
       await expect(migrate(c, [...MIGRATIONS, broken, good])).rejects.toThrow(/migration 29991231235958_broken failed: division by zero/);
-      expect(await sql(c, `SELECT to_regclass('public.sg_half_done') AS a, to_regclass('public.sg_added_later') AS b`)).toEqual([{ a: null, b: null }]);
+      expect(await sql(c, `SELECT to_regclass('public.sg_half_done') AS a, to_regclass('public.sg_added_later') AS b`)).toEqual([
+        { a: null, b: null },
+      ]);
       expect((await recorded(c)).map((r) => r.migration_name)).toEqual(MIGRATIONS.map((m) => m.name));
 
       expect(await migrate(c, [...MIGRATIONS, good])).toEqual([good.name]);
@@ -174,8 +176,13 @@ describe(`migrations on ${kind === "postgres" ? "PostgreSQL" : "the embedded dat
       expect(results.filter((r) => r.length === 0)).toHaveLength(3);
       expect((await recorded(c)).map((r) => r.migration_name)).toEqual(MIGRATIONS.map((m) => m.name));
       // And the lock is released afterwards.
-      expect(await sql(c, `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)).toEqual([{ n: 0 }]);
+      expect(
+        await sql(
+          c,
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        ),
+      ).toEqual([{ n: 0 }]);
     });
   });
 
@@ -183,10 +190,7 @@ describe(`migrations on ${kind === "postgres" ? "PostgreSQL" : "the embedded dat
     const db = await emptyDatabase();
     const [a, b] = await Promise.all([openDatabase(db.target), openDatabase(db.target)]);
     try {
-      expect([a.appliedMigrations, b.appliedMigrations].sort((x, y) => y.length - x.length)).toEqual([
-        MIGRATIONS.map((m) => m.name),
-        [],
-      ]);
+      expect([a.appliedMigrations, b.appliedMigrations].sort((x, y) => y.length - x.length)).toEqual([MIGRATIONS.map((m) => m.name), []]);
       expect(await a.prisma.user.count()).toBe(0);
       expect(await b.prisma.user.count()).toBe(0);
     } finally {

@@ -77,7 +77,10 @@ describe("client_credentials", () => {
   });
 
   it("refuses a wrong secret and an unknown client with 401 invalid_client and WWW-Authenticate", async () => {
-    for (const [id, secret] of [[clientId, "sgs_wrong"], ["sgc_unknown", clientSecret]] as const) {
+    for (const [id, secret] of [
+      [clientId, "sgs_wrong"],
+      ["sgc_unknown", clientSecret],
+    ] as const) {
       const res = await fetch(`${server.issuer}/v1/oauth/token`, {
         method: "POST",
         headers: {
@@ -107,19 +110,67 @@ describe("client_credentials", () => {
     const basic = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`;
     const cases: [string, Record<string, string>, string | null, number, string][] = [
       ["no grant_type", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "", 400, "invalid_request"],
-      ["unknown grant", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "grant_type=password", 400, "unsupported_grant_type"],
-      ["__proto__ grant", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "grant_type=__proto__", 400, "unsupported_grant_type"],
-      ["duplicate param", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "grant_type=client_credentials&grant_type=client_credentials", 400, "invalid_request"],
+      [
+        "unknown grant",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=password",
+        400,
+        "unsupported_grant_type",
+      ],
+      [
+        "__proto__ grant",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=__proto__",
+        400,
+        "unsupported_grant_type",
+      ],
+      [
+        "duplicate param",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=client_credentials&grant_type=client_credentials",
+        400,
+        "invalid_request",
+      ],
       ["text body", { authorization: basic, "content-type": "text/plain" }, "grant_type=client_credentials", 400, "invalid_request"],
       ["bad json", { authorization: basic, "content-type": "application/json" }, "{nope", 400, "invalid_request"],
       ["json array", { authorization: basic, "content-type": "application/json" }, "[1]", 400, "invalid_request"],
       ["json number param", { authorization: basic, "content-type": "application/json" }, '{"grant_type":1}', 400, "invalid_request"],
-      ["garbage basic", { authorization: "Basic !!!", "content-type": "application/x-www-form-urlencoded" }, "grant_type=client_credentials", 401, "invalid_client"],
-      ["basic and post", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, `grant_type=client_credentials&client_secret=${clientSecret}`, 400, "invalid_request"],
+      [
+        "garbage basic",
+        { authorization: "Basic !!!", "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=client_credentials",
+        401,
+        "invalid_client",
+      ],
+      [
+        "basic and post",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        `grant_type=client_credentials&client_secret=${clientSecret}`,
+        400,
+        "invalid_request",
+      ],
       ["no client", { "content-type": "application/x-www-form-urlencoded" }, "grant_type=client_credentials", 401, "invalid_client"],
-      ["code without params", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "grant_type=authorization_code", 400, "invalid_request"],
-      ["unknown code", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, `grant_type=authorization_code&code=x&redirect_uri=http://localhost:3000/callback&code_verifier=${"a".repeat(43)}`, 400, "invalid_grant"],
-      ["unknown refresh token", { authorization: basic, "content-type": "application/x-www-form-urlencoded" }, "grant_type=refresh_token&refresh_token=nope", 400, "invalid_grant"],
+      [
+        "code without params",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=authorization_code",
+        400,
+        "invalid_request",
+      ],
+      [
+        "unknown code",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        `grant_type=authorization_code&code=x&redirect_uri=http://localhost:3000/callback&code_verifier=${"a".repeat(43)}`,
+        400,
+        "invalid_grant",
+      ],
+      [
+        "unknown refresh token",
+        { authorization: basic, "content-type": "application/x-www-form-urlencoded" },
+        "grant_type=refresh_token&refresh_token=nope",
+        400,
+        "invalid_grant",
+      ],
     ];
     for (const [name, headers, body, status, error] of cases) {
       const res = await fetch(`${server.issuer}/v1/oauth/token`, { method: "POST", headers, body });
@@ -156,13 +207,19 @@ describe("client_credentials", () => {
     const tokens = await ccToken({ client_id: clientId }, oauth.ClientSecretBasic(clientSecret));
     const client = { client_id: other.client.clientId };
     const auth = oauth.ClientSecretBasic(other.clientSecret!);
-    const info = await oauth.processIntrospectionResponse(as, client, await oauth.introspectionRequest(as, client, auth, tokens.access_token, opts));
+    const info = await oauth.processIntrospectionResponse(
+      as,
+      client,
+      await oauth.introspectionRequest(as, client, auth, tokens.access_token, opts),
+    );
     expect(info).toEqual({ active: false });
     // and cannot revoke it
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, auth, tokens.access_token, opts));
     const own = { client_id: clientId };
     const stillActive = await oauth.processIntrospectionResponse(
-      as, own, await oauth.introspectionRequest(as, own, oauth.ClientSecretBasic(clientSecret), tokens.access_token, opts),
+      as,
+      own,
+      await oauth.introspectionRequest(as, own, oauth.ClientSecretBasic(clientSecret), tokens.access_token, opts),
     );
     expect(stillActive.active).toBe(true);
   });

@@ -117,7 +117,10 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     const full = await codeFlow(reg, "openid profile:read");
     let res = await oauth.userInfoRequest(as, reg.client, full.tokens.access_token, insecure);
     expect(await oauth.processUserInfoResponse(as, reg.client, userId, res)).toEqual({
-      sub: userId, name: "Robin", email, birthdate: "1985-02-03",
+      sub: userId,
+      name: "Robin",
+      email,
+      birthdate: "1985-02-03",
     });
     const reg2 = await confidential();
     const bare = await codeFlow(reg2, "openid data:read");
@@ -169,7 +172,9 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     const { callback, req } = await authorize(reg, "offline_access data:read");
     const code = callback.get("code")!;
     const exchanges = await Promise.all(
-      Array.from({ length: 8 }, () => post({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: req.verifier })),
+      Array.from({ length: 8 }, () =>
+        post({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: req.verifier }),
+      ),
     );
     expect(exchanges.filter((r) => r.status === 200)).toHaveLength(1);
     for (const r of exchanges.filter((r) => r.status !== 200)) expect(r).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
@@ -177,7 +182,10 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     // (The losers count as a second use of the code, which revoked what the winner got: start afresh.)
     const rt = (await codeFlow(reg, "offline_access data:read")).tokens.refresh_token!;
     const refreshes = await Promise.all(Array.from({ length: 8 }, () => post({ grant_type: "refresh_token", refresh_token: rt })));
-    expect(refreshes.filter((r) => r.status === 200), JSON.stringify(refreshes)).toHaveLength(1);
+    expect(
+      refreshes.filter((r) => r.status === 200),
+      JSON.stringify(refreshes),
+    ).toHaveLength(1);
     for (const r of refreshes.filter((r) => r.status !== 200)) expect(r).toMatchObject({ status: 400, body: { error: "invalid_grant" } });
   });
 
@@ -231,8 +239,13 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
       });
     }
     const { callback, req } = await authorize(reg, "data:read");
-    await server.db.prisma.authorizationCode.updateMany({ where: { clientId: reg.rowId, usedAt: null }, data: { expiresAt: new Date(Date.now() - 1) } });
-    await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier)).rejects.toMatchObject({ error: "invalid_grant" });
+    await server.db.prisma.authorizationCode.updateMany({
+      where: { clientId: reg.rowId, usedAt: null },
+      data: { expiresAt: new Date(Date.now() - 1) },
+    });
+    await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier)).rejects.toMatchObject({
+      error: "invalid_grant",
+    });
   });
 
   it("another client presenting a stolen code is refused without spending it: the rightful client still redeems it", async () => {
@@ -244,23 +257,30 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
       ["a confidential client", other.client, other.auth],
     ];
     const { callback, req } = await authorize(reg, "openid offline_access data:read");
-    const codeRow = () => server.db.prisma.authorizationCode.findFirstOrThrow({ where: { clientId: reg.rowId }, orderBy: { createdAt: "desc" } });
+    const codeRow = () =>
+      server.db.prisma.authorizationCode.findFirstOrThrow({ where: { clientId: reg.rowId }, orderBy: { createdAt: "desc" } });
     for (const [who, client, auth] of thieves) {
       // With the verifier too: the strongest thief.
-      await expect(exchangeCode(as, client, auth, callback, REDIRECT, req.verifier, req.nonce), who).rejects.toMatchObject({ error: "invalid_grant" });
+      await expect(exchangeCode(as, client, auth, callback, REDIRECT, req.verifier, req.nonce), who).rejects.toMatchObject({
+        error: "invalid_grant",
+      });
       expect((await codeRow()).usedAt, who).toBeNull();
     }
 
     const tokens = await exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier, req.nonce);
     expect(await graphqlStatus(tokens.access_token)).toBe(200);
     // A thief after the redemption changes nothing either: no reuse is declared on the rightful client's behalf.
-    await expect(exchangeCode(as, other.client, other.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({ error: "invalid_grant" });
+    await expect(exchangeCode(as, other.client, other.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({
+      error: "invalid_grant",
+    });
     expect(await graphqlStatus(tokens.access_token)).toBe(200);
     const events = await server.db.prisma.auditEvent.findMany({ where: { clientId: reg.rowId, action: "code.reused" } });
     expect(events).toHaveLength(0);
 
     // A second use by the rightful client is still a reuse: what the first use issued is revoked.
-    await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({ error: "invalid_grant" });
+    await expect(exchangeCode(as, reg.client, reg.auth, callback, REDIRECT, req.verifier, req.nonce)).rejects.toMatchObject({
+      error: "invalid_grant",
+    });
     expect(await graphqlStatus(tokens.access_token)).toBe(401);
     await expect(refresh(reg, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
   });
@@ -272,17 +292,29 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, reg.client, reg.auth, tokens.refresh_token!, insecure));
     expect(await graphqlStatus(tokens.access_token)).toBe(401);
     await expect(refresh(reg, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
-    const info = await oauth.processIntrospectionResponse(as, reg.client, await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.access_token, insecure));
+    const info = await oauth.processIntrospectionResponse(
+      as,
+      reg.client,
+      await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.access_token, insecure),
+    );
     expect(info.active).toBe(false);
   });
 
   it("introspects refresh tokens: active until rotated", async () => {
     const reg = await confidential();
     const { tokens } = await codeFlow(reg);
-    let info = await oauth.processIntrospectionResponse(as, reg.client, await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.refresh_token!, insecure));
+    let info = await oauth.processIntrospectionResponse(
+      as,
+      reg.client,
+      await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.refresh_token!, insecure),
+    );
     expect(info).toMatchObject({ active: true, token_type: "refresh_token", sub: userId, client_id: reg.client.client_id });
     await refresh(reg, tokens.refresh_token!);
-    info = await oauth.processIntrospectionResponse(as, reg.client, await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.refresh_token!, insecure));
+    info = await oauth.processIntrospectionResponse(
+      as,
+      reg.client,
+      await oauth.introspectionRequest(as, reg.client, reg.auth, tokens.refresh_token!, insecure),
+    );
     expect(info.active).toBe(false);
   });
 
@@ -313,7 +345,10 @@ describe("public clients (single-page apps)", () => {
     expect(ok.headers.get("access-control-allow-origin")).toBe("https://spa.example");
     expect(ok.headers.get("access-control-allow-credentials")).toBeNull();
     expect((await preflight("https://evil.example")).status).toBe(403);
-    const gql = await fetch(`${server.url}/graphql`, { method: "OPTIONS", headers: { origin: "https://spa.example", "access-control-request-method": "POST" } });
+    const gql = await fetch(`${server.url}/graphql`, {
+      method: "OPTIONS",
+      headers: { origin: "https://spa.example", "access-control-request-method": "POST" },
+    });
     expect(gql.headers.get("access-control-allow-origin")).toBe("https://spa.example");
 
     // a public client has no secret to send, and may not use client_credentials
@@ -327,7 +362,12 @@ describe("public clients (single-page apps)", () => {
     const withSecret = await fetch(as.token_endpoint!, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ grant_type: "refresh_token", client_id: client.clientId, client_secret: "x", refresh_token: next.refresh_token! }),
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        client_id: client.clientId,
+        client_secret: "x",
+        refresh_token: next.refresh_token!,
+      }),
     });
     expect(withSecret.status).toBe(401);
   });

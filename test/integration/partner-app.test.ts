@@ -175,7 +175,9 @@ describeBrowser("examples/partner-app in Chromium", () => {
     // Read with the access token: scopegate's audit trail (written in batches) names the field.
     await expect
       .poll(async () => {
-        const reads = await server.db.prisma.auditEvent.findMany({ where: { userId, action: "data.read", grantId: grantIdOfFirstConnection } });
+        const reads = await server.db.prisma.auditEvent.findMany({
+          where: { userId, action: "data.read", grantId: grantIdOfFirstConnection },
+        });
         return reads.some((e) => e.detail?.includes("measurements"));
       })
       .toBe(true);
@@ -341,9 +343,7 @@ describeBrowser("examples/partner-app in Chromium", () => {
     expect(await page.locator("tr", { hasText: "User ID" }).innerText()).toContain(userId);
     for (const field of ["Name", "Email", "Birth date"]) {
       // INSUFFICIENT_SCOPE names the scope that would open the field.
-      expect(await page.locator("tr", { hasText: field }).first().innerText()).toContain(
-        "not shared with this app (needs profile:read)",
-      );
+      expect(await page.locator("tr", { hasText: field }).first().innerText()).toContain("not shared with this app (needs profile:read)");
     }
     expect(body).not.toContain(EMAIL);
     expect(body).not.toContain(NAME);

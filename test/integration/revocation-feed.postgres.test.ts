@@ -61,7 +61,12 @@ async function user() {
 
 async function confidentialClient(ownerId: string, scopes = ["profile:read", "data:read", "data:write"]) {
   const { client, clientSecret } = await insertClient(dbs[0].prisma, {
-    ownerId, name: "Feed test", environment: "PRODUCTION", type: "CONFIDENTIAL", redirectUris: [REDIRECT], scopes,
+    ownerId,
+    name: "Feed test",
+    environment: "PRODUCTION",
+    type: "CONFIDENTIAL",
+    redirectUris: [REDIRECT],
+    scopes,
   });
   return { client, secret: clientSecret!, basic: `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString("base64")}` };
 }
@@ -81,8 +86,13 @@ async function connect(client: OAuthClient, basic: string, userId: string, scope
   const code = await dbs[0].prisma.$transaction(async (tx) => {
     const grant = await grantAccess(tx, { userId, client, scopes });
     return createAuthorizationCode(tx, {
-      grantId: grant.id, clientRowId: client.id, userId, redirectUri: REDIRECT, scopes,
-      codeChallenge: createHash("sha256").update(verifier).digest("base64url"), authTime: new Date(),
+      grantId: grant.id,
+      clientRowId: client.id,
+      userId,
+      redirectUri: REDIRECT,
+      scopes,
+      codeChallenge: createHash("sha256").update(verifier).digest("base64url"),
+      authTime: new Date(),
     });
   });
   const res = await tokenRequest(a, basic, { grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier });
@@ -168,7 +178,9 @@ describe("revocations across two instances on one PostgreSQL", () => {
     const c = await confidentialClient(u.id);
     const { access } = await connect(c.client, c.basic, u.id, ["profile:read", "data:read"]);
     const cc = await tokenRequest(a, c.basic, { grant_type: "client_credentials", scope: "data:read" });
-    await expectRevokedEverywhere(access, () => updateClient(dbs[0].prisma, { id: u.id, isAdmin: false }, c.client.clientId, { scopes: ["data:read"] }));
+    await expectRevokedEverywhere(access, () =>
+      updateClient(dbs[0].prisma, { id: u.id, isAdmin: false }, c.client.clientId, { scopes: ["data:read"] }),
+    );
     // A token without the removed scope lives on.
     expect(await status(b, cc.body.access_token!)).toBe(200);
   });
@@ -178,7 +190,9 @@ describe("revocations across two instances on one PostgreSQL", () => {
     const c = await confidentialClient(u.id);
     expect((await tokenRequest(b, c.basic, { grant_type: "client_credentials" })).status).toBe(200); // B caches the client
     const cc = await tokenRequest(a, c.basic, { grant_type: "client_credentials" });
-    await expectRevokedEverywhere(cc.body.access_token!, () => revokeClient(dbs[0].prisma, { id: u.id, isAdmin: false }, c.client.clientId));
+    await expectRevokedEverywhere(cc.body.access_token!, () =>
+      revokeClient(dbs[0].prisma, { id: u.id, isAdmin: false }, c.client.clientId),
+    );
     const refused = await eventually(async () => (await tokenRequest(b, c.basic, { grant_type: "client_credentials" })).status, 401);
     expect(refused).toBe(401);
   });
@@ -207,7 +221,8 @@ describe("revocations across two instances on one PostgreSQL", () => {
   it("new signing keys are published by every instance", async () => {
     const before = (await (await fetch(`${b.url}/v1/oauth/jwks`)).json()) as { keys: { kid: string }[] };
     const [accessKid] = await rotateSigningKeys(dbs[0].prisma);
-    const hasKid = async () => ((await (await fetch(`${b.url}/v1/oauth/jwks`)).json()) as { keys: { kid: string }[] }).keys.some((k) => k.kid === accessKid);
+    const hasKid = async () =>
+      ((await (await fetch(`${b.url}/v1/oauth/jwks`)).json()) as { keys: { kid: string }[] }).keys.some((k) => k.kid === accessKid);
     expect(before.keys.some((k) => k.kid === accessKid)).toBe(false);
     expect(await eventually(hasKid, true)).toBe(true);
   });

@@ -22,7 +22,11 @@ const REDIRECT = "http://localhost:3000/callback";
 /** Every method and path the app routes, with parameters filled in. */
 function routeTable(): { method: string; path: string }[] {
   // Only the table is read: no request reaches these stand-in dependencies.
-  const deps = { config: loadConfig({ ISSUER: "http://127.0.0.1:1", ...ENV }), logger: createLogger("silent", false), metrics: new Metrics() };
+  const deps = {
+    config: loadConfig({ ISSUER: "http://127.0.0.1:1", ...ENV }),
+    logger: createLogger("silent", false),
+    metrics: new Metrics(),
+  };
   const seen = new Map<string, { method: string; path: string }>();
   for (const r of createApp(deps as unknown as AppDeps).routes) {
     // "ALL" are middleware (app.use); OPTIONS answers are CORS preflights.
@@ -99,7 +103,12 @@ describe("security headers", () => {
       init.body = "";
     }
     const res = await client.fetch(path, init);
-    answers.push({ what: `${method} ${path} (${who}) → ${res.status}`, path: new URL(path, server.url).pathname, res, body: await res.text() });
+    answers.push({
+      what: `${method} ${path} (${who}) → ${res.status}`,
+      path: new URL(path, server.url).pathname,
+      res,
+      body: await res.text(),
+    });
   }
 
   const html = () => answers.filter((a) => /^text\/html/i.test(a.res.headers.get("content-type") ?? ""));
@@ -191,7 +200,13 @@ describe("security headers", () => {
       const form = await web.page("/login");
       const headers: Record<string, string> = { origin: "null" };
       if (site) headers["sec-fetch-site"] = site;
-      return (await web.postForm("/login", { csrf: hiddenInput(form.html, "csrf")!, return_to: "/", email, password: "correct horse battery staple" }, headers)).res.status;
+      return (
+        await web.postForm(
+          "/login",
+          { csrf: hiddenInput(form.html, "csrf")!, return_to: "/", email, password: "correct horse battery staple" },
+          headers,
+        )
+      ).res.status;
     };
     expect(await post("same-origin")).toBe(303);
     expect(await post("cross-site")).toBe(403);
@@ -235,7 +250,17 @@ describeBrowser("pages under their policy in real Chromium", () => {
     await page.fill("#f-password", "correct horse battery staple");
     await page.click("button[type=submit]");
     await page.waitForURL(`${server.url}/`);
-    for (const path of ["/", "/account", "/account/apps", "/account/activity", "/account/export", "/account/delete", "/developers", "/logout", req.url.pathname + req.url.search]) {
+    for (const path of [
+      "/",
+      "/account",
+      "/account/apps",
+      "/account/activity",
+      "/account/export",
+      "/account/delete",
+      "/developers",
+      "/logout",
+      req.url.pathname + req.url.search,
+    ]) {
       await page.goto(path);
       // The stylesheet applied: the page background and the header's flex layout come from it.
       expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), path).toBe("rgb(246, 248, 250)");

@@ -105,13 +105,28 @@ describe("checkClient (before the redirect URI: its errors are only ever shown o
   });
 
   it("refuses a missing, empty, repeated, unknown, over-long or switched-off client_id", async () => {
-    expect((await run(params({ client_id: null }))).err).toMatchObject({ error: "invalid_request", description: expect.stringMatching(/client_id is missing/) });
-    expect((await run(params({ client_id: "" }))).err).toMatchObject({ error: "invalid_request", description: expect.stringMatching(/client_id is missing/) });
-    expect((await run(params({}, [["client_id", "sgc_app"]]))).err).toMatchObject({ error: "invalid_request", description: expect.stringMatching(/more than once/) });
-    expect((await run(params({ client_id: "sgc_other" }))).err).toMatchObject({ error: "invalid_client", description: expect.stringMatching(/not registered/) });
+    expect((await run(params({ client_id: null }))).err).toMatchObject({
+      error: "invalid_request",
+      description: expect.stringMatching(/client_id is missing/),
+    });
+    expect((await run(params({ client_id: "" }))).err).toMatchObject({
+      error: "invalid_request",
+      description: expect.stringMatching(/client_id is missing/),
+    });
+    expect((await run(params({}, [["client_id", "sgc_app"]]))).err).toMatchObject({
+      error: "invalid_request",
+      description: expect.stringMatching(/more than once/),
+    });
+    expect((await run(params({ client_id: "sgc_other" }))).err).toMatchObject({
+      error: "invalid_client",
+      description: expect.stringMatching(/not registered/),
+    });
     expect((await run(params({ client_id: "x".repeat(201) }))).err).toMatchObject({ error: "invalid_client" });
     const off = client({ revokedAt: NOW });
-    expect((await run(params(), off)).err).toMatchObject({ error: "invalid_client", description: "Pulse Tracker has been switched off, so it can no longer ask for access." });
+    expect((await run(params(), off)).err).toMatchObject({
+      error: "invalid_client",
+      description: "Pulse Tracker has been switched off, so it can no longer ask for access.",
+    });
   });
 
   it("does not look up an over-long client_id", async () => {
@@ -188,10 +203,30 @@ describe("rejectRepeatedParams", () => {
       error: "invalid_request",
       description: "Parameter scope is included more than once.",
     });
-    expect(await refusal(rejectRepeatedParams, ctxFor(params({}, [["x-extra", "1"], ["x-extra", "2"]])))).toMatchObject({
+    expect(
+      await refusal(
+        rejectRepeatedParams,
+        ctxFor(
+          params({}, [
+            ["x-extra", "1"],
+            ["x-extra", "2"],
+          ]),
+        ),
+      ),
+    ).toMatchObject({
       description: "Parameter x-extra is included more than once.",
     });
-    expect(await refusal(rejectRepeatedParams, ctxFor(params({}, [['a"b', "1"], ['a"b', "2"]])))).toMatchObject({
+    expect(
+      await refusal(
+        rejectRepeatedParams,
+        ctxFor(
+          params({}, [
+            ['a"b', "1"],
+            ['a"b', "2"],
+          ]),
+        ),
+      ),
+    ).toMatchObject({
       description: "Parameter (unnamed) is included more than once.",
     });
   });
@@ -201,8 +236,12 @@ describe("rejectRequestObjects", () => {
   it("refuses request and request_uri with their own error codes", async () => {
     expect(await refusal(rejectRequestObjects, ctxFor(params()))).toBeUndefined();
     expect(await refusal(rejectRequestObjects, ctxFor(params({ request: "eyJ.e30." })))).toMatchObject({ error: "request_not_supported" });
-    expect(await refusal(rejectRequestObjects, ctxFor(params({ request_uri: "urn:x" })))).toMatchObject({ error: "request_uri_not_supported" });
-    expect(await refusal(rejectRequestObjects, ctxFor(params({ request: "", request_uri: "" })))).toMatchObject({ error: "request_not_supported" });
+    expect(await refusal(rejectRequestObjects, ctxFor(params({ request_uri: "urn:x" })))).toMatchObject({
+      error: "request_uri_not_supported",
+    });
+    expect(await refusal(rejectRequestObjects, ctxFor(params({ request: "", request_uri: "" })))).toMatchObject({
+      error: "request_not_supported",
+    });
   });
 });
 
@@ -225,7 +264,9 @@ describe("checkResponseType", () => {
     expect(await refusal(checkResponseType, ctxFor(params({ response_type: null })))).toMatchObject({ error: "invalid_request" });
     expect(await refusal(checkResponseType, ctxFor(params({ response_type: "" })))).toMatchObject({ error: "invalid_request" });
     for (const rt of ["token", "code id_token", "id_token", "CODE", "code "]) {
-      expect(await refusal(checkResponseType, ctxFor(params({ response_type: rt }))), rt).toMatchObject({ error: "unsupported_response_type" });
+      expect(await refusal(checkResponseType, ctxFor(params({ response_type: rt }))), rt).toMatchObject({
+        error: "unsupported_response_type",
+      });
     }
   });
 });
@@ -263,7 +304,10 @@ describe("checkPkce", () => {
     ];
     for (const [over, text] of cases) {
       const ctx = ctxFor(params(over));
-      expect(await refusal(checkPkce, ctx), JSON.stringify(over)).toMatchObject({ error: "invalid_request", description: expect.stringMatching(text) });
+      expect(await refusal(checkPkce, ctx), JSON.stringify(over)).toMatchObject({
+        error: "invalid_request",
+        description: expect.stringMatching(text),
+      });
       expect(ctx.codeChallenge).toBeUndefined();
     }
   });
@@ -277,7 +321,10 @@ describe("checkScope", () => {
   });
 
   it("refuses no scope, and any scope the client is not registered for (named when printable)", async () => {
-    expect(await refusal(checkScope, ctxFor(params({ scope: null })))).toMatchObject({ error: "invalid_scope", description: "Ask for at least one scope." });
+    expect(await refusal(checkScope, ctxFor(params({ scope: null })))).toMatchObject({
+      error: "invalid_scope",
+      description: "Ask for at least one scope.",
+    });
     expect(await refusal(checkScope, ctxFor(params({ scope: "   " })))).toMatchObject({ error: "invalid_scope" });
     expect(await refusal(checkScope, ctxFor(params({ scope: "data:read data:write admin" })))).toMatchObject({
       error: "invalid_scope",
@@ -407,10 +454,19 @@ describe("validateAuthorizationRequest: the checks in order", () => {
     // A repeat beats a request object, which beats a long value, which beats the response type...
     const all = params({ response_type: "token", request: "x", nonce: "n".repeat(3000), scope: "admin" }, [["scope", "x"]]);
     expect(await validate(all)).toMatchObject({ error: "invalid_request", description: "Parameter scope is included more than once." });
-    expect(await validate(params({ response_type: "token", request: "x", nonce: "n".repeat(3000) }))).toMatchObject({ error: "request_not_supported" });
-    expect(await validate(params({ response_type: "token", nonce: "n".repeat(3000) }))).toMatchObject({ error: "invalid_request", description: "Parameter nonce is too long." });
-    expect(await validate(params({ response_type: "token", response_mode: "fragment" }))).toMatchObject({ error: "unsupported_response_type" });
-    expect(await validate(params({ response_mode: "fragment", code_challenge: null }))).toMatchObject({ description: "Only response_mode=query is supported." });
+    expect(await validate(params({ response_type: "token", request: "x", nonce: "n".repeat(3000) }))).toMatchObject({
+      error: "request_not_supported",
+    });
+    expect(await validate(params({ response_type: "token", nonce: "n".repeat(3000) }))).toMatchObject({
+      error: "invalid_request",
+      description: "Parameter nonce is too long.",
+    });
+    expect(await validate(params({ response_type: "token", response_mode: "fragment" }))).toMatchObject({
+      error: "unsupported_response_type",
+    });
+    expect(await validate(params({ response_mode: "fragment", code_challenge: null }))).toMatchObject({
+      description: "Only response_mode=query is supported.",
+    });
     expect(await validate(params({ code_challenge: null, scope: "admin" }))).toMatchObject({ description: expect.stringMatching(/PKCE/) });
     expect(await validate(params({ scope: "admin", prompt: "bogus" }))).toMatchObject({ error: "invalid_scope" });
   });
@@ -422,7 +478,9 @@ describe("validateAuthorizationRequest: the checks in order", () => {
     const trust: AuthorizeCheck = (ctx) => {
       ctx.redirectUri = REDIRECT;
     };
-    expect(await validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient }, [refuse])).toMatchObject({ kind: "page" });
+    expect(await validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient }, [refuse])).toMatchObject({
+      kind: "page",
+    });
     expect(await validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient }, [trust, refuse])).toMatchObject({
       kind: "redirect",
       redirectUri: REDIRECT,
@@ -433,6 +491,8 @@ describe("validateAuthorizationRequest: the checks in order", () => {
     const broken = async () => {
       throw new Error("database down");
     };
-    await expect(validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient: broken })).rejects.toThrow("database down");
+    await expect(validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient: broken })).rejects.toThrow(
+      "database down",
+    );
   });
 });

@@ -1,18 +1,16 @@
 import { describe, expect, it } from "vitest";
-import {
-  allowedScopes,
-  consentRequired,
-  consentScopes,
-  grantCovers,
-  maySkipConsent,
-} from "../../src/oauth/authorize/consent.ts";
+import { allowedScopes, consentRequired, consentScopes, grantCovers, maySkipConsent } from "../../src/oauth/authorize/consent.ts";
 import { readConsentForm, TICKED_SCOPE_FIELD } from "../../src/oauth/authorize/consent-form.ts";
 import { authorizationResponseUrl, signInPath } from "../../src/oauth/authorize/response.ts";
 
 const ISSUER = "https://id.example";
 
 describe("whether to ask for consent", () => {
-  const req = (scopes: string[], prompt: string[] = [], firstParty = false) => ({ scopes, prompt: new Set(prompt), client: { firstParty } });
+  const req = (scopes: string[], prompt: string[] = [], firstParty = false) => ({
+    scopes,
+    prompt: new Set(prompt),
+    client: { firstParty },
+  });
 
   it("skips the page when an earlier grant covers every scope, or for a first-party client; never with prompt=consent", () => {
     const grant = { scopes: ["openid", "data:read"] };
@@ -41,7 +39,13 @@ describe("the consent page's list", () => {
   it("no earlier grant: data scopes are ticked checkboxes, protocol scopes have none, nothing is new", () => {
     expect(consentScopes({ scopes: ["openid", "profile:read", "data:read", "offline_access"] }, null)).toEqual([
       { scope: "openid", description: "Know who you are (your scopegate user ID)", choice: "always", isNew: false, ticked: true },
-      { scope: "profile:read", description: "See your name, email address and date of birth", choice: "choose", isNew: false, ticked: true },
+      {
+        scope: "profile:read",
+        description: "See your name, email address and date of birth",
+        choice: "choose",
+        isNew: false,
+        ticked: true,
+      },
       { scope: "data:read", description: "Read your health measurements", choice: "choose", isNew: false, ticked: true },
       { scope: "offline_access", description: "Keep access when you are not using the app", choice: "always", isNew: false, ticked: true },
     ]);
@@ -113,7 +117,9 @@ describe("the response and the sign-in redirect", () => {
     expect(authorizationResponseUrl("https://app.example/cb?tenant=a%20b", ISSUER, { error: "access_denied", state: undefined })).toBe(
       "https://app.example/cb?tenant=a%20b&error=access_denied&iss=https%3A%2F%2Fid.example",
     );
-    expect(authorizationResponseUrl("https://app.example/cb?", ISSUER, { code: "c" })).toBe("https://app.example/cb?code=c&iss=https%3A%2F%2Fid.example");
+    expect(authorizationResponseUrl("https://app.example/cb?", ISSUER, { code: "c" })).toBe(
+      "https://app.example/cb?code=c&iss=https%3A%2F%2Fid.example",
+    );
   });
 
   it("sends to /login with the return path; asks again when re-authenticating; refuses a path /login would not keep", () => {

@@ -139,6 +139,8 @@ describe("signInStep: is the user's sign-in good enough for this request?", () =
     // Back from the sign-in it asked for, a few seconds later: go on.
     expect(signInStep(req({ maxAge: 0, signedInAfter: NOW_MS - 30_000 }), secondsAgo(5), NOW, QUERY)).toMatchObject({ kind: "signed-in" });
     // But a marker does not make an old sign-in young.
-    expect(signInStep(req({ maxAge: 60, signedInAfter: NOW_MS - 3600_000 }), secondsAgo(600), NOW, QUERY)).toMatchObject({ kind: "sign-in" });
+    expect(signInStep(req({ maxAge: 60, signedInAfter: NOW_MS - 3600_000 }), secondsAgo(600), NOW, QUERY)).toMatchObject({
+      kind: "sign-in",
+    });
   });
 });

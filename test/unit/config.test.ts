@@ -93,9 +93,7 @@ describe("ISSUER", () => {
   });
 
   it("refuses a value that is not a URL", () => {
-    expect(configError({ ISSUER: "auth.example.com" }).message).toBe(
-      'ISSUER must be an absolute http(s) URL (got "auth.example.com")',
-    );
+    expect(configError({ ISSUER: "auth.example.com" }).message).toBe('ISSUER must be an absolute http(s) URL (got "auth.example.com")');
   });
 
   it.each(["ftp://auth.example.com", "https://auth.example.com/?x=1", "https://auth.example.com/#top", "https://user:pw@auth.example.com"])(
@@ -239,9 +237,7 @@ describe("METRICS_TOKEN", () => {
     "refuses %j without echoing it",
     (value) => {
       const message = configError({ METRICS_TOKEN: value }).message;
-      expect(message).toBe(
-        `METRICS_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (got ${value.length} characters)`,
-      );
+      expect(message).toBe(`METRICS_TOKEN must be at least 16 characters of A-Z a-z 0-9 - . _ ~ + / (got ${value.length} characters)`);
       expect(message).not.toContain(value);
     },
   );

@@ -15,7 +15,11 @@ async function read(body: BodyInit, contentType?: string) {
 
 describe("readForm", () => {
   it("reads a urlencoded form: one() for single fields, all() for repeated ones", async () => {
-    const body = new URLSearchParams([["csrf", "t"], ["keep", "data:read"], ["keep", "profile:read"]]).toString();
+    const body = new URLSearchParams([
+      ["csrf", "t"],
+      ["keep", "data:read"],
+      ["keep", "profile:read"],
+    ]).toString();
     expect(await read(body, "application/x-www-form-urlencoded; charset=UTF-8")).toEqual({
       csrf: "t",
       keep: ["data:read", "profile:read"],

@@ -7,7 +7,15 @@ import { signEs256Jwt } from "../../src/oauth/jwt-sign.ts";
 // the two must agree, in both directions.
 describe("signEs256Jwt", () => {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const payload = { iss: "https://as.example", sub: "u1", aud: "https://as.example/graphql", iat: 1_800_000_000, exp: 4_000_000_000, jti: "j1", scope: "data:read é" };
+  const payload = {
+    iss: "https://as.example",
+    sub: "u1",
+    aud: "https://as.example/graphql",
+    iat: 1_800_000_000,
+    exp: 4_000_000_000,
+    jti: "j1",
+    scope: "data:read é",
+  };
 
   it("signs what jose verifies, with the header it was given", async () => {
     const token = signEs256Jwt({ typ: "at+jwt", kid: "k1" }, payload, privateKey);

@@ -28,7 +28,15 @@ async function catalog(db: PGliteDb): Promise<string[]> {
         AND c.relname <> '_prisma_migrations'`)) {
     lines.push(`relation ${r.name} (relkind ${r.kind})`);
   }
-  for (const r of await rows<{ tbl: string; col: string; type: string; notnull: boolean; def: string | null; identity: string; generated: string }>(`
+  for (const r of await rows<{
+    tbl: string;
+    col: string;
+    type: string;
+    notnull: boolean;
+    def: string | null;
+    identity: string;
+    generated: string;
+  }>(`
       SELECT c.relname AS tbl, a.attname AS col, format_type(a.atttypid, a.atttypmod) AS type,
              a.attnotnull AS notnull, pg_get_expr(d.adbin, d.adrelid) AS def,
              a.attidentity AS identity, a.attgenerated AS generated
@@ -160,11 +168,23 @@ describe("the catalog comparison notices drift", () => {
   });
   const drifts: Array<[string, string, RegExp]> = [
     ["a new column", `ALTER TABLE "User" ADD COLUMN "nickname" TEXT`, /^column User\.nickname text NULL$/],
-    ["a type change", `ALTER TABLE "Measurement" ALTER COLUMN "unit" TYPE VARCHAR(20)`, /^column Measurement\.unit character varying\(20\) NOT NULL$/],
+    [
+      "a type change",
+      `ALTER TABLE "Measurement" ALTER COLUMN "unit" TYPE VARCHAR(20)`,
+      /^column Measurement\.unit character varying\(20\) NOT NULL$/,
+    ],
     ["a nullability change", `ALTER TABLE "User" ALTER COLUMN "name" DROP NOT NULL`, /^column User\.name text NULL$/],
-    ["a default change", `ALTER TABLE "OAuthClient" ALTER COLUMN "accessTokenTtl" SET DEFAULT 300`, /^column OAuthClient\.accessTokenTtl integer NOT NULL DEFAULT 300$/],
+    [
+      "a default change",
+      `ALTER TABLE "OAuthClient" ALTER COLUMN "accessTokenTtl" SET DEFAULT 300`,
+      /^column OAuthClient\.accessTokenTtl integer NOT NULL DEFAULT 300$/,
+    ],
     ["a new index", `CREATE INDEX "User_name_idx" ON "User"("name")`, /^index CREATE INDEX "User_name_idx"/],
-    ["a changed foreign key", `ALTER TABLE "Measurement" DROP CONSTRAINT "Measurement_userId_fkey", ADD CONSTRAINT "Measurement_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE RESTRICT`, /^constraint Measurement\.Measurement_userId_fkey FOREIGN KEY \("userId"\) REFERENCES "User"\(id\)( ON DELETE RESTRICT)?$/],
+    [
+      "a changed foreign key",
+      `ALTER TABLE "Measurement" DROP CONSTRAINT "Measurement_userId_fkey", ADD CONSTRAINT "Measurement_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE RESTRICT`,
+      /^constraint Measurement\.Measurement_userId_fkey FOREIGN KEY \("userId"\) REFERENCES "User"\(id\)( ON DELETE RESTRICT)?$/,
+    ],
     ["a new enum value", `ALTER TYPE "MeasurementType" ADD VALUE 'BLOOD_PRESSURE'`, /^enum MeasurementType \(.*BLOOD_PRESSURE/],
     ["a new table", `CREATE TABLE "Extra" ("id" TEXT PRIMARY KEY)`, /^relation Extra \(relkind r\)$/],
   ];
@@ -179,7 +199,10 @@ describe("the catalog comparison notices drift", () => {
       await migrated.pglite.exec("ROLLBACK");
     }
     const d = catalogDiff(before, after);
-    expect(d.onlyInB.some((l) => expected.test(l)), describeDiff(d)).toBe(true);
+    expect(
+      d.onlyInB.some((l) => expected.test(l)),
+      describeDiff(d),
+    ).toBe(true);
     expect(await catalog(migrated.pglite)).toEqual(before); // rolled back
   });
 });

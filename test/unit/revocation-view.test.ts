@@ -9,7 +9,13 @@ function change(kind: ChangeKind, subject: string, extra: Partial<Change> = {}):
   return { seq: ++seq, at: new Date(NOW), kind, subject, clientId: null, scopes: [], expiresAt: new Date(NOW + HOUR), ...extra };
 }
 const token = (extra: Partial<TokenFacts> = {}): TokenFacts => ({
-  jti: "jti-1", sub: "user-1", clientRowId: "client-1", grantId: "grant-1", scopes: ["data:read", "profile:read"], iat: NOW / 1000 - 10, ...extra,
+  jti: "jti-1",
+  sub: "user-1",
+  clientRowId: "client-1",
+  grantId: "grant-1",
+  scopes: ["data:read", "profile:read"],
+  iat: NOW / 1000 - 10,
+  ...extra,
 });
 
 describe("RevocationView", () => {

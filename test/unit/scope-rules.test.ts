@@ -36,7 +36,9 @@ describe("scope rules", () => {
   });
 
   it("are stated once per type: every object type has a rule, and a field states one only to ask for more", () => {
-    const withoutRule = dataTypes().filter((t) => typeRule(t).kind === "undeclared").map((t) => t.name);
+    const withoutRule = dataTypes()
+      .filter((t) => typeRule(t).kind === "undeclared")
+      .map((t) => t.name);
     expect(withoutRule, `object types without an authScopes rule: ${withoutRule.join(", ")}`).toEqual([]);
     // A field repeating its type's rule would only cost a second check per field (scope-auth runs the type's once per object).
     const repeated: string[] = [];

@@ -53,11 +53,7 @@ export function listFiles(dir: string): string[] {
  * extra or changed file, with its first changed line), [] when they are equal.
  * `normalise` rewrites both sides before comparing.
  */
-export function compareTrees(
-  committedDir: string,
-  freshDir: string,
-  normalise: (text: string) => string = (t) => t,
-): string[] {
+export function compareTrees(committedDir: string, freshDir: string, normalise: (text: string) => string = (t) => t): string[] {
   const committed = listFiles(committedDir);
   const fresh = listFiles(freshDir);
   const problems: string[] = [];

@@ -15,6 +15,7 @@ export const checkPrompt: AuthorizeCheck = (ctx) => {
       throw new AuthorizeError("invalid_request", `Unsupported prompt value${describable(p) ? ` ${p}` : ""}; use none, login or consent.`);
     }
   }
-  if (prompt.has("none") && prompt.size > 1) throw new AuthorizeError("invalid_request", "prompt=none cannot be combined with other values.");
+  if (prompt.has("none") && prompt.size > 1)
+    throw new AuthorizeError("invalid_request", "prompt=none cannot be combined with other values.");
   ctx.prompt = prompt;
 };

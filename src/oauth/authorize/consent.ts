@@ -62,7 +62,11 @@ export function consentRequired(): AuthorizeError {
 }
 
 /** The scopes as the consent page lists them; `ticked` are the user's ticks when the page is shown again. */
-export function consentScopes(req: Pick<AuthorizationRequest, "scopes">, grant: Pick<Grant, "scopes"> | null, ticked?: Set<string>): ConsentScope[] {
+export function consentScopes(
+  req: Pick<AuthorizationRequest, "scopes">,
+  grant: Pick<Grant, "scopes"> | null,
+  ticked?: Set<string>,
+): ConsentScope[] {
   return req.scopes.map((scope) => {
     const alreadyGranted = !!grant && grant.scopes.includes(scope);
     return {
@@ -84,6 +88,10 @@ export function consentScopes(req: Pick<AuthorizationRequest, "scopes">, grant: 
  * (shown ticked and fixed; narrowed under Connected apps), and the data
  * scopes they ticked now. Only requested scopes: a tick for anything else is ignored.
  */
-export function allowedScopes(req: Pick<AuthorizationRequest, "scopes">, grant: Pick<Grant, "scopes"> | null, ticked: Set<string>): string[] {
+export function allowedScopes(
+  req: Pick<AuthorizationRequest, "scopes">,
+  grant: Pick<Grant, "scopes"> | null,
+  ticked: Set<string>,
+): string[] {
   return req.scopes.filter((s) => isProtocolScope(s) || grant?.scopes.includes(s) || ticked.has(s));
 }

@@ -1,9 +1,5 @@
 /** The redirect URI with the response parameters (and our iss, RFC 9207) appended to whatever query it already has. */
-export function authorizationResponseUrl(
-  redirectUri: string,
-  issuer: string,
-  params: Record<string, string | undefined>,
-): string {
+export function authorizationResponseUrl(redirectUri: string, issuer: string, params: Record<string, string | undefined>): string {
   const url = new URL(redirectUri);
   const extra = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined) extra.append(k, v);

@@ -79,7 +79,11 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     status: 302 | 303,
   ) {
     c.var.log.info({ error }, "authorization request refused");
-    return redirectTo(c, authorizationResponseUrl(r.redirectUri, issuer, { error, error_description: description, state: r.state }), status);
+    return redirectTo(
+      c,
+      authorizationResponseUrl(r.redirectUri, issuer, { error, error_description: description, state: r.state }),
+      status,
+    );
   }
 
   function redirectCode(c: Context<AppEnv>, req: AuthorizationRequest, code: string, scopes: string[], status: 302 | 303) {

@@ -133,4 +133,3 @@ function assemble(ctx: AuthorizeContext): AuthorizationRequest {
     carried,
   };
 }
-

@@ -129,8 +129,17 @@ async function rotate(
      FROM spent
      RETURNING "id"`,
     [
-      token.id, utc(now), randomUUID(), sha256(successor), token.grantId, scopes, token.codeId,
-      utc(idleExpiresAt), utc(token.absoluteExpiresAt), access.jti, utc(access.expiresAt),
+      token.id,
+      utc(now),
+      randomUUID(),
+      sha256(successor),
+      token.grantId,
+      scopes,
+      token.codeId,
+      utc(idleExpiresAt),
+      utc(token.absoluteExpiresAt),
+      access.jti,
+      utc(access.expiresAt),
     ],
   );
   return rows.length === 1;
