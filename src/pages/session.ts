@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { loadSession } from "../accounts/request-session.ts";
 import type { SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { safeLocalPath } from "../lib/local-path.ts";
 
 // Sessions are looked up by src/accounts/request-session.ts; re-exported for the pages.
 export { loadSession };
@@ -28,16 +29,7 @@ export function requireSession(deps: AppDeps, opts: { formsReturnTo?: string } =
   };
 }
 
-/** A local path to return to after sign-in; anything else (other hosts, `//x`, `/\x`) becomes "/". */
+/** A local path to return to after sign-in (src/lib/local-path.ts says which); anything else becomes "/". */
 export function safeReturnTo(value: unknown): string {
-  if (typeof value !== "string" || value.length > 2000) return "/";
-  if (!value.startsWith("/") || value.startsWith("//") || value.startsWith("/\\")) return "/";
-  if (/[\u0000-\u001f\\]/.test(value)) return "/";
-  try {
-    const u = new URL(value, "http://local.invalid");
-    if (u.origin !== "http://local.invalid") return "/";
-    return u.pathname + u.search + u.hash;
-  } catch {
-    return "/";
-  }
+  return safeLocalPath(value) ?? "/";
 }

@@ -338,6 +338,39 @@ describe("return_to after sign-in", () => {
     const signup = await fresh.signUp({ name: "R", email: uniqueEmail("rtsignup"), password: PASSWORD }, target);
     expect(signup.res.headers.get("location")).toBe("/");
   });
+
+  // One spelling per class that src/lib/local-path.ts refuses (test/unit/local-path.test.ts has the full table).
+  const classes = [
+    "/.//evil.example",
+    "/a/../..//evil.example",
+    "/%2f%2fevil.example",
+    "/%5cevil.example",
+    "/%2e%2e/%2e%2e/evil",
+    "/%252f%252fevil.example",
+    "/\r\n/evil.example",
+    "/\u2028/evil.example",
+    "/@evil.example",
+    "http://x@evil.example",
+    "data:text/html,evil",
+    "/\uff0f\uff0fevil.example",
+  ];
+
+  it("lands a sign-in POST on a local page whatever class of off-site return_to it carries", async () => {
+    const { email } = await signedUpClient("rtclass");
+    for (const target of classes) {
+      const client = new WebClient(server.url);
+      const { res } = await client.postForm("/login", {
+        csrf: await client.csrfFrom("/login"),
+        return_to: target,
+        email,
+        password: PASSWORD,
+      });
+      expect(res.status, JSON.stringify(target)).toBe(303);
+      const location = res.headers.get("location")!;
+      expect(location, JSON.stringify(target)).toBe("/");
+      expect(new URL(location, server.url).origin).toBe(new URL(server.url).origin);
+    }
+  });
 });
 
 describe("sign-out", () => {
