@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./lib/log.ts";
 import { MigrationChecksumError } from "./db/migrate.ts";
-import { DataDirInUseError } from "./db/embedded.ts";
+import { DataDirInUseError, DataDirPermissionError } from "./db/embedded.ts";
 import { PortInUseError, startServer } from "./server.ts";
 import type { DemoCredentials } from "./seed/demo.ts";
 
@@ -48,7 +48,13 @@ async function main() {
   try {
     server = await startServer(config, logger);
   } catch (err) {
-    if (err instanceof PortInUseError || err instanceof MigrationChecksumError || err instanceof DataDirInUseError) fail(err.message);
+    if (
+      err instanceof PortInUseError ||
+      err instanceof MigrationChecksumError ||
+      err instanceof DataDirInUseError ||
+      err instanceof DataDirPermissionError
+    )
+      fail(err.message);
     const e = err as NodeJS.ErrnoException;
     if (
       config.database.kind === "postgres" &&

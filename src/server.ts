@@ -49,7 +49,7 @@ export async function startServer(
   logger: Logger,
   options: { db?: Database /** programmatic only (see AppHooks) */; hooks?: AppHooks } = {},
 ): Promise<RunningServer> {
-  const db = options.db ?? (await openDatabase(config.database, { pool: config.databasePool }));
+  const db = options.db ?? (await openDatabase(config.database, { pool: config.databasePool, logger }));
   let stopRevocations: () => Promise<void> = async () => {};
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");

@@ -1,8 +1,22 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import { PGlite } from "@electric-sql/pglite";
+import type { Logger } from "../lib/log.ts";
 
 /** Connection settings for pg / PrismaPg, given as discrete fields (see STACK.md). */
 export interface PgConnection {
@@ -14,7 +28,7 @@ export interface PgConnection {
   /**
    * Embedded database only: pg's `stream` option. A pg client in this process
    * built from these settings (`{ ...connection }`) talks to PGlite directly;
-   * host and port remain for anything else (psql while debugging).
+   * host (the socket's folder) and port remain for anything else (psql while debugging).
    */
   stream?: () => Duplex;
 }
@@ -22,10 +36,110 @@ export interface PgConnection {
 export interface EmbeddedDatabase {
   connection: PgConnection;
   pglite: PGlite;
+  /** The folder of the Unix socket other processes may connect through, or null (an in-memory database has none). */
+  socketDir: string | null;
   stop(): Promise<void>;
 }
 
 export class DataDirInUseError extends Error {}
+/** The data folder (or the socket's folder) could be changed by someone else: refused. */
+export class DataDirPermissionError extends Error {}
+
+/**
+ * The socket file's name is PostgreSQL's (`.s.PGSQL.<port>` in its folder), so
+ * that `psql -h <folder>` and pg's `host: <folder>` find it without a port.
+ */
+export const EMBEDDED_SOCKET_PORT = 5432;
+const SOCKET_FILE = `.s.PGSQL.${EMBEDDED_SOCKET_PORT}`;
+/** sun_path holds 108 bytes on Linux (104 on macOS and the BSDs), the final NUL included. */
+const MAX_SOCKET_PATH_BYTES = process.platform === "linux" ? 107 : 103;
+
+function modeString(mode: number): string {
+  return `0${(mode & 0o777).toString(8)}`;
+}
+
+/**
+ * Whoever can write to the data folder can swap the socket's folder or the
+ * key-encryption secret for their own: the folder must be ours and writable
+ * by us alone. Its files (health data, sealed keys) are readable only through
+ * it, so 0700 is what scopegate creates.
+ */
+function checkDataDir(dataDir: string, logger?: Pick<Logger, "warn">): void {
+  const st = statSync(dataDir);
+  if (!st.isDirectory()) throw new DataDirPermissionError(`the data folder ${dataDir} is not a folder`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new DataDirPermissionError(
+      `the data folder ${dataDir} belongs to user ${st.uid}, not to the user running scopegate (${uid}): chown it, or choose another DATA_DIR`,
+    );
+  }
+  if (st.mode & 0o022) {
+    throw new DataDirPermissionError(
+      `the data folder ${dataDir} is writable by ${st.mode & 0o020 ? "its group" : ""}${(st.mode & 0o022) === 0o022 ? " and " : ""}${st.mode & 0o002 ? "everyone" : ""} (mode ${modeString(st.mode)}): run chmod 700 ${dataDir}`,
+    );
+  }
+  if (st.mode & 0o077) {
+    logger?.warn({ dataDir, mode: modeString(st.mode) }, "the data folder can be read by other users: chmod 700 it");
+  }
+}
+
+/** Creates `dir` (or takes the one there) as a folder of ours with mode 0700, and checks that it is. */
+function privateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  let st = lstatSync(dir);
+  // lstat: a symbolic link would lead the socket somewhere we did not check.
+  if (!st.isDirectory()) throw new DataDirPermissionError(`${dir} is not a folder (a symbolic link?): remove it`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new DataDirPermissionError(`${dir} belongs to user ${st.uid}, not to the user running scopegate (${uid}): remove it`);
+  }
+  if ((st.mode & 0o777) !== 0o700) {
+    chmodSync(dir, 0o700);
+    st = lstatSync(dir);
+    if ((st.mode & 0o777) !== 0o700) throw new DataDirPermissionError(`could not make ${dir} private (mode ${modeString(st.mode)})`);
+  }
+}
+
+interface SocketPlace {
+  dir: string;
+  /** a temporary folder of ours, removed at stop */
+  temporary: boolean;
+}
+
+/**
+ * Where the socket goes: `<data folder>/socket/`, mode 0700, so that only the
+ * data folder's owner can connect (PGlite asks for no password). A path too
+ * long for a Unix socket falls back to a fresh 0700 folder from mkdtemp under
+ * the system's temporary folder, said in a log line; if even that is too long,
+ * nothing listens (the server itself never needs the socket).
+ */
+function socketPlace(dataDir: string, logger?: Pick<Logger, "warn">): SocketPlace | null {
+  const fits = (dir: string) => Buffer.byteLength(join(dir, SOCKET_FILE)) <= MAX_SOCKET_PATH_BYTES;
+  const inDataDir = join(dataDir, "socket");
+  if (fits(inDataDir)) {
+    privateDir(inDataDir);
+    return { dir: inDataDir, temporary: false };
+  }
+  const temporary = mkdtempSync(join(tmpdir(), "scopegate-db-"));
+  if (!fits(temporary)) {
+    rmSync(temporary, { recursive: true, force: true });
+    logger?.warn(
+      { dataDir },
+      "the embedded database does not listen on a Unix socket: the data folder's path and the temporary folder's are too long for one",
+    );
+    return null;
+  }
+  privateDir(temporary);
+  logger?.warn(
+    { dataDir, socketDir: temporary },
+    `the data folder's path is too long for a Unix socket (over ${MAX_SOCKET_PATH_BYTES} bytes): the embedded database listens in a private temporary folder instead`,
+  );
+  return { dir: temporary, temporary: true };
+}
 
 function processAlive(pid: number): boolean {
   try {
@@ -77,7 +191,9 @@ function lockDataDir(dataDir: string): () => void {
 // Execute, Sync) as its own call into PGlite. This serves the same protocol
 // from the same queue, but hands PGlite every complete message a client has
 // written in one call, and lets clients in this process skip the socket (pg's
-// `stream` option, see PgConnection). The loopback port stays for other tools.
+// `stream` option, see PgConnection). Other tools (psql while debugging) reach
+// it through a Unix socket in the data folder: no TCP port, since PGlite takes
+// any password, and a loopback port is open to every local user.
 
 const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
@@ -352,7 +468,7 @@ class InProcessSocket extends Duplex {
   }
 }
 
-function listenOnLoopback(session: PGliteSession): Promise<Server> {
+function listenOnSocket(session: PGliteSession, path: string): Promise<Server> {
   const server = createServer((socket) => {
     socket.setNoDelay(true);
     const conn = new WireConnection(
@@ -366,14 +482,33 @@ function listenOnLoopback(session: PGliteSession): Promise<Server> {
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve(server));
+    server.listen(path, () => resolve(server));
   });
+}
+
+/** A socket file left by a process that died (its lock was taken over): ours to remove. */
+function removeStaleSocket(path: string): void {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new DataDirPermissionError(`${path} is in the way of the embedded database's socket: remove it`);
+  unlinkSync(path);
 }
 
 /**
  * Embedded PostgreSQL (PGlite) behind the PostgreSQL wire protocol, so that the
  * same PrismaPg adapter and SQL serve both modes. `dataDir` undefined keeps
  * everything in memory; `loadDataDir` starts from a dump.
+ *
+ * Who can connect: clients in this process, through `connection.stream`; and,
+ * with a data folder, whoever can enter `<dataDir>/socket/` (mode 0700, so only
+ * the folder's owner), through the Unix socket there. No TCP port is opened:
+ * PGlite accepts any user and password, so a port would let in every local
+ * process. The data folder must be ours and not writable by group or others
+ * (refused otherwise, before anything listens); a new one is created 0700.
  *
  * Durability, with a data folder: a committed transaction survives a crash of
  * the Node process (kill -9, out of memory, an uncaught exception), not a crash
@@ -395,33 +530,57 @@ export async function startEmbeddedDatabase(options: {
   loadDataDir?: Blob | File;
   /** Don't keep the process alive for the listening socket (CLI tools). */
   unref?: boolean;
+  /** where the socket's fallback folder and permission warnings are said */
+  logger?: Pick<Logger, "warn">;
 }): Promise<EmbeddedDatabase> {
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    checkDataDir(options.dataDir, options.logger);
+  }
   const unlock = options.dataDir ? lockDataDir(options.dataDir) : () => {};
+  // An in-memory database is reached from this process only: it does not listen at all.
+  let place: SocketPlace | null = null;
   let pglite: PGlite;
   try {
+    if (options.dataDir) place = socketPlace(options.dataDir, options.logger);
     pglite = await PGlite.create(options.dataDir, { loadDataDir: options.loadDataDir });
   } catch (err) {
+    if (place?.temporary) rmSync(place.dir, { recursive: true, force: true });
     unlock();
     throw err;
   }
   const session = new PGliteSession(pglite);
-  let server: Server;
-  try {
-    server = await listenOnLoopback(session);
-  } catch (err) {
-    await pglite.close().catch(() => {});
-    unlock();
-    throw err;
+  const socketPath = place ? join(place.dir, SOCKET_FILE) : null;
+  let server: Server | null = null;
+  const removeSocket = () => {
+    if (!place) return;
+    if (place.temporary) rmSync(place.dir, { recursive: true, force: true });
+    else if (socketPath) rmSync(socketPath, { force: true });
+  };
+  if (socketPath) {
+    try {
+      removeStaleSocket(socketPath);
+      server = await listenOnSocket(session, socketPath);
+      // The folder (0700) already keeps others out; the file says the same.
+      chmodSync(socketPath, 0o600);
+    } catch (err) {
+      server?.close();
+      await pglite.close().catch(() => {});
+      removeSocket();
+      unlock();
+      throw err;
+    }
+    if (options.unref) server.unref();
   }
-  if (options.unref) server.unref();
-  const port = (server.address() as { port: number }).port;
   let stopped = false;
   return {
     pglite,
+    socketDir: place?.dir ?? null,
     connection: {
-      host: "127.0.0.1",
-      port,
+      // pg reads a host starting with "/" as the folder of `.s.PGSQL.<port>`.
+      // Without a socket, only the stream works (port 0 refuses anything else).
+      host: place?.dir ?? "",
+      port: place ? EMBEDDED_SOCKET_PORT : 0,
       user: "postgres",
       database: "postgres",
       stream: () => new InProcessSocket(session),
@@ -432,7 +591,11 @@ export async function startEmbeddedDatabase(options: {
       // Close every connection first (a client in a transaction sees its
       // connection end, as with a server that stops), then PGlite.
       session.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server) {
+        const s = server;
+        await new Promise<void>((resolve) => s.close(() => resolve()));
+      }
+      removeSocket();
       await pglite.close();
       unlock();
     },

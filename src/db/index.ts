@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import type { PrismaClient } from "../generated/prisma/client.ts";
+import type { Logger } from "../lib/log.ts";
 import { createPrismaClient, parseDatabaseUrl } from "./client.ts";
 import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./pool-options.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase, type PgConnection } from "./embedded.ts";
@@ -47,6 +48,8 @@ export async function openDatabase(
     onQuery?: (sql: string) => void;
     /** PostgreSQL's pool; the embedded database always has one connection */
     pool?: Partial<DatabasePoolOptions>;
+    /** hears the embedded database's warnings (its data folder's permissions, where its socket is) */
+    logger?: Pick<Logger, "warn">;
   } = {},
 ): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
@@ -57,6 +60,7 @@ export async function openDatabase(
     embedded = await startEmbeddedDatabase({
       dataDir: target.dataDir ? resolve(target.dataDir) : undefined,
       loadDataDir: target.loadDataDir,
+      logger: options.logger,
     });
     connection = embedded.connection;
   }

@@ -9,10 +9,12 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from "../../src/db/embed
 import { REPO_ROOT } from "../helpers/process.ts";
 
 let db: EmbeddedDatabase;
+let dataDir: string;
 const clients: pg.Client[] = [];
 
-async function client(options: { loopback?: boolean } = {}): Promise<pg.Client> {
-  const c = new pg.Client(options.loopback ? { ...db.connection, stream: undefined } : db.connection);
+/** In this process (pg's stream option), or through the Unix socket in the data folder as another process would. */
+async function client(options: { socket?: boolean } = {}): Promise<pg.Client> {
+  const c = new pg.Client(options.socket ? { ...db.connection, stream: undefined } : db.connection);
   c.on("error", () => {}); // the tests that break a connection on purpose
   await c.connect();
   clients.push(c);
@@ -22,22 +24,25 @@ async function client(options: { loopback?: boolean } = {}): Promise<pg.Client> 
 const count = async (c: pg.Client) => (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM t")).rows[0]!.n;
 
 beforeAll(async () => {
-  db = await startEmbeddedDatabase({});
+  dataDir = mkdtempSync(join(tmpdir(), "scopegate-wire-"));
+  db = await startEmbeddedDatabase({ dataDir });
 });
 afterAll(async () => {
   for (const c of clients) await c.end().catch(() => {});
   await db.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe("the embedded database's connections", () => {
-  it("serve pg clients in this process without a socket, and other clients on the loopback port", async () => {
+  it("serve pg clients in this process without a socket, and other clients on the Unix socket in the data folder", async () => {
     const inProcess = await client();
-    const loopback = await client({ loopback: true });
+    const viaSocket = await client({ socket: true });
     expect((inProcess as unknown as { connection: { stream: unknown } }).connection.stream).not.toBeInstanceOf(Socket);
-    expect((loopback as unknown as { connection: { stream: unknown } }).connection.stream).toBeInstanceOf(Socket);
+    expect((viaSocket as unknown as { connection: { stream: unknown } }).connection.stream).toBeInstanceOf(Socket);
+    expect(db.connection.host).toBe(join(dataDir, "socket"));
     await inProcess.query("CREATE TABLE t (id int PRIMARY KEY)");
     await inProcess.query("INSERT INTO t VALUES ($1)", [1]);
-    expect(await count(loopback)).toBe(1);
+    expect(await count(viaSocket)).toBe(1);
     await inProcess.query("DELETE FROM t");
   });
 
@@ -52,7 +57,7 @@ describe("the embedded database's connections", () => {
 
   it("never interleave transactions: another connection's statement waits until the transaction ends", async () => {
     const a = await client();
-    const b = await client({ loopback: true });
+    const b = await client({ socket: true });
     await a.query("BEGIN");
     await a.query("INSERT INTO t VALUES (1)");
     const seenByB = count(b); // queued behind a's transaction, not run inside it
@@ -71,8 +76,8 @@ describe("the embedded database's connections", () => {
 
   it("roll back the transaction of a connection that goes away inside it, and the others carry on", async () => {
     const other = await client();
-    for (const loopback of [false, true]) {
-      const gone = await client({ loopback });
+    for (const socket of [false, true]) {
+      const gone = await client({ socket });
       await gone.query("BEGIN");
       await gone.query("INSERT INTO t VALUES (1)");
       (gone as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
