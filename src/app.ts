@@ -4,7 +4,10 @@ import { bodyLimit } from "hono/body-limit";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
 import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
-import { asUnavailable, describeUnavailable } from "./db/unavailable.ts";
+import { describeUnavailable } from "./db/unavailable.ts";
+import { graphqlErrorBody } from "./graphql/errors.ts";
+import { domainErrorOf, errorPage } from "./pages/errors.ts";
+import { OAuthError, oauthErrorFrom, oauthErrorResponse } from "./oauth/errors.ts";
 import { safeEqual } from "./lib/crypto.ts";
 import { bearerChallenge, viewerFromBearer, type BearerResult } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
@@ -155,23 +158,34 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
 
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));
 
+  // One place where an error that no route answered becomes an answer, in the
+  // error form of the surface it reached (issue 11 item 3): GraphQL's on
+  // /graphql, RFC 6749's on the API, a page elsewhere. Saturation is 503 with
+  // Retry-After, never 500; an unexpected error is logged and says nothing.
   app.onError((err, c) => {
-    // Saturation (a database that gives no connection in time, a cancelled
-    // statement, a full audit buffer...) is 503 with Retry-After, never 500:
-    // in GraphQL's error form on /graphql, RFC 6749's elsewhere.
-    const unavailable = asUnavailable(err);
-    if (unavailable) {
-      (c.get("log") ?? deps.logger).warn({ reason: describeUnavailable(err) }, "unavailable");
-      c.header("Retry-After", String(unavailable.retryAfterSeconds));
-      c.header("Cache-Control", "no-store");
-      if (c.req.path === "/graphql") {
-        return c.json({ errors: [{ message: unavailable.message, extensions: { code: "SERVICE_UNAVAILABLE" } }] }, 503);
+    const log = c.get("log") ?? deps.logger;
+    const domain = domainErrorOf(err);
+    if (domain?.code === "unavailable") log.warn({ reason: describeUnavailable(err) }, "unavailable");
+    else if (!domain) log.error({ err }, "unhandled error");
+    switch (surfaceOf(c.req.path)) {
+      case "graphql": {
+        const answer = graphqlErrorBody(err);
+        return c.json(answer.body, answer.status as 500, answer.headers);
       }
-      return c.json({ error: "temporarily_unavailable", error_description: unavailable.message }, 503);
+      case "api":
+        return oauthErrorResponse(c, oauthErrorFrom(err) ?? new OAuthError("server_error", "Something went wrong on our side.", 500));
+      case "page":
+        return errorPage(c, err);
     }
-    (c.get("log") ?? deps.logger).error({ err }, "unhandled error");
-    return c.json({ error: "server_error", error_description: "Something went wrong on our side." }, 500);
   });
 
   return app;
+}
+
+/** Which error form a path answers in: the API's (JSON) or a page's (HTML; the authorization endpoint is a page). */
+function surfaceOf(path: string): "graphql" | "api" | "page" {
+  if (path === "/graphql") return "graphql";
+  if (path === AUTHORIZE_PATH) return "page";
+  if (path.startsWith("/v1/") || path.startsWith("/.well-known/") || path === "/metrics" || path === "/healthz") return "api";
+  return "page";
 }

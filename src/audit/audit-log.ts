@@ -16,7 +16,6 @@ import { decodeOptionalCursor, pageOf, type Position } from "../lib/cursor.ts";
 export type AuditEventWithClient = AuditEvent & { client: Pick<OAuthClient, "id" | "clientId" | "name" | "environment"> | null };
 
 /** A bad `after`: the shared cursor codec's error, under the name callers already use. */
-export { CursorError as AuditCursorError } from "../lib/cursor.ts";
 
 /** The `where` of a user's trail; `clientRowId` narrows it to one app. */
 export function auditTrailWhere(userId: string, filter: { clientRowId?: string } = {}): Prisma.AuditEventWhereInput {

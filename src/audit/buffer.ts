@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Db, Sql } from "../db/index.ts";
 import type { Logger } from "../lib/log.ts";
-import { UnavailableError } from "../lib/unavailable.ts";
+import { UnavailableError } from "../lib/errors.ts";
 import type { AuditEntry } from "./audit.ts";
 
 const FLUSH_EVERY_MS = 500;

@@ -6,24 +6,23 @@ import { recordChange, transaction } from "../db/changes.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { newClientSecret } from "./clients.ts";
 import { revokeGrant } from "../consent/grants.ts";
-import { checkRedirectUris, ClientInputError, clientFields, firstIssue } from "./registration.ts";
+import { checkRedirectUris, clientFields, firstIssue } from "./registration.ts";
+import { type DomainError, invalidInput, notFound } from "../lib/errors.ts";
 
 /**
  * A developer managing their own clients: change, rotate the secret, revoke.
  * The GraphQL mutations and the /developers page both come here.
  *
  * Ownership is part of every lookup: another user's client and a client_id
- * that does not exist give the same ClientNotFoundError, so nothing can be
+ * that does not exist give the same not_found error, so nothing can be
  * learnt by probing other people's client IDs.
  */
 
 export type ClientOwner = Pick<User, "id" | "isAdmin">;
 
 /** The client does not exist, or it belongs to someone else (the two are never told apart). */
-export class ClientNotFoundError extends Error {
-  constructor() {
-    super("OAuth client not found.");
-  }
+function clientNotFound(): DomainError {
+  return notFound("OAuth client");
 }
 
 /** Longest grace period for a rotated secret: 7 days. */
@@ -52,16 +51,16 @@ export function listClients(prisma: Db, ownerId: string): Promise<OAuthClient[]>
   return prisma.oAuthClient.findMany({ where: { ownerId }, orderBy: [{ createdAt: "desc" }, { id: "asc" }] });
 }
 
-/** The client with this public client_id if `owner` owns it; otherwise ClientNotFoundError. */
+/** The client with this public client_id if `owner` owns it; otherwise not_found. */
 async function findOwnedClient(db: DbTx, owner: ClientOwner, clientId: string): Promise<OAuthClient> {
-  if (typeof clientId !== "string" || !clientId || clientId.length > 200) throw new ClientNotFoundError();
+  if (typeof clientId !== "string" || !clientId || clientId.length > 200) throw clientNotFound();
   const client = await db.oAuthClient.findUnique({ where: { clientId } });
-  if (!client || client.ownerId !== owner.id) throw new ClientNotFoundError();
+  if (!client || client.ownerId !== owner.id) throw clientNotFound();
   return client;
 }
 
-function revokedError(): ClientInputError {
-  return new ClientInputError("clientId", "This client was revoked; a revoked client cannot be changed.");
+function revokedError(): DomainError {
+  return invalidInput("clientId", "This client was revoked; a revoked client cannot be changed.");
 }
 
 const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -83,7 +82,7 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
     const client = await findOwnedClient(tx, owner, clientId);
     if (client.revokedAt) throw revokedError();
     if (input.firstParty != null && input.firstParty !== client.firstParty && !owner.isAdmin) {
-      throw new ClientInputError("firstParty", "firstParty can be set only by an administrator");
+      throw invalidInput("firstParty", "firstParty can be set only by an administrator");
     }
     const redirectUris = input.redirectUris != null ? checkRedirectUris(input.redirectUris, client) : null;
 
@@ -156,7 +155,7 @@ export async function rotateClientSecret(
 ): Promise<{ client: OAuthClient; clientSecret: string }> {
   const grace = gracePeriodSchema.safeParse(gracePeriodSeconds ?? 0);
   if (!grace.success) {
-    throw new ClientInputError("gracePeriodSeconds", `gracePeriodSeconds ${grace.error.issues[0]!.message}`);
+    throw invalidInput("gracePeriodSeconds", `gracePeriodSeconds ${grace.error.issues[0]!.message}`);
   }
   const graceSeconds = grace.data;
 
@@ -164,7 +163,7 @@ export async function rotateClientSecret(
     const client = await findOwnedClient(tx, owner, clientId);
     if (client.revokedAt) throw revokedError();
     if (client.type !== "CONFIDENTIAL" || !client.secretHash) {
-      throw new ClientInputError("clientId", "Public clients have no secret to rotate.");
+      throw invalidInput("clientId", "Public clients have no secret to rotate.");
     }
     const secret = newClientSecret();
     const now = new Date();
@@ -181,7 +180,7 @@ export async function rotateClientSecret(
       },
     });
     if (count === 0) {
-      throw new ClientInputError("clientId", "The client changed while its secret was being rotated; try again.");
+      throw invalidInput("clientId", "The client changed while its secret was being rotated; try again.");
     }
     // Instances holding the client in memory must stop accepting the old secret now.
     await recordChange(tx, { kind: "client.changed", subject: client.id, clientId: client.clientId, expiresAt: revocationRuleExpiry() });

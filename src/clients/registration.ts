@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Db } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { type DomainError, invalidInput } from "../lib/errors.ts";
 import { insertClient } from "./clients.ts";
 import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
 import { DATA_SCOPES } from "../consent/scopes.ts";
@@ -9,16 +10,6 @@ import { MAX_ACCESS_TOKEN_TTL_S, MIN_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes
 
 export { MAX_ACCESS_TOKEN_TTL_S as MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL_S as MIN_ACCESS_TOKEN_TTL } from "../lib/lifetimes.ts";
 const MAX_REDIRECT_URIS = 10;
-
-/** A rule broken by client input: names the field at fault. */
-export class ClientInputError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const scopeList = z
   .array(z.string())
@@ -60,10 +51,10 @@ const createSchema = z.object({
 
 export type CreateClientInput = z.input<typeof createSchema>;
 
-export function firstIssue(error: z.ZodError): ClientInputError {
+export function firstIssue(error: z.ZodError): DomainError {
   const issue = error.issues[0]!;
   const field = issue.path.filter((p) => typeof p === "string").join(".") || "input";
-  return new ClientInputError(field, `${field} ${issue.message}`);
+  return invalidInput(field, `${field} ${issue.message}`);
 }
 
 /** The redirect URIs to store, without repeats; refuses the first one that may not be registered (rules: redirect-uris.ts). */
@@ -71,7 +62,7 @@ export function checkRedirectUris(uris: string[], owner: RedirectUriOwner): stri
   const unique = [...new Set(uris)];
   for (const uri of unique) {
     const problem = redirectUriProblem(uri, owner);
-    if (problem) throw new ClientInputError("redirectUris", `redirect URI ${uri} ${problem}`);
+    if (problem) throw invalidInput("redirectUris", `redirect URI ${uri} ${problem}`);
   }
   return unique;
 }
@@ -89,7 +80,7 @@ export async function registerClient(
   if (!parsed.success) throw firstIssue(parsed.error);
   const input = parsed.data;
   if (input.firstParty && !owner.isAdmin) {
-    throw new ClientInputError("firstParty", "firstParty can be set only by an administrator");
+    throw invalidInput("firstParty", "firstParty can be set only by an administrator");
   }
   const redirectUris = checkRedirectUris(input.redirectUris, input);
   return prisma.$transaction(async (tx) => {

@@ -3,6 +3,7 @@ import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
+import { type DomainError, invalidInput, notFound } from "../lib/errors.ts";
 import { revokeGrant } from "./grants.ts";
 import { DATA_SCOPES, PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "./scopes.ts";
 
@@ -17,16 +18,10 @@ export type ConnectedApp = Grant & { client: OAuthClient };
 /** A grant id is a UUID; anything else cannot name a grant (and must not reach the database as one). */
 const GRANT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export class ConnectedAppError extends Error {
-  constructor(
-    readonly code: "not_found" | "invalid_scopes",
-    message: string,
-  ) {
-    super(message);
-  }
+/** A grant that is not one of this user's live connected apps (or is not a grant id at all). */
+function connectedAppNotFound(): DomainError {
+  return notFound("Connected app");
 }
-
-const NOT_FOUND = "No connected app with this id.";
 
 /** Which grants are the user's connected apps, in the order they are listed: live ones, most recently granted first. */
 export function liveGrantsQuery(userId: string) {
@@ -71,7 +66,7 @@ export function narrowableScopes(grant: Pick<Grant, "scopes">): string[] {
 export async function revokeConnectedApp(prisma: Db, userId: string, grantId: string): Promise<ConnectedApp> {
   return transaction(prisma, async (tx) => {
     const app = await findConnectedApp(tx, userId, grantId);
-    if (!app) throw new ConnectedAppError("not_found", NOT_FOUND);
+    if (!app) throw connectedAppNotFound();
     await revokeGrant(tx, app.id, "revoked by the user under Connected apps");
     return tx.grant.findUniqueOrThrow({ where: { id: app.id }, include: { client: true } });
   });
@@ -92,15 +87,15 @@ export async function revokeConnectedApp(prisma: Db, userId: string, grantId: st
 export async function narrowConnectedApp(prisma: Db, userId: string, grantId: string, keep: readonly string[]): Promise<ConnectedApp> {
   return transaction(prisma, async (tx) => {
     const app = await findConnectedApp(tx, userId, grantId);
-    if (!app) throw new ConnectedAppError("not_found", NOT_FOUND);
+    if (!app) throw connectedAppNotFound();
     const narrowable = narrowableScopes(app);
     const wanted = [...new Set(keep)];
     const unknown = wanted.filter((s) => !narrowable.includes(s));
     if (unknown.length) {
       const protocol = unknown.filter((s) => (PROTOCOL_SCOPES as readonly string[]).includes(s) && app.scopes.includes(s));
       const printable = unknown.every((s) => s.length <= 40 && /^[\x21-\x7e]+$/.test(s));
-      throw new ConnectedAppError(
-        "invalid_scopes",
+      throw invalidInput(
+        "scopes",
         protocol.length === unknown.length
           ? `${protocol.join(" ")} cannot be changed here; it stays as long as the app is connected.`
           : printable
@@ -112,12 +107,12 @@ export async function narrowConnectedApp(prisma: Db, userId: string, grantId: st
     if (removed.length === 0) return app;
     const scopes = app.scopes.filter((s) => !removed.includes(s));
     if (scopes.length === 0) {
-      throw new ConnectedAppError("invalid_scopes", "Keep at least one permission, or disconnect the app instead.");
+      throw invalidInput("scopes", "Keep at least one permission, or disconnect the app instead.");
     }
 
     // A concurrent revocation wins: only a still-live grant is narrowed.
     const { count } = await tx.grant.updateMany({ where: { id: app.id, revokedAt: null }, data: { scopes } });
-    if (count === 0) throw new ConnectedAppError("not_found", NOT_FOUND);
+    if (count === 0) throw connectedAppNotFound();
     // Live access tokens carrying a removed scope end (the change feed); later ones are minted narrower.
     await recordChange(tx, {
       kind: "grant.narrowed",

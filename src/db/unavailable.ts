@@ -27,7 +27,7 @@
  *   (shutting down, starting up) and 55P03 (lock_timeout).
  */
 
-import { UnavailableError } from "../lib/unavailable.ts";
+import { UnavailableError } from "../lib/errors.ts";
 
 /** SQLSTATEs that say "not now" rather than "wrong request". */
 const UNAVAILABLE_SQLSTATES = new Set([

@@ -1,7 +1,7 @@
-import { ConnectedAppError, describeScopes, liveGrantsQuery, narrowConnectedApp, revokeConnectedApp } from "../consent/connected-apps.ts";
+import { describeScopes, liveGrantsQuery, narrowConnectedApp, revokeConnectedApp } from "../consent/connected-apps.ts";
 import { AccountRef } from "./account.ts";
 import { builder } from "./builder.ts";
-import { badUserInput, notFound } from "./errors.ts";
+import { invalidInput } from "../lib/errors.ts";
 import { OAuthClientRef } from "./oauth-client.ts";
 // The audit trail comes with connected apps (schema.ts imports this file only).
 import "./audit-event.ts";
@@ -51,13 +51,6 @@ builder.objectField(AccountRef, "connectedApps", (t) =>
   }),
 );
 
-function mapError(err: unknown): never {
-  if (err instanceof ConnectedAppError) {
-    throw err.code === "not_found" ? notFound("Connected app") : badUserInput("scopes", err.message);
-  }
-  throw err;
-}
-
 builder.mutationField("revokeConnectedApp", (t) =>
   t.prismaField({
     type: ConnectedAppRef,
@@ -68,7 +61,7 @@ builder.mutationField("revokeConnectedApp", (t) =>
     args: { grantId: t.arg.id({ required: true }) },
     resolve: async (query, _root, { grantId }, ctx) => {
       if (ctx.viewer.kind !== "account") return null;
-      const app = await revokeConnectedApp(ctx.prisma, ctx.viewer.userId, String(grantId)).catch(mapError);
+      const app = await revokeConnectedApp(ctx.prisma, ctx.viewer.userId, String(grantId));
       return ctx.prisma.grant.findUniqueOrThrow({ ...query, where: { id: app.id } });
     },
   }),
@@ -85,8 +78,8 @@ builder.mutationField("updateConnectedAppScopes", (t) =>
     args: { grantId: t.arg.id({ required: true }), scopes: t.arg.stringList({ required: true }) },
     resolve: async (query, _root, { grantId, scopes }, ctx) => {
       if (ctx.viewer.kind !== "account") return null;
-      if (scopes.length > 20) throw badUserInput("scopes", "Too many scopes.");
-      const app = await narrowConnectedApp(ctx.prisma, ctx.viewer.userId, String(grantId), scopes).catch(mapError);
+      if (scopes.length > 20) throw invalidInput("scopes", "Too many scopes.");
+      const app = await narrowConnectedApp(ctx.prisma, ctx.viewer.userId, String(grantId), scopes);
       return ctx.prisma.grant.findUniqueOrThrow({ ...query, where: { id: app.id } });
     },
   }),

@@ -1,6 +1,6 @@
-import { CursorError, decodeOptionalCursor, pageOf, type Position } from "../lib/cursor.ts";
+import { decodeOptionalCursor, pageOf, type Position } from "../lib/cursor.ts";
 import { builder, type AuthScopes } from "./builder.ts";
-import { badUserInput } from "./errors.ts";
+import { invalidInput } from "../lib/errors.ts";
 
 // Every connection of the API, one way: Pothos relay builds the Connection,
 // Edge and PageInfo types; the lists are newest first and page forward with
@@ -13,7 +13,7 @@ export const DEFAULT_PAGE_SIZE = 20;
 export function pageSize(first: number | null | undefined): number {
   if (first === null || first === undefined) return DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
-    throw badUserInput("first", `first must be between 1 and ${MAX_PAGE_SIZE}.`);
+    throw invalidInput("first", `first must be between 1 and ${MAX_PAGE_SIZE}.`);
   }
   return first;
 }
@@ -59,13 +59,7 @@ export async function resolvePage<T>(
   load: (limit: number, after: Position | null) => Promise<T[]>,
 ): Promise<ConnectionResult<T>> {
   const take = pageSize(args.first);
-  let after: Position | null;
-  try {
-    after = decodeOptionalCursor(args.after);
-  } catch (err) {
-    if (err instanceof CursorError) throw badUserInput("after", err.message);
-    throw err;
-  }
+  const after = decodeOptionalCursor(args.after);
   const page = pageOf(await load(take + 1, after), take, positionOf);
   const edges = page.rows.map(({ row, cursor }) => ({ cursor, node: row }));
   return {

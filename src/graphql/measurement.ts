@@ -1,7 +1,7 @@
 import type { Measurement, MeasurementType as MeasurementTypeName } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
-import { badUserInput, notFound } from "./errors.ts";
+import { invalidInput, notFound } from "../lib/errors.ts";
 import type { Position } from "../lib/cursor.ts";
 import { connectionType, pageCost, resolvePage } from "./connection.ts";
 import { UserRef } from "./user.ts";
@@ -91,16 +91,16 @@ type MeasurementInput = { type: MeasurementTypeName; value: number; unit: string
 /** Throws BAD_USER_INPUT naming the field at fault. */
 export function checkMeasurement(input: MeasurementInput, now = Date.now()): MeasurementInput {
   const rule = MEASUREMENT_RULES[input.type];
-  if (!rule) throw badUserInput("input.type", `Unknown measurement type ${input.type}.`);
-  if (!Number.isFinite(input.value)) throw badUserInput("input.value", "value must be a finite number.");
-  if (rule.integer && !Number.isInteger(input.value)) throw badUserInput("input.value", `${input.type} must be a whole number.`);
+  if (!rule) throw invalidInput("input.type", `Unknown measurement type ${input.type}.`);
+  if (!Number.isFinite(input.value)) throw invalidInput("input.value", "value must be a finite number.");
+  if (rule.integer && !Number.isInteger(input.value)) throw invalidInput("input.value", `${input.type} must be a whole number.`);
   if (input.value < rule.min || input.value > rule.max) {
-    throw badUserInput("input.value", `${input.type} must be between ${rule.min} and ${rule.max} ${rule.unit}.`);
+    throw invalidInput("input.value", `${input.type} must be between ${rule.min} and ${rule.max} ${rule.unit}.`);
   }
-  if (input.unit !== rule.unit) throw badUserInput("input.unit", `${input.type} is recorded in ${rule.unit}, not ${input.unit}.`);
+  if (input.unit !== rule.unit) throw invalidInput("input.unit", `${input.type} is recorded in ${rule.unit}, not ${input.unit}.`);
   const at = input.recordedAt.getTime();
-  if (at > now + FUTURE_TOLERANCE_MS) throw badUserInput("input.recordedAt", "recordedAt must not be in the future.");
-  if (at < EARLIEST.getTime()) throw badUserInput("input.recordedAt", "recordedAt is too far in the past.");
+  if (at > now + FUTURE_TOLERANCE_MS) throw invalidInput("input.recordedAt", "recordedAt must not be in the future.");
+  if (at < EARLIEST.getTime()) throw invalidInput("input.recordedAt", "recordedAt is too far in the past.");
   return input;
 }
 

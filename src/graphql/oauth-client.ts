@@ -1,7 +1,6 @@
-import { registerClient, ClientInputError } from "../clients/registration.ts";
-import { ClientNotFoundError, revokeClient, rotateClientSecret, updateClient } from "../clients/client-admin.ts";
+import { registerClient } from "../clients/registration.ts";
+import { revokeClient, rotateClientSecret, updateClient } from "../clients/client-admin.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
-import { badUserInput, notFound } from "./errors.ts";
 
 export const ClientEnvironmentEnum = builder.enumType("ClientEnvironment", {
   values: ["DEVELOPMENT", "PRODUCTION"] as const,
@@ -72,22 +71,11 @@ builder.mutationField("createOAuthClient", (t) =>
     resolve: async (_root, { input }, ctx) => {
       const owner = accountOwner(ctx);
       if (!owner) return null;
-      const { client, clientSecret } = await asGraphQLErrors(() => registerClient(ctx.prisma, owner, input));
+      const { client, clientSecret } = await registerClient(ctx.prisma, owner, input);
       return { clientRowId: client.id, clientSecret };
     },
   }),
 );
-
-/** The oauth/ errors as GraphQL errors: BAD_USER_INPUT with the field at fault, or NOT_FOUND. */
-async function asGraphQLErrors<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof ClientInputError) throw badUserInput(err.field, err.message);
-    if (err instanceof ClientNotFoundError) throw notFound("OAuth client");
-    throw err;
-  }
-}
 
 /** The signed-in account's user (these mutations are account-session only). */
 function accountOwner(ctx: GraphQLContext) {
@@ -118,7 +106,7 @@ builder.mutationField("updateOAuthClient", (t) =>
     resolve: async (query, _root, { clientId, input }, ctx) => {
       const owner = accountOwner(ctx);
       if (!owner) return null;
-      const client = await asGraphQLErrors(() => updateClient(ctx.prisma, owner, String(clientId), input));
+      const client = await updateClient(ctx.prisma, owner, String(clientId), input);
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
     },
   }),
@@ -156,9 +144,7 @@ builder.mutationField("rotateOAuthClientSecret", (t) =>
     resolve: async (_root, { clientId, gracePeriodSeconds }, ctx) => {
       const owner = accountOwner(ctx);
       if (!owner) return null;
-      const { client, clientSecret } = await asGraphQLErrors(() =>
-        rotateClientSecret(ctx.prisma, owner, String(clientId), gracePeriodSeconds),
-      );
+      const { client, clientSecret } = await rotateClientSecret(ctx.prisma, owner, String(clientId), gracePeriodSeconds);
       return { clientRowId: client.id, clientSecret };
     },
   }),
@@ -175,7 +161,7 @@ builder.mutationField("revokeOAuthClient", (t) =>
     resolve: async (query, _root, { clientId }, ctx) => {
       const owner = accountOwner(ctx);
       if (!owner) return null;
-      const client = await asGraphQLErrors(() => revokeClient(ctx.prisma, owner, String(clientId)));
+      const client = await revokeClient(ctx.prisma, owner, String(clientId));
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
     },
   }),

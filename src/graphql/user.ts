@@ -1,7 +1,7 @@
 import { LocalDateResolver } from "graphql-scalars";
 import { z } from "zod";
 import { builder } from "./builder.ts";
-import { badUserInput } from "./errors.ts";
+import { invalidInput } from "../lib/errors.ts";
 
 export const UserRef = builder.prismaObject("User", {
   authScopes: { authenticated: true },
@@ -75,14 +75,14 @@ builder.mutationField("updateProfile", (t) =>
       const data: { name?: string; birthDate?: Date | null } = {};
       if (input.name !== undefined) {
         const name = (input.name ?? "").trim();
-        if (!name || name.length > 100) throw badUserInput("input.name", "name must be 1 to 100 characters.");
+        if (!name || name.length > 100) throw invalidInput("input.name", "name must be 1 to 100 characters.");
         data.name = name;
       }
       if (input.birthDate !== undefined) {
         if (input.birthDate === null) data.birthDate = null;
         else {
           const parsed = birthDate.safeParse(input.birthDate);
-          if (!parsed.success) throw badUserInput("input.birthDate", parsed.error.issues[0]!.message);
+          if (!parsed.success) throw invalidInput("input.birthDate", parsed.error.issues[0]!.message);
           data.birthDate = parsed.data;
         }
       }

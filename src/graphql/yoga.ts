@@ -1,8 +1,7 @@
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
-import { createGraphQLError, createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
-import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../lib/log.ts";
@@ -10,6 +9,7 @@ import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
 import { armorPlugins, limitCost, limitError, LIMITS } from "./limits.ts";
 import { getSchema } from "./schema.ts";
+import { toGraphQLError } from "./errors.ts";
 
 /** Passed by the HTTP layer with each request (see app.ts). */
 export type GraphQLServerContext = GraphQLContext & { csrfToken?: string; issuer: string; audit?: AuditBuffer };
@@ -123,23 +123,6 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
   };
 }
 
-/**
- * Yoga masks unexpected errors (a resolver's, a plugin's) as a 500-ish
- * "Unexpected error."; a saturated database or an UnavailableError becomes a
- * SERVICE_UNAVAILABLE error that makes the answer 503 with Retry-After instead.
- */
-export function maskUnavailable(error: unknown, message: string, isDev?: boolean, logger?: Logger): Error {
-  const unavailable = asUnavailable(error);
-  if (!unavailable) return maskError(error, message, isDev);
-  logger?.warn({ reason: describeUnavailable(error) }, "unavailable");
-  return createGraphQLError(unavailable.message, {
-    extensions: {
-      code: "SERVICE_UNAVAILABLE",
-      http: { status: 503, headers: { "Retry-After": String(unavailable.retryAfterSeconds), "Cache-Control": "no-store" } },
-    },
-  });
-}
-
 export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServerInstance<GraphQLServerContext, {}> {
   return createYoga<GraphQLServerContext>({
     schema: getSchema(),
@@ -157,7 +140,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServ
       limitCost(),
       auditTokenUse(),
     ],
-    maskedErrors: { maskError: (error, message, isDev) => maskUnavailable(error, message, isDev, logger) },
+    maskedErrors: { maskError: (error, message, isDev) => toGraphQLError(error, message, isDev, logger) },
     // Assets come from the package, not a CDN (see graphiql.ts). The account
     // session's CSRF token rides along so that GraphiQL's requests pass the CSRF check.
     renderGraphiQL: renderGraphiQLPage,

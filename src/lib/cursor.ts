@@ -7,20 +7,18 @@
  * A cursor only positions a read inside the caller's own rows (every query is
  * scoped by user), so there is nothing to sign; but whatever comes back is
  * checked to the byte before it reaches a query: a cursor we did not make,
- * however it was made, is a CursorError (the API's BAD_USER_INPUT), never a
+ * however it was made, is an invalid_input DomainError on `after` (the API's BAD_USER_INPUT), never a
  * database error.
  */
+import { type DomainError, invalidInput } from "./errors.ts";
 
 export interface Position {
   at: Date;
   id: string;
 }
 
-export class CursorError extends Error {
-  constructor(message = "after is not a cursor from this API.") {
-    super(message);
-    this.name = "CursorError";
-  }
+function notOurCursor(): DomainError {
+  return invalidInput("after", "after is not a cursor from this API.");
 }
 
 // What encodeCursor makes: base64url without padding, of a bounded JSON text.
@@ -35,7 +33,7 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString("base64url");
 }
 
-/** The position a cursor from encodeCursor marks; CursorError for anything else. */
+/** The position a cursor from encodeCursor marks; invalid_input for anything else. */
 export function decodeCursor(cursor: string): Position {
   if (typeof cursor === "string" && cursor.length <= MAX_CURSOR_LENGTH && BASE64URL.test(cursor)) {
     let parsed: unknown;
@@ -54,7 +52,7 @@ export function decodeCursor(cursor: string): Position {
       }
     }
   }
-  throw new CursorError();
+  throw notOurCursor();
 }
 
 /** Decodes an optional cursor: null, undefined and "" mean the start of the list (as in Pothos' relay helpers). */

@@ -2,6 +2,7 @@ import type { Context, Handler } from "hono";
 import type { AppEnv } from "../context.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
+import { DomainError } from "../lib/errors.ts";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -51,24 +52,31 @@ export function invalidClient(description: string, usedBasic: boolean): OAuthErr
   });
 }
 
+/**
+ * The one mapping of errors to RFC 6749 error answers: an OAuthError as it is;
+ * a DomainError as invalid_request (its message the description), or, when
+ * the server is unavailable (a saturated database counts), 503
+ * temporarily_unavailable with Retry-After, never 500. Null for anything else.
+ */
+export function oauthErrorFrom(err: unknown): OAuthError | null {
+  if (err instanceof OAuthError) return err;
+  const unavailable = asUnavailable(err);
+  if (unavailable) {
+    return new OAuthError("temporarily_unavailable", unavailable.message, 503, { "Retry-After": String(unavailable.retryAfterSeconds) });
+  }
+  if (err instanceof DomainError) return new OAuthError("invalid_request", err.message, err.code === "not_found" ? 404 : 400);
+  return null;
+}
+
 /** A POST endpoint whose refusals are OAuthErrors: they become RFC 6749 JSON answers; anything else propagates. */
 export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>): Handler<AppEnv> {
   return async (c) => {
     try {
       return await handler(c);
     } catch (err) {
-      let refusal: OAuthError;
-      if (err instanceof OAuthError) {
-        refusal = err;
-      } else {
-        // A saturated database as well as an UnavailableError: 503, never 500.
-        const unavailable = asUnavailable(err);
-        if (!unavailable) throw err;
-        c.get("log")?.warn({ reason: describeUnavailable(err) }, "unavailable");
-        refusal = new OAuthError("temporarily_unavailable", unavailable.message, 503, {
-          "Retry-After": String(unavailable.retryAfterSeconds),
-        });
-      }
+      const refusal = oauthErrorFrom(err);
+      if (!refusal) throw err;
+      if (refusal.error === "temporarily_unavailable") c.get("log")?.warn({ reason: describeUnavailable(err) }, "unavailable");
       c.set("refusal", refusal.error);
       return oauthErrorResponse(c, refusal);
     }

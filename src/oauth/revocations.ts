@@ -1,7 +1,7 @@
 import { ChangeFeed } from "../db/change-feed.ts";
 import { onLocalChanges, type Change } from "../db/changes.ts";
 import type { Database } from "../db/index.ts";
-import { UnavailableError } from "../lib/unavailable.ts";
+import { UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { ClientCache } from "./client-cache.ts";
 import type { KeyStore } from "./keys.ts";

@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { AuditCursorError, auditTrailApps, auditTrailPage, type AuditEventWithClient } from "../audit/audit-log.ts";
+import { domainErrorOf } from "./errors.ts";
+import { auditTrailApps, auditTrailPage, type AuditEventWithClient } from "../audit/audit-log.ts";
 import { SCOPE_DESCRIPTIONS } from "../consent/scopes.ts";
 import type { Html } from "./layout.ts";
 import { accountLayout, utc } from "./account-ui.ts";
@@ -106,7 +107,7 @@ export function activityPages(deps: AppDeps): Hono<AppEnv> {
     try {
       page = await auditTrailPage(deps.prisma, session.userId, { first: PAGE_SIZE, after, clientId: appFilter });
     } catch (err) {
-      if (!(err instanceof AuditCursorError)) throw err;
+      if (domainErrorOf(err)?.code !== "invalid_input") throw err;
       badCursor = true;
       page = await auditTrailPage(deps.prisma, session.userId, { first: PAGE_SIZE, clientId: appFilter });
     }

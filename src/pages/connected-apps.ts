@@ -3,7 +3,6 @@ import { html } from "hono/html";
 import type { SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import {
-  ConnectedAppError,
   describeScopes,
   findConnectedApp,
   listConnectedApps,
@@ -13,6 +12,7 @@ import {
   type ConnectedApp,
 } from "../consent/connected-apps.ts";
 import type { Html } from "./layout.ts";
+import { domainErrorOf, PAGE_STATUS } from "./errors.ts";
 import { accountLayout, flash, notFoundBody, when } from "./account-ui.ts";
 import { appMark, envBadge } from "./components.ts";
 import { checkedForm } from "./forms.ts";
@@ -168,7 +168,7 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
       );
       return c.redirect(`/account/apps?revoked=${revoked.id}`, 303);
     } catch (err) {
-      if (err instanceof ConnectedAppError) return gone(c, session);
+      if (domainErrorOf(err)?.code === "not_found") return gone(c, session);
       throw err;
     }
   });
@@ -183,10 +183,11 @@ export function connectedAppsPages(deps: AppDeps): Hono<AppEnv> {
       c.var.log.info({ userId: session.userId, grantId: narrowed.id, scopes: narrowed.scopes }, "connected app narrowed by the user");
       return c.redirect(`/account/apps?updated=${narrowed.id}`, 303);
     } catch (err) {
-      if (!(err instanceof ConnectedAppError)) throw err;
-      if (err.code === "not_found") return gone(c, session);
+      const refused = domainErrorOf(err);
+      if (refused?.code === "not_found") return gone(c, session);
+      if (refused?.code !== "invalid_input") throw err;
       const apps = await listConnectedApps(deps.prisma, session.userId);
-      return c.html(listPage(session, apps, { errorFor: { grantId, message: err.message } }), 400);
+      return c.html(listPage(session, apps, { errorFor: { grantId, message: refused.message } }), PAGE_STATUS.invalid_input);
     }
   });
 

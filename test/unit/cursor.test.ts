@@ -1,6 +1,7 @@
 // The one cursor codec of every paged list (src/lib/cursor.ts).
 import { describe, expect, it } from "vitest";
-import { CursorError, decodeCursor, decodeOptionalCursor, encodeCursor, pageOf } from "../../src/lib/cursor.ts";
+import { DomainError } from "../../src/lib/errors.ts";
+import { decodeCursor, decodeOptionalCursor, encodeCursor, pageOf } from "../../src/lib/cursor.ts";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64url");
 const ID = "c564451e-7ed2-40ed-a679-118c89628907";
@@ -20,7 +21,7 @@ describe("cursor codec", () => {
     expect(decodeOptionalCursor("")).toBeNull();
   });
 
-  it("refuses home-made and tampered cursors with CursorError, whatever they hold", () => {
+  it("refuses home-made and tampered cursors with an invalid_input DomainError on `after`, whatever they hold", () => {
     const good = encodeCursor({ at: new Date(AT), id: ID });
     const refused = [
       "garbage",
@@ -49,8 +50,11 @@ describe("cursor codec", () => {
       b64("null"),
       b64("["),
     ];
-    for (const cursor of refused) expect(() => decodeCursor(cursor), cursor.slice(0, 60)).toThrow(CursorError);
-    expect(() => decodeCursor(42 as unknown as string)).toThrow(CursorError);
+    for (const cursor of refused) {
+      expect(() => decodeCursor(cursor), cursor.slice(0, 60)).toThrow(expect.objectContaining({ code: "invalid_input", field: "after" }));
+      expect(() => decodeCursor(cursor)).toThrow(DomainError);
+    }
+    expect(() => decodeCursor(42 as unknown as string)).toThrow(DomainError);
   });
 
   it("builds a page from rows read with one extra", () => {

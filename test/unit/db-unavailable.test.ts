@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrismaClient, parseDatabaseUrl } from "../../src/db/client.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import { asUnavailable, databaseUnavailableReason, describeUnavailable, isDatabaseUnavailable } from "../../src/db/unavailable.ts";
-import { UnavailableError } from "../../src/lib/unavailable.ts";
+import { UnavailableError } from "../../src/lib/errors.ts";
 import { POSTGRES_ADMIN_URL, postgresAnswers } from "../helpers/kinds.ts";
 
 /** The error `fn` rejects with (fails the test when it resolves). */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { redirectUriMatches, redirectUriProblem } from "../../src/clients/redirect-uris.ts";
-import { checkRedirectUris, ClientInputError } from "../../src/clients/registration.ts";
+import { checkRedirectUris } from "../../src/clients/registration.ts";
+import { DomainError } from "../../src/lib/errors.ts";
 
 const PROD_CONFIDENTIAL = { environment: "PRODUCTION", type: "CONFIDENTIAL" } as const;
 const PROD_PUBLIC = { environment: "PRODUCTION", type: "PUBLIC" } as const;
@@ -55,7 +56,7 @@ describe("which redirect URIs a client may register", () => {
     }
   });
 
-  it("registration uses these rules: repeats dropped, the first bad URI named in a ClientInputError on redirectUris", () => {
+  it("registration uses these rules: repeats dropped, the first bad URI named in an invalid_input DomainError on redirectUris", () => {
     expect(checkRedirectUris(["https://a.example/cb", "https://a.example/cb", "https://b.example/cb"], PROD_CONFIDENTIAL)).toEqual([
       "https://a.example/cb",
       "https://b.example/cb",
@@ -66,8 +67,12 @@ describe("which redirect URIs a client may register", () => {
     } catch (err) {
       thrown = err;
     }
-    expect(thrown).toBeInstanceOf(ClientInputError);
-    expect(thrown).toMatchObject({ field: "redirectUris", message: "redirect URI http://a.example/cb must use https in production" });
+    expect(thrown).toBeInstanceOf(DomainError);
+    expect(thrown).toMatchObject({
+      code: "invalid_input",
+      field: "redirectUris",
+      message: "redirect URI http://a.example/cb must use https in production",
+    });
   });
 });
 
