@@ -3,8 +3,9 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { User } from "../generated/prisma/client.ts";
 import type { Db } from "../db/index.ts";
 import { dummyPasswordHash, hashPassword, verifyPassword } from "./passwords.ts";
+import { MAX_PASSWORD_LENGTH, passwordProblem } from "./password-rules.ts";
 
-export const MAX_PASSWORD_LENGTH = 200;
+export { MAX_PASSWORD_LENGTH };
 
 const email = z
   .string()
@@ -17,10 +18,8 @@ const email = z
 export const signUpInput = z.object({
   name: z.string().trim().min(1, "Enter your name.").max(100, "Keep your name under 100 characters."),
   email,
-  password: z
-    .string()
-    .min(10, "Use at least 10 characters for your password.")
-    .max(MAX_PASSWORD_LENGTH, `Keep your password under ${MAX_PASSWORD_LENGTH} characters.`),
+  // The rules for a new password need the email and name too: passwordProblem() in signUp.
+  password: z.string(),
 });
 
 export type FieldErrors = Partial<Record<"name" | "email" | "password" | "form", string>>;
@@ -38,7 +37,14 @@ function fieldErrors(error: z.ZodError): FieldErrors {
 
 export async function signUp(prisma: Db, raw: unknown): Promise<SignUpResult> {
   const parsed = signUpInput.safeParse(raw);
-  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error) };
+  const errors = parsed.success ? {} : fieldErrors(parsed.error);
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" ? v : undefined);
+  if (!errors.password) {
+    const problem = passwordProblem(text(r.password) ?? "", { email: text(r.email), name: text(r.name) });
+    if (problem) errors.password = problem;
+  }
+  if (!parsed.success || Object.keys(errors).length) return { ok: false, errors };
   const { name, email, password } = parsed.data;
   try {
     const user = await prisma.user.create({

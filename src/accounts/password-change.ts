@@ -1,5 +1,5 @@
 import type { Db } from "../db/index.ts";
-import { signUpInput } from "./accounts.ts";
+import { MAX_PASSWORD_LENGTH, passwordProblem } from "./password-rules.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 
 export type PasswordChangeErrors = Partial<Record<"currentPassword" | "newPassword" | "form", string>>;
@@ -21,13 +21,14 @@ export async function changePassword(
   const current = typeof input.currentPassword === "string" ? input.currentPassword : "";
   const next = typeof input.newPassword === "string" ? input.newPassword : "";
   if (!current) return { ok: false, errors: { currentPassword: "Enter your current password." } };
-  if (current.length > 200) return { ok: false, errors: { currentPassword: "That is not your current password." } };
-  const parsed = signUpInput.shape.password.safeParse(next);
+  if (current.length > MAX_PASSWORD_LENGTH) return { ok: false, errors: { currentPassword: "That is not your current password." } };
   if (!next) return { ok: false, errors: { newPassword: "Enter a new password." } };
-  if (!parsed.success) return { ok: false, errors: { newPassword: parsed.error.issues[0]!.message } };
 
-  const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { passwordHash: true } });
+  const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { passwordHash: true, email: true, name: true } });
   if (!user) return { ok: false, errors: { form: "This account no longer exists." } };
+  // The same rules as at sign-up, before the slow check of the current password.
+  const problem = passwordProblem(next, { email: user.email, name: user.name });
+  if (problem) return { ok: false, errors: { newPassword: problem } };
   if (!(await verifyPassword(current, user.passwordHash))) {
     return { ok: false, errors: { currentPassword: "That is not your current password." } };
   }

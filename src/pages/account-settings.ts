@@ -3,6 +3,7 @@ import { html } from "hono/html";
 import { deleteAccount } from "../accounts/deletion.ts";
 import { exportAccount } from "../accounts/export.ts";
 import { changePassword, type PasswordChangeErrors } from "../accounts/password-change.ts";
+import { PASSWORD_HINT } from "../accounts/password-rules.ts";
 import { clearSessionCookie, type SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { field, layout, type Html } from "./layout.ts";
@@ -59,7 +60,7 @@ ${flash(opts.message)}
     <input type="text" name="username" value="${u.email}" autocomplete="username" hidden>
     ${field({ name: "current_password", label: "Current password", type: "password", error: e.currentPassword, autocomplete: "current-password" })}
     ${field({ name: "new_password", label: "New password", type: "password", error: e.newPassword, autocomplete: "new-password" })}
-    ${e.newPassword ? "" : html`<p class="hint">At least 10 characters.</p>`}
+    ${e.newPassword ? "" : html`<p class="hint">${PASSWORD_HINT}</p>`}
     ${field({ name: "confirm_password", label: "New password again", type: "password", error: e.confirmPassword, autocomplete: "new-password" })}
     <div class="form-actions"><button type="submit">Change password</button></div>
   </form>

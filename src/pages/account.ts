@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { html } from "hono/html";
 import { signIn, signUp, type FieldErrors } from "../accounts/accounts.ts";
+import { PASSWORD_HINT } from "../accounts/password-rules.ts";
 import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../accounts/csrf.ts";
 import { clearSessionCookie, createAccountSession, revokeAccountSession, writeSessionCookie } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
@@ -26,7 +27,7 @@ ${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
   ${field({ name: "name", label: "Name", type: "text", value: opts.values?.name, error: e.name, autocomplete: "name" })}
   ${field({ name: "email", label: "Email", type: "email", value: opts.values?.email, error: e.email, autocomplete: "email" })}
   ${field({ name: "password", label: "Password", type: "password", error: e.password, autocomplete: "new-password" })}
-  <p class="muted">At least 10 characters.</p>
+  <p class="muted">${PASSWORD_HINT}</p>
   <button type="submit">Create account</button>
 </form>
 <p class="muted">Already have an account? <a href="/login${opts.returnTo !== "/" ? `?return_to=${encodeURIComponent(opts.returnTo)}` : ""}">Sign in</a></p>

@@ -105,8 +105,35 @@ describe("sign-up", () => {
     { what: "an empty name", fields: { name: "", email: "e@example.com", password: PASSWORD }, field: /Enter your name/ },
     { what: "a blank name", fields: { name: "   ", email: "e@example.com", password: PASSWORD }, field: /Enter your name/ },
     { what: "an empty email", fields: { name: "N", email: "", password: PASSWORD }, field: /Enter your email address/ },
-    { what: "an empty password", fields: { name: "N", email: "e@example.com", password: "" }, field: /at least 10 characters/ },
-    { what: "a short password", fields: { name: "N", email: "e@example.com", password: "short" }, field: /at least 10 characters/ },
+    { what: "an empty password", fields: { name: "N", email: "e@example.com", password: "" }, field: /Enter a password/ },
+    { what: "a short password", fields: { name: "N", email: "e@example.com", password: "short" }, field: /at least 15 characters/ },
+    { what: "ten spaces", fields: { name: "N", email: "e@example.com", password: " ".repeat(10) }, field: /at least 15 characters/ },
+    // The rules of src/accounts/password-rules.ts, one per message (test/unit/password-rules.test.ts has them all).
+    {
+      what: "a common password",
+      fields: { name: "N", email: "e@example.com", password: "PasswordStandard" },
+      field: /commonly used passwords/,
+    },
+    {
+      what: "a repetitive password",
+      fields: { name: "N", email: "e@example.com", password: "abcabcabcabcabcabc" },
+      field: /short pattern/,
+    },
+    {
+      what: "a sequential password",
+      fields: { name: "N", email: "e@example.com", password: "1234567890123456" },
+      field: /runs like 12345/,
+    },
+    {
+      what: "the email as password",
+      fields: { name: "N", email: "long.enough.address@example.com", password: "Long.Enough.Address@Example.com" },
+      field: /Don't use your email address/,
+    },
+    {
+      what: "the name as password",
+      fields: { name: "Bartholomew Fitzgerald", email: "e@example.com", password: "bartholomew fitzgerald" },
+      field: /Don't use your name/,
+    },
     { what: "an over-long name", fields: { name: long(101), email: "e@example.com", password: PASSWORD }, field: /under 100 characters/ },
     { what: "an over-long email", fields: { name: "N", email: `${long(250)}@example.com`, password: PASSWORD }, field: /too long/ },
     { what: "an over-long password", fields: { name: "N", email: "e@example.com", password: long(201) }, field: /under 200 characters/ },

@@ -648,7 +648,10 @@ describe("/account: change password", () => {
     expect(pageErrors(r.html)).toContain("The two new passwords differ.");
     r = await post({ current_password: PASSWORD, new_password: "short", confirm_password: "short" });
     expect(r.res.status).toBe(400);
-    expect(pageErrors(r.html)).toContain("Use at least 10 characters for your password.");
+    expect(pageErrors(r.html).join(" ")).toMatch(/Use at least 15 characters for your password\./);
+    r = await post({ current_password: PASSWORD, new_password: ada.email, confirm_password: ada.email });
+    expect(r.res.status).toBe(400);
+    expect(pageErrors(r.html)).toContain("Don't use your email address as your password.");
     r = await ada.web.postForm("/account/password", { current_password: PASSWORD, new_password: NEW, confirm_password: NEW });
     expect(r.res.status).toBe(403);
     expect((await other.page("/account/apps")).res.status).toBe(200); // nothing changed so far
