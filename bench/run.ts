@@ -813,7 +813,7 @@ function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], pe
 async function main(): Promise<void> {
   const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
   const cpus = os.cpus();
-  console.log("scopegate benchmark" + (QUICK ? " (BENCH_QUICK=1: a smoke test, numbers meaningless, RESULTS.md not written)" : ""));
+  console.log(`scopegate benchmark${QUICK ? " (BENCH_QUICK=1: a smoke test, numbers meaningless, RESULTS.md not written)" : ""}`);
   console.log(
     `node ${process.version}, ${cpus.length} × ${cpus[0]?.model.trim() ?? "cpu"}, load average ${startLoad.map((n) => n.toFixed(2)).join(" ")}`,
   );
@@ -849,7 +849,7 @@ async function main(): Promise<void> {
         cr.case.targets.slice(1).map((t, i) => `  [${r.db}] ${cr.case.key} vs ${t.label}: ${fmtRatio(pairedRatio(cr, i + 1))}`),
       ),
     );
-    console.log("\n== Ratios (scopegate ÷ baseline, req/s, median of rounds) ==\n" + ratioLines.join("\n"));
+    console.log(`\n== Ratios (scopegate ÷ baseline, req/s, median of rounds) ==\n${ratioLines.join("\n")}`);
     const md = markdown(reports, soak, goals, peerInfo.oidcName, elapsedS());
     if (!QUICK) {
       const out = fileURLToPath(new URL("./RESULTS.md", import.meta.url));

@@ -27,7 +27,7 @@ function banner(config: Config, seeded: DemoCredentials | null): string {
       `                     client_secret ${seeded.firstPartyClient.clientSecret}`,
     );
   }
-  return lines.join("\n") + "\n\n";
+  return `${lines.join("\n")}\n\n`;
 }
 
 function fail(message: string): never {
@@ -44,7 +44,7 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  let server;
+  let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(config, logger);
   } catch (err) {

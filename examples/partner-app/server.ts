@@ -30,7 +30,7 @@ async function main() {
     console.error(`partner-app: PORT must be a number from 1 to 65535 (got "${process.env.PORT}")`);
     process.exit(1);
   }
-  let app;
+  let app: Awaited<ReturnType<typeof startPartnerApp>>;
   try {
     app = await startPartnerApp({
       issuer: process.env.SCOPEGATE_ISSUER || "http://localhost:4000",

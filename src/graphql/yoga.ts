@@ -1,6 +1,6 @@
 import { renderGraphiQLPage } from "./graphiql.ts";
 import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
-import { createGraphQLError, createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { createGraphQLError, createYoga, type Plugin } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
 import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -53,7 +53,7 @@ function auditTokenUse(): Plugin<GraphQLServerContext> {
         (d): d is OperationDefinitionNode =>
           d.kind === Kind.OPERATION_DEFINITION && (!args.operationName || d.name?.value === args.operationName),
       );
-      if (!operation || operation.operation !== "query") return;
+      if (operation?.operation !== "query") return;
       const fields = describeSelection(operation.selectionSet, document);
       if (!fields.length) return;
       ctx.audit.push({
@@ -123,7 +123,7 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
   };
 }
 
-export function createGraphQLServer(logger: Logger, metrics?: Metrics): YogaServerInstance<GraphQLServerContext, {}> {
+export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
   return createYoga<GraphQLServerContext>({
     schema: getSchema(),
     graphqlEndpoint: "/graphql",

@@ -206,9 +206,11 @@ export class Metrics {
       s = { latency: this.httpLatency.series_(`${route} ${m}`, () => ({ route, method: m })), byStatus: [] };
       byMethod.set(m, s);
     }
-    const count =
-      s.byStatus[status] ??
-      (s.byStatus[status] = this.httpRequests.series_(`${route} ${m} ${status}`, () => ({ route, method: m, status: String(status) })));
+    let count = s.byStatus[status];
+    if (!count) {
+      count = this.httpRequests.series_(`${route} ${m} ${status}`, () => ({ route, method: m, status: String(status) }));
+      s.byStatus[status] = count;
+    }
     count.value++;
     observe(s.latency, seconds);
   }
@@ -235,9 +237,11 @@ export class Metrics {
       s = { latency: this.graphqlLatency.series_(label, () => ({ operation: label })), byStatus: [] };
       this.graphqlSeries.set(label, s);
     }
-    const count =
-      s.byStatus[status] ??
-      (s.byStatus[status] = this.graphqlRequests.series_(`${label} ${status}`, () => ({ operation: label, status: String(status) })));
+    let count = s.byStatus[status];
+    if (!count) {
+      count = this.graphqlRequests.series_(`${label} ${status}`, () => ({ operation: label, status: String(status) }));
+      s.byStatus[status] = count;
+    }
     count.value++;
     observe(s.latency, seconds);
   }

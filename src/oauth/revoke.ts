@@ -33,7 +33,7 @@ export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
         return true;
       };
       const tryAccess = async () => {
-        let claims;
+        let claims: Awaited<ReturnType<typeof verifyAccessTokenJwt>>;
         try {
           claims = await verifyAccessTokenJwt(deps.keys, deps.config.issuer, token);
         } catch {

@@ -23,7 +23,7 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
       c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "scopegate" }));
       return c.json({ error: "invalid_request", error_description: "Send the access token as Authorization: Bearer." }, 401);
     }
-    let live;
+    let live: Awaited<ReturnType<typeof deps.accessTokens.check>>;
     try {
       live = await deps.accessTokens.check(m[1]!);
     } catch (err) {

@@ -102,7 +102,7 @@ export function activityPages(deps: AppDeps): Hono<AppEnv> {
     const session = c.var.accountSession;
     const appFilter = c.req.query("app") || undefined;
     const after = c.req.query("after") || undefined;
-    let page;
+    let page: Awaited<ReturnType<typeof auditTrailPage>>;
     let badCursor = false;
     try {
       page = await auditTrailPage(deps.prisma, session.userId, { first: PAGE_SIZE, after, clientId: appFilter });

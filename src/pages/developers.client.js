@@ -2,7 +2,7 @@
 // It calls the GraphQL mutations with the account session cookie and the page's
 // CSRF token, shows a new secret once, and refreshes the server-rendered list.
 // Text only ever goes into the page through textContent.
-"use strict";
+
 (() => {
   const root = document.getElementById("developers");
   if (!root) return;
@@ -44,7 +44,7 @@
       body = null;
     }
     const error = body && Array.isArray(body.errors) ? body.errors[0] : null;
-    const code = error && error.extensions ? error.extensions.code : undefined;
+    const code = error?.extensions ? error.extensions.code : undefined;
     if (res.status === 401 || code === "UNAUTHENTICATED" || code === "CSRF_TOKEN_INVALID") {
       throw new GraphQLFailure("Your session has ended. Reload the page and sign in again.");
     }
@@ -52,7 +52,7 @@
       const field = error.extensions && typeof error.extensions.field === "string" ? error.extensions.field : undefined;
       throw new GraphQLFailure(error.message || "Something went wrong.", field);
     }
-    if (!res.ok || !body || !body.data) throw new GraphQLFailure("Something went wrong on our side. Try again.");
+    if (!res.ok || !body?.data) throw new GraphQLFailure("Something went wrong on our side. Try again.");
     return body.data;
   }
 
@@ -72,7 +72,9 @@
 
   function showSecret(client, secret) {
     const panel = $("secret-panel");
-    panel.querySelectorAll('[data-fill="name"]').forEach((el) => (el.textContent = client.name));
+    panel.querySelectorAll('[data-fill="name"]').forEach((el) => {
+      el.textContent = client.name;
+    });
     $("secret-value").textContent = secret;
     $("secret-client-id").textContent = client.clientId;
     panel.hidden = false;
@@ -153,7 +155,9 @@
       el.hidden = true;
       el.textContent = "";
     });
-    scope.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    scope.querySelectorAll("[aria-invalid]").forEach((el) => {
+      el.removeAttribute("aria-invalid");
+    });
     scope.querySelectorAll("[data-dialog-error], #create-error").forEach((el) => {
       el.hidden = true;
       el.textContent = "";
@@ -238,7 +242,9 @@
     const dialogForm = dialog.querySelector("form");
     clearErrors(dialogForm);
     dialogForm.reset();
-    dialog.querySelectorAll('[data-fill="name"]').forEach((el) => (el.textContent = client.name));
+    dialog.querySelectorAll('[data-fill="name"]').forEach((el) => {
+      el.textContent = client.name;
+    });
     dialog.showModal();
   }
 
@@ -252,7 +258,9 @@
     if (button.dataset.action === "revoke") openDialog($("revoke-dialog"), client);
   });
 
-  document.querySelectorAll("dialog [data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
+  document.querySelectorAll("dialog [data-close]").forEach((b) => {
+    b.addEventListener("click", () => b.closest("dialog").close());
+  });
 
   function confirmWith(dialogId, run) {
     const dialog = $(dialogId);
@@ -262,7 +270,9 @@
       if (!target) return;
       clearErrors(dialogForm);
       const buttons = dialog.querySelectorAll("button");
-      buttons.forEach((b) => (b.disabled = true));
+      buttons.forEach((b) => {
+        b.disabled = true;
+      });
       try {
         await run(target, new FormData(dialogForm));
         dialog.close();
@@ -273,7 +283,9 @@
           dialog.querySelector("[data-dialog-error]"),
         );
       } finally {
-        buttons.forEach((b) => (b.disabled = false));
+        buttons.forEach((b) => {
+          b.disabled = false;
+        });
       }
     });
   }

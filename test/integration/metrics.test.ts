@@ -148,7 +148,7 @@ describe("with METRICS_TOKEN", () => {
     const before = find(await scrape(), "scopegate_oauth_tokens_issued_total", { grant_type: "client_credentials" })?.value ?? 0;
     expect(before).toBeGreaterThanOrEqual(1); // the one beforeAll got
     expect((await token({ grant_type: "client_credentials" })).status).toBe(200);
-    expect((await token({ grant_type: "client_credentials" }, "Basic " + Buffer.from("nobody:wrong").toString("base64"))).status).toBe(401);
+    expect((await token({ grant_type: "client_credentials" }, `Basic ${Buffer.from("nobody:wrong").toString("base64")}`)).status).toBe(401);
     expect((await token({ grant_type: "password" })).status).toBe(400);
     const samples = await scrape();
     expect(find(samples, "scopegate_oauth_tokens_issued_total", { grant_type: "client_credentials" })?.value).toBe(before + 1);

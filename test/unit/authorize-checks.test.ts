@@ -283,7 +283,7 @@ describe("checkResponseMode", () => {
 
 describe("checkPkce", () => {
   it("keeps an S256 challenge of 43 to 128 unreserved characters", async () => {
-    for (const challenge of [CHALLENGE, "a".repeat(43), "A-._~".repeat(25) + "abc"]) {
+    for (const challenge of [CHALLENGE, "a".repeat(43), `${"A-._~".repeat(25)}abc`]) {
       const ctx = ctxFor(params({ code_challenge: challenge }));
       expect(await refusal(checkPkce, ctx)).toBeUndefined();
       expect(ctx.codeChallenge).toBe(challenge);

@@ -9,15 +9,7 @@ import { checkRedirectUri } from "./check-redirect-uri.ts";
 import { checkResponseMode } from "./check-response-mode.ts";
 import { checkResponseType } from "./check-response-type.ts";
 import { checkScope } from "./check-scope.ts";
-import {
-  AuthorizeError,
-  newContext,
-  param,
-  type AuthorizeCheck,
-  type AuthorizeContext,
-  type AuthorizeErrorCode,
-  type RawParams,
-} from "./context.ts";
+import { AuthorizeError, newContext, param, type AuthorizeCheck, type AuthorizeContext, type AuthorizeErrorCode } from "./context.ts";
 import { readState } from "./read-state.ts";
 import { rejectRepeatedParams } from "./reject-repeated-params.ts";
 import { rejectRequestObjects } from "./reject-request-objects.ts";
