@@ -104,3 +104,11 @@ export type AuditEvent = Prisma.AuditEventModel
  * A first-party sign-in (the HttpOnly cookie names it by a hashed token).
  */
 export type AccountSession = Prisma.AccountSessionModel
+/**
+ * Model RateLimitHit
+ * One attempt reserved against an abuse limit (src/db/rate-limit.ts): sign-in per
+ * account and per address, sign-up per address. Inserted before the slow work it
+ * guards, under a lock per bucket, so every instance on one PostgreSQL counts the
+ * same attempts exactly; a bucket never holds more rows than its limit.
+ */
+export type RateLimitHit = Prisma.RateLimitHitModel

@@ -60,7 +60,8 @@ export const ModelName = {
   ChangeEvent: 'ChangeEvent',
   SigningKey: 'SigningKey',
   AuditEvent: 'AuditEvent',
-  AccountSession: 'AccountSession'
+  AccountSession: 'AccountSession',
+  RateLimitHit: 'RateLimitHit'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -264,6 +265,16 @@ export const AccountSessionScalarFieldEnum = {
 } as const
 
 export type AccountSessionScalarFieldEnum = (typeof AccountSessionScalarFieldEnum)[keyof typeof AccountSessionScalarFieldEnum]
+
+
+export const RateLimitHitScalarFieldEnum = {
+  id: 'id',
+  bucket: 'bucket',
+  at: 'at',
+  expiresAt: 'expiresAt'
+} as const
+
+export type RateLimitHitScalarFieldEnum = (typeof RateLimitHitScalarFieldEnum)[keyof typeof RateLimitHitScalarFieldEnum]
 
 
 export const SortOrder = {
