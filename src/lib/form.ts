@@ -18,6 +18,22 @@ export class Form {
   all(name: string): string[] {
     return [...(this.fields.get(name) ?? [])];
   }
+
+  /** Every field and value, repeats included (fields in the order first sent). */
+  entries(): [string, string][] {
+    return [...this.fields].flatMap(([name, values]) => values.map((v): [string, string] => [name, v]));
+  }
+
+  /** A form from an urlencoded text (what a browser posts by default). */
+  static fromUrlEncoded(body: string): Form {
+    const fields = new Map<string, string[]>();
+    for (const [name, value] of new URLSearchParams(body)) {
+      const list = fields.get(name);
+      if (list) list.push(value);
+      else fields.set(name, [value]);
+    }
+    return new Form(fields);
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { allowedScopes, consentRequired, consentScopes, grantCovers, maySkipConsent } from "../../src/oauth/authorize/consent.ts";
 import { readConsentForm, TICKED_SCOPE_FIELD } from "../../src/oauth/authorize/consent-form.ts";
+import { Form } from "../../src/lib/form.ts";
 import { authorizationResponseUrl, signInPath } from "../../src/oauth/authorize/response.ts";
 
 const ISSUER = "https://id.example";
@@ -83,7 +84,7 @@ describe("reading the consent form", () => {
       ["scope", "data:read profile:read"],
       ["decision", "allow"],
     ]).toString();
-    expect(readConsentForm(body)).toEqual({
+    expect(readConsentForm(Form.fromUrlEncoded(body))).toEqual({
       params: [
         ["client_id", "sgc_app"],
         ["scope", "data:read profile:read"],
@@ -96,13 +97,13 @@ describe("reading the consent form", () => {
   });
 
   it("flags csrf or decision sent twice (the last one would otherwise win silently)", () => {
-    expect(readConsentForm("csrf=a&csrf=b&decision=allow").repeatedControl).toBe(true);
-    expect(readConsentForm("csrf=a&decision=deny&decision=allow").repeatedControl).toBe(true);
-    expect(readConsentForm("csrf=a&decision=allow").repeatedControl).toBe(false);
+    expect(readConsentForm(Form.fromUrlEncoded("csrf=a&csrf=b&decision=allow")).repeatedControl).toBe(true);
+    expect(readConsentForm(Form.fromUrlEncoded("csrf=a&decision=deny&decision=allow")).repeatedControl).toBe(true);
+    expect(readConsentForm(Form.fromUrlEncoded("csrf=a&decision=allow")).repeatedControl).toBe(false);
   });
 
   it("keeps repeated request parameters for validation to refuse", () => {
-    expect(readConsentForm("scope=a&scope=b").params).toEqual([
+    expect(readConsentForm(Form.fromUrlEncoded("scope=a&scope=b")).params).toEqual([
       ["scope", "a"],
       ["scope", "b"],
     ]);

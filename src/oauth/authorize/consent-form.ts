@@ -1,5 +1,10 @@
+import type { Form } from "../../lib/form.ts";
+
 /** The consent form's checkbox name: repeated once per ticked scope. */
 export const TICKED_SCOPE_FIELD = "grant_scope";
+
+/** The consent form's own controls; every other field is a parameter of the authorization request. */
+const CONTROLS = new Set([TICKED_SCOPE_FIELD, "csrf", "decision"]);
 
 export interface ConsentForm {
   /** the authorization request's parameters (hidden fields), to validate from scratch */
@@ -12,18 +17,13 @@ export interface ConsentForm {
   repeatedControl: boolean;
 }
 
-/** Splits the consent form's body into its own controls and the request's parameters. */
-export function readConsentForm(body: string): ConsentForm {
-  const form: ConsentForm = { params: [], ticked: new Set(), csrf: undefined, decision: undefined, repeatedControl: false };
-  for (const [k, v] of new URLSearchParams(body)) {
-    if (k === TICKED_SCOPE_FIELD) form.ticked.add(v);
-    else if (k === "csrf") {
-      form.repeatedControl ||= form.csrf !== undefined;
-      form.csrf = v;
-    } else if (k === "decision") {
-      form.repeatedControl ||= form.decision !== undefined;
-      form.decision = v;
-    } else form.params.push([k, v]);
-  }
-  return form;
+/** Splits the consent form (read by lib/form.ts like every form) into its own controls and the request's parameters. */
+export function readConsentForm(form: Form): ConsentForm {
+  return {
+    params: form.entries().filter(([name]) => !CONTROLS.has(name)),
+    ticked: new Set(form.all(TICKED_SCOPE_FIELD)),
+    csrf: form.one("csrf"),
+    decision: form.one("decision"),
+    repeatedControl: form.all("csrf").length > 1 || form.all("decision").length > 1,
+  };
 }

@@ -4,7 +4,9 @@ import type { HtmlEscapedString } from "hono/utils/html";
 import type { AppDeps, AppEnv } from "../../context.ts";
 import type { Grant } from "../../generated/prisma/client.ts";
 import type { SignInSession } from "../../accounts/sessions.ts";
-import { checkFormCsrf } from "../../accounts/csrf.ts";
+import { CSRF_REFUSAL, checkFormCsrf } from "../../accounts/csrf.ts";
+import { readForm } from "../../lib/form.ts";
+import { noStore } from "../errors.ts";
 import { loadSession } from "../../accounts/request-session.ts";
 import { findLiveGrant } from "../../consent/grants.ts";
 import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
@@ -40,16 +42,6 @@ export interface AuthorizeViews {
   errorPage(input: { title: string; message: string; session: SignInSession | null }): Html;
 }
 
-function frameHeaders(c: Context): void {
-  c.header("Cache-Control", "no-store");
-  c.header("Pragma", "no-cache");
-  c.header("X-Frame-Options", "DENY");
-  c.header("Content-Security-Policy", "frame-ancestors 'none'; default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'");
-  // Not no-referrer: with it, browsers send `Origin: null` on the page's own form posts,
-  // which the CSRF check rightly refuses. same-origin keeps the URL from other sites.
-  c.header("Referrer-Policy", "same-origin");
-}
-
 export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
@@ -60,7 +52,8 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     validateAuthorizationRequest({ params, now, findClient: (clientId) => deps.prisma.oAuthClient.findUnique({ where: { clientId } }) });
 
   async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
-    frameHeaders(c);
+    // Security headers (the "authorization" policy) are set for every page by app.ts.
+    noStore(c);
     const session = await loadSession(c, deps);
     return c.html(views.errorPage({ title, message, session }), status);
   }
@@ -104,7 +97,8 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     grant: Grant | null,
     opts: { ticked?: Set<string>; message?: string; status?: 200 | 400 } = {},
   ) {
-    frameHeaders(c);
+    // Security headers (the "authorization" policy) are set for every page by app.ts.
+    noStore(c);
     return c.html(
       views.consentPage({
         action: AUTHORIZE_PATH,
@@ -151,7 +145,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     if (type !== "application/x-www-form-urlencoded") {
       return errorPage(c, "This form could not be read", "Go back to the app and start again.", 400);
     }
-    const form = readConsentForm(await c.req.text());
+    const form = readConsentForm(await readForm(c));
     const now = new Date();
 
     // Validated from scratch: the hidden fields are no more trusted than the original query.
@@ -170,7 +164,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     }
     if (form.repeatedControl || !checkFormCsrf(c, session, secure, issuerOrigin, form.csrf)) {
       c.var.log.warn({ clientId: req.client.clientId }, "consent form refused: CSRF check failed");
-      return errorPage(c, "This form expired or came from another site", "Nothing was shared. Go back to the app and start again.", 403);
+      return errorPage(c, "Nothing was shared", CSRF_REFUSAL, 403);
     }
 
     if (form.decision === "deny") {
