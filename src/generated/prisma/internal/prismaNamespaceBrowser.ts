@@ -233,6 +233,7 @@ export const SigningKeyScalarFieldEnum = {
   publicJwk: 'publicJwk',
   privateJwk: 'privateJwk',
   createdAt: 'createdAt',
+  activatesAt: 'activatesAt',
   retiredAt: 'retiredAt'
 } as const
 

@@ -29,6 +29,7 @@ export type SigningKeyMinAggregateOutputType = {
   alg: string | null
   use: string | null
   createdAt: Date | null
+  activatesAt: Date | null
   retiredAt: Date | null
 }
 
@@ -37,6 +38,7 @@ export type SigningKeyMaxAggregateOutputType = {
   alg: string | null
   use: string | null
   createdAt: Date | null
+  activatesAt: Date | null
   retiredAt: Date | null
 }
 
@@ -47,6 +49,7 @@ export type SigningKeyCountAggregateOutputType = {
   publicJwk: number
   privateJwk: number
   createdAt: number
+  activatesAt: number
   retiredAt: number
   _all: number
 }
@@ -57,6 +60,7 @@ export type SigningKeyMinAggregateInputType = {
   alg?: true
   use?: true
   createdAt?: true
+  activatesAt?: true
   retiredAt?: true
 }
 
@@ -65,6 +69,7 @@ export type SigningKeyMaxAggregateInputType = {
   alg?: true
   use?: true
   createdAt?: true
+  activatesAt?: true
   retiredAt?: true
 }
 
@@ -75,6 +80,7 @@ export type SigningKeyCountAggregateInputType = {
   publicJwk?: true
   privateJwk?: true
   createdAt?: true
+  activatesAt?: true
   retiredAt?: true
   _all?: true
 }
@@ -158,6 +164,7 @@ export type SigningKeyGroupByOutputType = {
   publicJwk: runtime.JsonValue
   privateJwk: runtime.JsonValue
   createdAt: Date
+  activatesAt: Date | null
   retiredAt: Date | null
   _count: SigningKeyCountAggregateOutputType | null
   _min: SigningKeyMinAggregateOutputType | null
@@ -189,6 +196,7 @@ export type SigningKeyWhereInput = {
   publicJwk?: Prisma.JsonFilter<"SigningKey">
   privateJwk?: Prisma.JsonFilter<"SigningKey">
   createdAt?: Prisma.DateTimeFilter<"SigningKey"> | Date | string
+  activatesAt?: Prisma.DateTimeNullableFilter<"SigningKey"> | Date | string | null
   retiredAt?: Prisma.DateTimeNullableFilter<"SigningKey"> | Date | string | null
 }
 
@@ -199,6 +207,7 @@ export type SigningKeyOrderByWithRelationInput = {
   publicJwk?: Prisma.SortOrder
   privateJwk?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
+  activatesAt?: Prisma.SortOrderInput | Prisma.SortOrder
   retiredAt?: Prisma.SortOrderInput | Prisma.SortOrder
 }
 
@@ -212,6 +221,7 @@ export type SigningKeyWhereUniqueInput = Prisma.AtLeast<{
   publicJwk?: Prisma.JsonFilter<"SigningKey">
   privateJwk?: Prisma.JsonFilter<"SigningKey">
   createdAt?: Prisma.DateTimeFilter<"SigningKey"> | Date | string
+  activatesAt?: Prisma.DateTimeNullableFilter<"SigningKey"> | Date | string | null
   retiredAt?: Prisma.DateTimeNullableFilter<"SigningKey"> | Date | string | null
 }, "kid">
 
@@ -222,6 +232,7 @@ export type SigningKeyOrderByWithAggregationInput = {
   publicJwk?: Prisma.SortOrder
   privateJwk?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
+  activatesAt?: Prisma.SortOrderInput | Prisma.SortOrder
   retiredAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.SigningKeyCountOrderByAggregateInput
   _max?: Prisma.SigningKeyMaxOrderByAggregateInput
@@ -238,6 +249,7 @@ export type SigningKeyScalarWhereWithAggregatesInput = {
   publicJwk?: Prisma.JsonWithAggregatesFilter<"SigningKey">
   privateJwk?: Prisma.JsonWithAggregatesFilter<"SigningKey">
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"SigningKey"> | Date | string
+  activatesAt?: Prisma.DateTimeNullableWithAggregatesFilter<"SigningKey"> | Date | string | null
   retiredAt?: Prisma.DateTimeNullableWithAggregatesFilter<"SigningKey"> | Date | string | null
 }
 
@@ -248,6 +260,7 @@ export type SigningKeyCreateInput = {
   publicJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
+  activatesAt?: Date | string | null
   retiredAt?: Date | string | null
 }
 
@@ -258,6 +271,7 @@ export type SigningKeyUncheckedCreateInput = {
   publicJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
+  activatesAt?: Date | string | null
   retiredAt?: Date | string | null
 }
 
@@ -268,6 +282,7 @@ export type SigningKeyUpdateInput = {
   publicJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  activatesAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   retiredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
@@ -278,6 +293,7 @@ export type SigningKeyUncheckedUpdateInput = {
   publicJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  activatesAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   retiredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
@@ -288,6 +304,7 @@ export type SigningKeyCreateManyInput = {
   publicJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Date | string
+  activatesAt?: Date | string | null
   retiredAt?: Date | string | null
 }
 
@@ -298,6 +315,7 @@ export type SigningKeyUpdateManyMutationInput = {
   publicJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  activatesAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   retiredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
@@ -308,6 +326,7 @@ export type SigningKeyUncheckedUpdateManyInput = {
   publicJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   privateJwk?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  activatesAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   retiredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
@@ -318,6 +337,7 @@ export type SigningKeyCountOrderByAggregateInput = {
   publicJwk?: Prisma.SortOrder
   privateJwk?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
+  activatesAt?: Prisma.SortOrder
   retiredAt?: Prisma.SortOrder
 }
 
@@ -326,6 +346,7 @@ export type SigningKeyMaxOrderByAggregateInput = {
   alg?: Prisma.SortOrder
   use?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
+  activatesAt?: Prisma.SortOrder
   retiredAt?: Prisma.SortOrder
 }
 
@@ -334,6 +355,7 @@ export type SigningKeyMinOrderByAggregateInput = {
   alg?: Prisma.SortOrder
   use?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
+  activatesAt?: Prisma.SortOrder
   retiredAt?: Prisma.SortOrder
 }
 
@@ -346,6 +368,7 @@ export type SigningKeySelect<ExtArgs extends runtime.Types.Extensions.InternalAr
   publicJwk?: boolean
   privateJwk?: boolean
   createdAt?: boolean
+  activatesAt?: boolean
   retiredAt?: boolean
 }, ExtArgs["result"]["signingKey"]>
 
@@ -356,6 +379,7 @@ export type SigningKeySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Ex
   publicJwk?: boolean
   privateJwk?: boolean
   createdAt?: boolean
+  activatesAt?: boolean
   retiredAt?: boolean
 }, ExtArgs["result"]["signingKey"]>
 
@@ -366,6 +390,7 @@ export type SigningKeySelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Ex
   publicJwk?: boolean
   privateJwk?: boolean
   createdAt?: boolean
+  activatesAt?: boolean
   retiredAt?: boolean
 }, ExtArgs["result"]["signingKey"]>
 
@@ -376,10 +401,11 @@ export type SigningKeySelectScalar = {
   publicJwk?: boolean
   privateJwk?: boolean
   createdAt?: boolean
+  activatesAt?: boolean
   retiredAt?: boolean
 }
 
-export type SigningKeyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"kid" | "alg" | "use" | "publicJwk" | "privateJwk" | "createdAt" | "retiredAt", ExtArgs["result"]["signingKey"]>
+export type SigningKeyOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"kid" | "alg" | "use" | "publicJwk" | "privateJwk" | "createdAt" | "activatesAt" | "retiredAt", ExtArgs["result"]["signingKey"]>
 
 export type $SigningKeyPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "SigningKey"
@@ -392,10 +418,18 @@ export type $SigningKeyPayload<ExtArgs extends runtime.Types.Extensions.Internal
      */
     use: string
     publicJwk: runtime.JsonValue
+    /**
+     * the private JWK sealed under KEY_ENCRYPTION_SECRET: a JSON string "ke1.<key id>...." (src/lib/key-encryption.ts, label
+     * "signing-keys", the kid as context). Keys an earlier version stored in clear are sealed at start-up
+     */
     privateJwk: runtime.JsonValue
     createdAt: Date
     /**
-     * a newer key replaced it; it stays in the JWKS until its tokens expire
+     * when it starts signing (published in the JWKS from createdAt, so that caches have it first); null: from createdAt
+     */
+    activatesAt: Date | null
+    /**
+     * when a newer key took (or takes) over; it stays in the JWKS until its tokens expire
      */
     retiredAt: Date | null
   }, ExtArgs["result"]["signingKey"]>
@@ -827,6 +861,7 @@ export interface SigningKeyFieldRefs {
   readonly publicJwk: Prisma.FieldRef<"SigningKey", 'Json'>
   readonly privateJwk: Prisma.FieldRef<"SigningKey", 'Json'>
   readonly createdAt: Prisma.FieldRef<"SigningKey", 'DateTime'>
+  readonly activatesAt: Prisma.FieldRef<"SigningKey", 'DateTime'>
   readonly retiredAt: Prisma.FieldRef<"SigningKey", 'DateTime'>
 }
     

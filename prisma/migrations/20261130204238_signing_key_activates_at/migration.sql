@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "SigningKey" ADD COLUMN     "activatesAt" TIMESTAMP(3);
+
