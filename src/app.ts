@@ -5,7 +5,7 @@ import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
 import { ANONYMOUS, type Viewer } from "./auth/viewer.ts";
 import { describeUnavailable } from "./db/unavailable.ts";
-import { graphqlErrorBody } from "./graphql/errors.ts";
+import { graphqlErrorBody, graphqlRefusal } from "./graphql/errors.ts";
 import { domainErrorOf, errorPage } from "./pages/errors.ts";
 import { OAuthError, oauthErrorFrom, oauthErrorResponse } from "./oauth/errors.ts";
 import { safeEqual } from "./lib/crypto.ts";
@@ -108,9 +108,10 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     const bearer = await (hooks.resolveBearer ? hooks.resolveBearer(authorization) : viewerFromBearer(deps, authorization));
     if (bearer.kind === "invalid") {
       c.set("refusal", "invalid_token");
-      c.header("WWW-Authenticate", bearerChallenge(deps.config.issuer, { code: "invalid_token", description: bearer.description }));
-      c.header("Cache-Control", "no-store");
-      return c.json({ errors: [{ message: bearer.description, extensions: { code: "INVALID_TOKEN" } }] }, 401);
+      return graphqlRefusal(c.req.header("accept"), 401, "INVALID_TOKEN", bearer.description, {
+        "WWW-Authenticate": bearerChallenge(deps.config.issuer, { code: "invalid_token", description: bearer.description }),
+        "Cache-Control": "no-store",
+      });
     }
     if (bearer.kind === "ok") {
       // Reads are audited through the buffer: refuse (503) rather than read unaudited when it is full.
@@ -139,16 +140,11 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       const isGraphiQLPage = c.req.method === "GET" && (c.req.header("accept") ?? "").includes("text/html");
       const token = c.req.header("x-csrf-token");
       if (!isGraphiQLPage && !(token && safeEqual(token, session.csrfToken))) {
-        return c.json(
-          {
-            errors: [
-              {
-                message: "Requests made with the account session cookie need the X-CSRF-Token header from the page.",
-                extensions: { code: "CSRF_TOKEN_INVALID" },
-              },
-            ],
-          },
+        return graphqlRefusal(
+          c.req.header("accept"),
           403,
+          "CSRF_TOKEN_INVALID",
+          "Requests made with the account session cookie need the X-CSRF-Token header from the page.",
         );
       }
       viewer = { kind: "account", userId: session.userId, session };

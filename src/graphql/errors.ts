@@ -71,3 +71,23 @@ export function graphqlErrorBody(error: unknown, logger?: Logger): { status: num
     body: { errors: [{ message: mapped.message, ...(Object.keys(shown).length ? { extensions: shown } : {}) }] },
   };
 }
+
+/**
+ * A request refused before execution (bad credentials, a missing CSRF token), in
+ * GraphQL's error form: `{"errors":[{message, extensions: {code}}]}`, in the
+ * media type the client asked for (GraphQL over HTTP: application/graphql-response+json
+ * when accepted, application/json otherwise).
+ */
+export function graphqlRefusal(
+  accept: string | undefined,
+  status: 401 | 403,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  const type = /\bapplication\/graphql-response\+json\b/i.test(accept ?? "") ? "application/graphql-response+json" : "application/json";
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+    status,
+    headers: { ...headers, "Content-Type": `${type}; charset=utf-8` },
+  });
+}

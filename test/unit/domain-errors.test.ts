@@ -1,7 +1,7 @@
 import { GraphQLError } from "graphql";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { graphqlErrorBody, toGraphQLError } from "../../src/graphql/errors.ts";
+import { graphqlErrorBody, graphqlRefusal, toGraphQLError } from "../../src/graphql/errors.ts";
 import { DomainError, invalidInput, notFound, UnavailableError } from "../../src/lib/errors.ts";
 import { OAuthError, oauthErrorFrom } from "../../src/oauth/errors.ts";
 import { errorPage } from "../../src/pages/errors.ts";
@@ -50,6 +50,20 @@ describe("DomainError to GraphQL", () => {
       status: 500,
       body: { errors: [{ message: "Unexpected error." }] },
     });
+  });
+});
+
+describe("refusals before execution", () => {
+  it("answer in the media type the client accepts (GraphQL over HTTP), with the code a client can read", async () => {
+    const modern = graphqlRefusal("application/graphql-response+json, application/json;q=0.9", 401, "INVALID_TOKEN", "expired", {
+      "WWW-Authenticate": 'Bearer error="invalid_token"',
+    });
+    expect(modern.status).toBe(401);
+    expect(modern.headers.get("content-type")).toMatch(/^application\/graphql-response\+json/);
+    expect(modern.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
+    expect(await modern.json()).toEqual({ errors: [{ message: "expired", extensions: { code: "INVALID_TOKEN" } }] });
+    const legacy = graphqlRefusal(undefined, 403, "CSRF_TOKEN_INVALID", "no token");
+    expect(legacy.headers.get("content-type")).toMatch(/^application\/json/);
   });
 });
 
