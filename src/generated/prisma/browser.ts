@@ -88,3 +88,12 @@ export type AccountSession = Prisma.AccountSessionModel
  * same attempts exactly; a bucket never holds more rows than its limit.
  */
 export type RateLimitHit = Prisma.RateLimitHitModel
+/**
+ * Model RateLimitWindow
+ * Requests counted against a hot-path limit (token endpoint per client, GraphQL per
+ * token and per session) in one fixed window, summed over every instance: each adds
+ * what it counted in memory about once a second and reads the totals back
+ * (src/db/rate-limit-windows.ts). Approximate by design, unlike RateLimitHit: one row
+ * per key and minute, not per request, so that the hot paths write nothing per request.
+ */
+export type RateLimitWindow = Prisma.RateLimitWindowModel
