@@ -1,6 +1,8 @@
 import { z } from "zod";
 import type { DatabaseTarget } from "./db/index.ts";
 import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./db/pool-options.ts";
+import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-limits.ts";
+import { parseTrustProxy } from "./lib/client-address.ts";
 
 export interface Config {
   port: number;
@@ -16,6 +18,10 @@ export interface Config {
   secureCookies: boolean;
   /** Bearer token that opens GET /metrics; unset, /metrics does not exist. */
   metricsToken?: string;
+  /** TRUST_PROXY: proxies (IPs, CIDRs) whose X-Forwarded-For names the client; empty, the socket's peer is the client. */
+  trustProxy: string[];
+  /** Sign-in and sign-up limits, counted in the database (src/accounts/abuse-limits.ts). */
+  abuseLimits: AbuseLimitsConfig;
 }
 
 export class ConfigError extends Error {}
@@ -138,6 +144,21 @@ const envSchema = z.object({
       }
       return v;
     }),
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const parsed = parseTrustProxy(v ?? "");
+      if (parsed.ok) return parsed.entries;
+      ctx.addIssue({ code: "custom", message: parsed.message });
+      return z.NEVER;
+    }),
+  SIGN_IN_MAX_PER_ACCOUNT: wholeNumber("SIGN_IN_MAX_PER_ACCOUNT", 1, 1_000_000, DEFAULT_ABUSE_LIMITS.signIn.perAccount),
+  SIGN_IN_MAX_PER_ADDRESS: wholeNumber("SIGN_IN_MAX_PER_ADDRESS", 1, 1_000_000, DEFAULT_ABUSE_LIMITS.signIn.perAddress),
+  // Up to an hour: the per-account window is how long an attacker can keep the owner out.
+  SIGN_IN_WINDOW_SECONDS: wholeNumber("SIGN_IN_WINDOW_SECONDS", 1, 3600, DEFAULT_ABUSE_LIMITS.signIn.windowSeconds, " of seconds"),
+  SIGN_UP_MAX_PER_ADDRESS: wholeNumber("SIGN_UP_MAX_PER_ADDRESS", 1, 1_000_000, DEFAULT_ABUSE_LIMITS.signUp.perAddress),
+  SIGN_UP_WINDOW_SECONDS: wholeNumber("SIGN_UP_WINDOW_SECONDS", 1, 7 * 86_400, DEFAULT_ABUSE_LIMITS.signUp.windowSeconds, " of seconds"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
 });
 
@@ -169,5 +190,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL ?? "info",
     secureCookies: issuer.startsWith("https:"),
     ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
+    trustProxy: e.TRUST_PROXY,
+    abuseLimits: {
+      signIn: { perAccount: e.SIGN_IN_MAX_PER_ACCOUNT, perAddress: e.SIGN_IN_MAX_PER_ADDRESS, windowSeconds: e.SIGN_IN_WINDOW_SECONDS },
+      signUp: { perAddress: e.SIGN_UP_MAX_PER_ADDRESS, windowSeconds: e.SIGN_UP_WINDOW_SECONDS },
+    },
   };
 }

@@ -24,7 +24,8 @@ export const signUpInput = z.object({
 
 export type FieldErrors = Partial<Record<"name" | "email" | "password" | "form", string>>;
 
-export type SignUpResult = { ok: true; user: User } | { ok: false; errors: FieldErrors };
+/** `hashed`: the refusal came after the (slow) password hash, so it counts against sign-up limits. */
+export type SignUpResult = { ok: true; user: User } | { ok: false; errors: FieldErrors; hashed?: true };
 
 function fieldErrors(error: z.ZodError): FieldErrors {
   const errors: FieldErrors = {};
@@ -53,7 +54,7 @@ export async function signUp(prisma: Db, raw: unknown): Promise<SignUpResult> {
     return { ok: true, user };
   } catch (err) {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
-      return { ok: false, errors: { email: "An account with this email already exists. Sign in instead." } };
+      return { ok: false, errors: { email: "An account with this email already exists. Sign in instead." }, hashed: true };
     }
     throw err;
   }

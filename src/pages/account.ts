@@ -6,11 +6,12 @@ import { checkFormCsrf, CSRF_REFUSAL, formCsrfToken } from "../accounts/csrf.ts"
 import { clearSessionCookie, createAccountSession, revokeAccountSession, writeSessionCookie } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { readForm } from "../lib/form.ts";
-import { field, layout } from "./layout.ts";
+import { field, layout, type Html } from "./layout.ts";
 import { checkedForm, csrfRefusal } from "./forms.ts";
 import { seedUserData } from "../seed/demo.ts";
-import { SignInThrottle } from "../accounts/throttle.ts";
-import { getConnInfo } from "@hono/node-server/conninfo";
+import { AccountAbuseLimits, type Refusal } from "../accounts/abuse-limits.ts";
+import { RateLimiter } from "../db/rate-limit.ts";
+import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { pagePolicy } from "./security-headers.ts";
 import { loadSession, safeReturnTo } from "./session.ts";
 
@@ -54,19 +55,26 @@ ${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
   });
 }
 
-/** The peer's address (not X-Forwarded-For, which any client can set). */
-function clientAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
+/** "in 3 minutes", "in 1 minute": how long a refused attempt has to wait, for the page. */
+function inMinutes(seconds: number): string {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  return `in ${minutes} minute${minutes === 1 ? "" : "s"}`;
 }
 
-export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Hono<AppEnv> {
+export function accountPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const secure = deps.config.secureCookies;
   const issuerOrigin = new URL(deps.config.issuer).origin;
+  // Counted in the database, so every instance sees the same attempts (src/accounts/abuse-limits.ts).
+  const limits = new AccountAbuseLimits(new RateLimiter(deps.prisma), deps.config.abuseLimits);
+  const proxies = new TrustedProxies(deps.config.trustProxy);
+  const addressOf = (c: Context) => addressLimitKey(requestAddress(c, proxies));
+
+  /** 429 with Retry-After: the form again, with what was typed and how long to wait. */
+  function tooMany<E extends AppEnv>(c: Context<E>, refusal: Refusal, page: Html) {
+    c.header("Retry-After", String(refusal.retryAfterSeconds));
+    return c.html(page, 429);
+  }
 
   async function startSession<E extends AppEnv>(c: Context<E>, userId: string, returnTo: string) {
     const { token } = await createAccountSession(deps.prisma, userId, c.req.header("user-agent"));
@@ -116,8 +124,17 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
     const form = c.var.form;
     const returnTo = safeReturnTo(form.one("return_to"));
     const values = { name: form.one("name") ?? "", email: form.one("email") ?? "" };
+    // Reserved before the password is hashed: a flood of sign-ups from one address stops at the limit.
+    const attempt = await limits.reserveSignUp(addressOf(c));
+    if (!attempt.ok) {
+      c.var.log.warn({ limit: "sign-up", retryAfter: attempt.retryAfterSeconds }, "sign-up limited");
+      const message = `Too many accounts were created from your network. Try again ${inMinutes(attempt.retryAfterSeconds)}.`;
+      return tooMany(c, attempt, signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: { form: message } }));
+    }
     const result = await signUp(deps.prisma, { ...values, password: form.one("password") ?? "" });
     if (!result.ok) {
+      // A form refused before hashing (a missing or invalid field) does not count.
+      if (!result.hashed) await limits.notChecked(attempt);
       return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: result.errors }), 400);
     }
     c.var.log.info({ userId: result.user.id }, "account created");
@@ -137,29 +154,22 @@ export function accountPages(deps: AppDeps, throttle = new SignInThrottle()): Ho
     const returnTo = safeReturnTo(c.var.form.one("return_to"));
     const typed = c.var.form.one("email");
     const email = typed ?? "";
-    const address = clientAddress(c);
-    const wait = throttle.retryAfter(email, address);
-    if (wait > 0) {
-      c.var.log.warn("sign-in throttled");
-      const minutes = Math.ceil(wait / 60_000);
-      c.header("Retry-After", String(Math.ceil(wait / 1000)));
-      return c.html(
-        loginPage({
-          csrf: formCsrfToken(c, null, secure),
-          returnTo,
-          email: typed,
-          errors: { form: `Too many failed sign-in attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.` },
-        }),
-        429,
-      );
+    const password = c.var.form.one("password") ?? "";
+    // Reserved before the password hash is checked, so parallel guesses cannot all be checked;
+    // a form with an empty field is answered without a check, and without counting.
+    const attempt = email.trim() && password ? await limits.reserveSignIn(email, addressOf(c)) : null;
+    if (attempt && !attempt.ok) {
+      c.var.log.warn({ limit: `sign-in per ${attempt.reason}`, retryAfter: attempt.retryAfterSeconds }, "sign-in limited");
+      // One message for both limits: it does not say whether the email has an account.
+      const message = `Too many failed sign-in attempts. Try again ${inMinutes(attempt.retryAfterSeconds)}.`;
+      return tooMany(c, attempt, loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: typed, errors: { form: message } }));
     }
-    const result = await signIn(deps.prisma, { email, password: c.var.form.one("password") ?? "" });
+    const result = await signIn(deps.prisma, { email, password });
     if (!result.ok) {
-      if (result.errors.form) throttle.failed(email, address);
       c.var.log.info("sign-in refused");
       return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: typed, errors: result.errors }), 401);
     }
-    throttle.succeeded(email);
+    if (attempt) await limits.signInSucceeded(attempt, email);
     c.var.log.info({ userId: result.user.id }, "signed in");
     // Signing in again (prompt=login) replaces this browser's session rather than leaving it live and unreachable.
     const previous = await loadSession(c, deps);

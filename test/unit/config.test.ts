@@ -25,6 +25,8 @@ describe("loadConfig defaults", () => {
       seedDemo: true,
       logLevel: "info",
       secureCookies: false,
+      trustProxy: [],
+      abuseLimits: { signIn: { perAccount: 10, perAddress: 50, windowSeconds: 300 }, signUp: { perAddress: 10, windowSeconds: 3600 } },
     });
   });
 
