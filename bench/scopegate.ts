@@ -50,11 +50,20 @@ function describe(target: DatabaseTarget): string {
   return `PostgreSQL ${u.hostname}:${u.port || 5432}${u.pathname}`;
 }
 
+/**
+ * The bench's servers share one database: one KEY_ENCRYPTION_SECRET for all of
+ * them, the environment's when set (a BENCH_DATABASE_URL whose keys another
+ * server sealed), else a fixed one, so that later runs open what earlier ones sealed.
+ */
+function benchKeySecret(): string {
+  return process.env.KEY_ENCRYPTION_SECRET || "scopegate-bench-key-encryption-secret-not-for-production";
+}
+
 async function configFor(target: DatabaseTarget): Promise<Config> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   return {
-    ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false", LOG_LEVEL: "silent" }),
+    ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false", LOG_LEVEL: "silent", KEY_ENCRYPTION_SECRET: benchKeySecret() }),
     host: "127.0.0.1",
     database: target,
   };

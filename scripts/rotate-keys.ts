@@ -3,13 +3,14 @@
 // instances pick the new keys up within a minute.
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { openDatabase } from "../src/db/index.ts";
+import { keyEncryptionFor } from "../src/db/key-encryption-secret.ts";
 import { rotateSigningKeys } from "../src/oauth/keys.ts";
 
 try {
   const config = loadConfig();
   const db = await openDatabase(config.database);
   try {
-    const kids = await rotateSigningKeys(db.prisma);
+    const kids = await rotateSigningKeys(db.prisma, keyEncryptionFor(config.keyEncryption, db));
     console.log(`new signing keys: ${kids.join(", ")}`);
   } finally {
     await db.close();

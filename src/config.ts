@@ -1,6 +1,8 @@
 import { z } from "zod";
 import type { DatabaseTarget } from "./db/index.ts";
 import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./db/pool-options.ts";
+import { MIN_SECRET_LENGTH } from "./lib/key-encryption.ts";
+import { SIGNING_KEY_PUBLISH_BEFORE_USE_MS, SIGNING_KEY_ROTATE_AFTER_MS } from "./lib/lifetimes.ts";
 import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-limits.ts";
 import { parseTrustProxy } from "./lib/client-address.ts";
 
@@ -22,6 +24,10 @@ export interface Config {
   trustProxy: string[];
   /** Sign-in and sign-up limits, counted in the database (src/accounts/abuse-limits.ts). */
   abuseLimits: AbuseLimitsConfig;
+  /** KEY_ENCRYPTION_SECRET(_PREVIOUS): unset, the embedded database uses its own (src/db/key-encryption-secret.ts). */
+  keyEncryption: { secret?: string; previousSecret?: string };
+  /** Automatic rotation of the signing keys (src/oauth/key-schedule.ts). */
+  signingKeys: { rotateAfterMs: number | null; publishBeforeUseMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -51,6 +57,48 @@ const wholeNumber = (name: string, min: number, max: number, fallback: number, u
         return z.NEVER;
       }
       return n;
+    });
+
+/** A secret of at least MIN_SECRET_LENGTH characters, or undefined when unset; never echoed. */
+const keySecret = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return undefined;
+      if (v.length < MIN_SECRET_LENGTH) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} must be at least ${MIN_SECRET_LENGTH} characters (got ${v.length}); generate one with \`openssl rand -base64 32\``,
+        });
+        return z.NEVER;
+      }
+      return v;
+    });
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration such as 90d, 12h, 30m, 45s or 500ms (a bare number is milliseconds) from min to max,
+ * in milliseconds; the default when unset; with `offAllowed`, "off" (or 0) turns it off (null).
+ */
+const duration = (name: string, min: number, max: number, fallback: number, offAllowed = false) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): number | null => {
+      if (v === undefined || v === "") return fallback;
+      if (offAllowed && /^(off|0)$/i.test(v)) return null;
+      const m = v.match(/^(\d+)(ms|s|m|h|d)?$/);
+      const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? "ms"]! : Number.NaN;
+      if (!m || ms < min || ms > max) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} must be a duration such as 90d, 12h or 30m from ${min / 60_000} minutes to ${max / 86_400_000} days${offAllowed ? ', or "off"' : ""} (got "${v}")`,
+        });
+        return z.NEVER;
+      }
+      return ms;
     });
 
 const envSchema = z.object({
@@ -160,6 +208,12 @@ const envSchema = z.object({
   SIGN_UP_MAX_PER_ADDRESS: wholeNumber("SIGN_UP_MAX_PER_ADDRESS", 1, 1_000_000, DEFAULT_ABUSE_LIMITS.signUp.perAddress),
   SIGN_UP_WINDOW_SECONDS: wholeNumber("SIGN_UP_WINDOW_SECONDS", 1, 7 * 86_400, DEFAULT_ABUSE_LIMITS.signUp.windowSeconds, " of seconds"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  KEY_ENCRYPTION_SECRET: keySecret("KEY_ENCRYPTION_SECRET"),
+  KEY_ENCRYPTION_SECRET_PREVIOUS: keySecret("KEY_ENCRYPTION_SECRET_PREVIOUS"),
+  // From 1 hour: every rotation leaves a key published for 25 hours after it stops signing.
+  SIGNING_KEY_ROTATE_AFTER: duration("SIGNING_KEY_ROTATE_AFTER", 3_600_000, 3650 * 86_400_000, SIGNING_KEY_ROTATE_AFTER_MS, true),
+  // From 5 minutes: the JWKS is cached up to max-age=300 by clients that honour it.
+  SIGNING_KEY_PUBLISH_BEFORE_USE: duration("SIGNING_KEY_PUBLISH_BEFORE_USE", 300_000, 30 * 86_400_000, SIGNING_KEY_PUBLISH_BEFORE_USE_MS),
 });
 
 /** Reads and checks the environment; throws ConfigError with a one-line message. */
@@ -171,6 +225,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(message);
   }
   const e = parsed.data;
+  if (e.DATABASE_URL && !e.KEY_ENCRYPTION_SECRET) {
+    throw new ConfigError(
+      "KEY_ENCRYPTION_SECRET must be set with DATABASE_URL: it encrypts the signing keys stored in the database (at least 32 characters; generate one with `openssl rand -base64 32`)",
+    );
+  }
   const port = e.PORT;
   const issuer = e.ISSUER ?? `http://localhost:${port || 4000}`;
   const database: DatabaseTarget = e.DATABASE_URL
@@ -194,6 +253,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     abuseLimits: {
       signIn: { perAccount: e.SIGN_IN_MAX_PER_ACCOUNT, perAddress: e.SIGN_IN_MAX_PER_ADDRESS, windowSeconds: e.SIGN_IN_WINDOW_SECONDS },
       signUp: { perAddress: e.SIGN_UP_MAX_PER_ADDRESS, windowSeconds: e.SIGN_UP_WINDOW_SECONDS },
+    },
+    keyEncryption: {
+      ...(e.KEY_ENCRYPTION_SECRET ? { secret: e.KEY_ENCRYPTION_SECRET } : {}),
+      ...(e.KEY_ENCRYPTION_SECRET_PREVIOUS ? { previousSecret: e.KEY_ENCRYPTION_SECRET_PREVIOUS } : {}),
+    },
+    signingKeys: {
+      rotateAfterMs: e.SIGNING_KEY_ROTATE_AFTER,
+      publishBeforeUseMs: e.SIGNING_KEY_PUBLISH_BEFORE_USE ?? SIGNING_KEY_PUBLISH_BEFORE_USE_MS,
     },
   };
 }

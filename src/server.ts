@@ -5,6 +5,7 @@ import { createApp, type AppHooks } from "./app.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./lib/log.ts";
+import { keyEncryptionFor } from "./db/key-encryption-secret.ts";
 import { KeyStore } from "./oauth/keys.ts";
 import { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import { Revocations } from "./oauth/revocations.ts";
@@ -17,6 +18,8 @@ export interface RunningServer {
   url: string;
   port: number;
   db: Database;
+  /** the signing keys (tests drive their rotation) */
+  keys: KeyStore;
   http: Server;
   /** what a first start seeded (null when nothing was seeded) */
   seeded: DemoCredentials | null;
@@ -53,7 +56,8 @@ export async function startServer(
   let stopRevocations: () => Promise<void> = async () => {};
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
-    const keys = new KeyStore(db.prisma);
+    // KEY_ENCRYPTION_SECRET, or the embedded database's own; PostgreSQL without it is refused here.
+    const keys = new KeyStore(db.prisma, { keyEncryption: keyEncryptionFor(config.keyEncryption, db), logger });
     await keys.init();
     const revocations = new Revocations(db, keys, logger);
     await revocations.start();
@@ -87,6 +91,7 @@ export async function startServer(
       url: `http://127.0.0.1:${port}`,
       port,
       db,
+      keys,
       http,
       seeded,
       flushAudit: () => audit.flush(),

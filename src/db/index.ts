@@ -1,10 +1,12 @@
 import { resolve } from "node:path";
+import { generateKeyEncryptionSecret } from "../lib/key-encryption.ts";
 import type { PrismaClient } from "../generated/prisma/client.ts";
 import type { Logger } from "../lib/log.ts";
 import { createPrismaClient, parseDatabaseUrl } from "./client.ts";
 import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./pool-options.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase, type PgConnection } from "./embedded.ts";
 import { migrate } from "./migrate.ts";
+import { dataDirKeyEncryptionSecret } from "./key-encryption-secret.ts";
 
 export type { Db, DbTx } from "./client.ts";
 export type { DatabasePoolOptions } from "./pool-options.ts";
@@ -34,6 +36,12 @@ export interface Database {
   connection: PgConnection;
   /** Migrations applied by this open (empty when the schema was current). */
   appliedMigrations: string[];
+  /**
+   * The key-encryption secret to use when KEY_ENCRYPTION_SECRET is unset: the
+   * embedded data folder's (created on first use), a random one for an
+   * in-memory database (it lives as long as this open), null on PostgreSQL.
+   */
+  defaultKeyEncryptionSecret(): string | null;
   poolStats(): PoolStats;
   close(): Promise<void>;
 }
@@ -77,12 +85,20 @@ export async function openDatabase(
       options.onQuery?.(text);
       return (await pool.query(text, values)).rows as T[];
     };
+    let inMemorySecret: string | undefined;
+    const dataDir = target.kind === "embedded" && target.dataDir ? resolve(target.dataDir) : undefined;
     return {
       kind: target.kind,
       prisma,
       sql,
       connection,
       appliedMigrations,
+      defaultKeyEncryptionSecret() {
+        if (target.kind === "postgres") return null;
+        if (dataDir) return dataDirKeyEncryptionSecret(dataDir);
+        inMemorySecret ??= generateKeyEncryptionSecret();
+        return inMemorySecret;
+      },
       poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolOptions.max }),
       async close() {
         await prisma.$disconnect();

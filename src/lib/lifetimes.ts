@@ -26,6 +26,18 @@ export const ACCOUNT_SESSION_TTL_MS = 14 * 24 * 3600 * 1000;
  */
 export const OUTLIVES_ACCESS_TOKENS_MS = MAX_ACCESS_TOKEN_TTL_S * 1000 + 3600 * 1000;
 
+/**
+ * Signing keys rotate on their own (SIGNING_KEY_ROTATE_AFTER, SIGNING_KEY_PUBLISH_BEFORE_USE):
+ * a key that has signed this long gets a successor...
+ */
+export const SIGNING_KEY_ROTATE_AFTER_MS = 90 * 24 * 3600 * 1000;
+/**
+ * ...which is published this long before it signs anything, so that JWKS
+ * caches (ours says max-age=300; clients often keep one up to an hour) hold it
+ * before the first token it signs.
+ */
+export const SIGNING_KEY_PUBLISH_BEFORE_USE_MS = 24 * 3600 * 1000;
+
 /** When a revocation rule recorded now (grant, client, user) can be forgotten. */
 export function revocationRuleExpiry(now = Date.now()): Date {
   return new Date(now + OUTLIVES_ACCESS_TOKENS_MS);

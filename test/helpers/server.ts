@@ -12,6 +12,12 @@ export interface TestServer extends RunningServer {
 }
 
 /**
+ * KEY_ENCRYPTION_SECRET for servers the tests start: required on PostgreSQL,
+ * and every instance on one database must share it.
+ */
+export const TEST_KEY_ENCRYPTION_SECRET = "test-key-encryption-secret-0123456789abcdef";
+
+/**
  * Every test talks from 127.0.0.1, so the per-address sign-in and sign-up
  * limits would soon refuse a file's users; a test of those limits sets its own.
  */
@@ -41,7 +47,14 @@ export async function startTestServer(
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const config: Config = {
-    ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false", ...SPARE_ADDRESS_LIMITS, ...env }),
+    ...loadConfig({
+      PORT: String(port),
+      ISSUER: issuer,
+      SEED_DEMO: "false",
+      ...SPARE_ADDRESS_LIMITS,
+      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+      ...env,
+    }),
     host: "127.0.0.1",
     database: testDb.target,
   };

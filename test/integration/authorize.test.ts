@@ -22,7 +22,7 @@ import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { freePort, startTestServer, type TestServer } from "../helpers/server.ts";
+import { freePort, startTestServer, TEST_KEY_ENCRYPTION_SECRET, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
 let as: oauth.AuthorizationServer;
@@ -726,7 +726,7 @@ describe("logs", () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
     const config = {
-      ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false" }),
+      ...loadConfig({ PORT: String(port), ISSUER: issuer, SEED_DEMO: "false", KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET }),
       host: "127.0.0.1",
       database: testDb.target,
     };

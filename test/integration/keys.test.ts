@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp } from "../../src/accounts/accounts.ts";
 import { loadConfig, type Config } from "../../src/config.ts";
 import type { Database } from "../../src/db/index.ts";
+import { keyEncryptionFor } from "../../src/db/key-encryption-secret.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import { rotateSigningKeys } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { embeddedDataDirFromTemplate, openTestDatabase } from "../helpers/db.ts";
-import { freePort } from "../helpers/server.ts";
+import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 import { currentKind } from "../helpers/kinds.ts";
 
 const opts = { [oauth.allowInsecureRequests]: true } as const;
@@ -54,7 +55,15 @@ describe("signing keys", () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     const port = await freePort();
-    config = { ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false" }), host: "127.0.0.1" };
+    config = {
+      ...loadConfig({
+        PORT: String(port),
+        ISSUER: `http://127.0.0.1:${port}`,
+        SEED_DEMO: "false",
+        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+      }),
+      host: "127.0.0.1",
+    };
   });
   afterAll(async () => {
     await db?.drop();
@@ -72,7 +81,7 @@ describe("signing keys", () => {
     }
     await server.close();
 
-    const newKids = await rotateSigningKeys(db.prisma);
+    const newKids = await rotateSigningKeys(db.prisma, keyEncryptionFor(config.keyEncryption, db));
     server = await startServer(config, logger, { db });
     try {
       const after = await clientCredentialsToken(config.issuer, clientId, secret);

@@ -12,7 +12,7 @@ import { readMigrations } from "../../src/db/migrate.ts";
 import { WebClient } from "../helpers/http.ts";
 import { currentKind, POSTGRES_ADMIN_URL, type TestDatabaseKind } from "../helpers/kinds.ts";
 import { runUntilExit, ServerProcess } from "../helpers/process.ts";
-import { freePort } from "../helpers/server.ts";
+import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 
 // These tests start the real program (`node --import tsx src/main.ts`). The
 // embedded-database ones and the configuration errors don't depend on the test
@@ -305,7 +305,11 @@ describeOn("pglite")("configuration errors", () => {
 
   it("an unreachable DATABASE_URL exits 1 with a one-line message", async () => {
     const port = await freePort(); // nobody listens there
-    const r = await runUntilExit({ PORT: "0", DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/scopegate` });
+    const r = await runUntilExit({
+      PORT: "0",
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/scopegate`,
+      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+    });
     expectOneLineError(r, /cannot connect to DATABASE_URL/);
   });
 });
@@ -345,7 +349,7 @@ describeOn("postgres")("the server process on PostgreSQL", () => {
   it("a first start applies the migrations, a second applies none and changes nothing", async () => {
     const expected = readMigrations();
     const port = await freePort();
-    const first = start({ PORT: String(port), DATABASE_URL: databaseUrl });
+    const first = start({ PORT: String(port), DATABASE_URL: databaseUrl, KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET });
     await first.ready();
     // Seeding is off by default with DATABASE_URL.
     expect(first.stderr).not.toMatch(/Demo data|password|client_secret/);
@@ -362,7 +366,7 @@ describeOn("postgres")("the server process on PostgreSQL", () => {
     expect(await query(`SELECT count(*)::int AS n FROM "User"`)).toEqual([{ n: 1 }]);
 
     const port2 = await freePort();
-    const second = start({ PORT: String(port2), DATABASE_URL: databaseUrl });
+    const second = start({ PORT: String(port2), DATABASE_URL: databaseUrl, KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET });
     await second.ready();
     expect((await new WebClient(`http://127.0.0.1:${port2}`).signIn(account)).res.status).toBe(303);
     expect(await second.stop()).toEqual({ code: 0, signal: null });
@@ -374,14 +378,23 @@ describeOn("postgres")("the server process on PostgreSQL", () => {
   it("refuses to start, exit 1 and one line, when an applied migration was changed", async () => {
     const [first] = readMigrations();
     await query(`UPDATE "_prisma_migrations" SET checksum = '${"0".repeat(64)}' WHERE migration_name = '${first!.name}'`);
-    const r = await runUntilExit({ HOST: "127.0.0.1", PORT: String(await freePort()), DATABASE_URL: databaseUrl });
+    const r = await runUntilExit({
+      HOST: "127.0.0.1",
+      PORT: String(await freePort()),
+      DATABASE_URL: databaseUrl,
+      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+    });
     expectOneLineError(r, new RegExp(`migration ${first!.name} was changed after it was applied`));
   }, 60_000);
 
   it("a DATABASE_URL naming a database that does not exist exits 1 with a clear message", async () => {
     const u = new URL(databaseUrl);
     u.pathname = `/sg_missing_${randomBytes(4).toString("hex")}`;
-    const r = await runUntilExit({ PORT: String(await freePort()), DATABASE_URL: u.href });
+    const r = await runUntilExit({
+      PORT: String(await freePort()),
+      DATABASE_URL: u.href,
+      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+    });
     expectOneLineError(r, /cannot connect to DATABASE_URL: database "sg_missing_[0-9a-f]+" does not exist/);
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import { createLogger } from "../../src/lib/log.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { freePort } from "../helpers/server.ts";
+import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 
 // Two stateless instances on one PostgreSQL, as DESIGN.md's "Scale" describes
 // (runs in the postgres project only: see vitest.config.ts).
@@ -19,7 +19,15 @@ describe("two instances on one PostgreSQL", () => {
     const servers = [];
     try {
       for (const db of dbs) {
-        const config = { ...loadConfig({ PORT: String(await freePort()), ISSUER: issuer, SEED_DEMO: "false" }), host: "127.0.0.1" };
+        const config = {
+          ...loadConfig({
+            PORT: String(await freePort()),
+            ISSUER: issuer,
+            SEED_DEMO: "false",
+            KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+          }),
+          host: "127.0.0.1",
+        };
         servers.push(await startServer(config, logger, { db }));
       }
       const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];

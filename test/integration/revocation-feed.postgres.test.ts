@@ -6,6 +6,7 @@ import { signUp } from "../../src/accounts/accounts.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
+import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { revokeClient, rotateClientSecret, updateClient } from "../../src/clients/client-admin.ts";
 import { insertClient } from "../../src/clients/clients.ts";
@@ -15,7 +16,7 @@ import { grantAccess } from "../../src/consent/grants.ts";
 import { rotateSigningKeys } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import { freePort } from "../helpers/server.ts";
+import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 
 // Two instances on one PostgreSQL (issue 10): credential checks are answered
 // from each instance's memory, so a revocation made through one instance must
@@ -40,7 +41,15 @@ beforeAll(async () => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
   const servers: RunningServer[] = [];
   for (const db of dbs) {
-    const config = { ...loadConfig({ PORT: String(await freePort()), ISSUER: issuer, SEED_DEMO: "false" }), host: "127.0.0.1" };
+    const config = {
+      ...loadConfig({
+        PORT: String(await freePort()),
+        ISSUER: issuer,
+        SEED_DEMO: "false",
+        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+      }),
+      host: "127.0.0.1",
+    };
     servers.push(await startServer(config, logger, { db }));
   }
   [a, b] = servers as [RunningServer, RunningServer];
@@ -220,7 +229,7 @@ describe("revocations across two instances on one PostgreSQL", () => {
 
   it("new signing keys are published by every instance", async () => {
     const before = (await (await fetch(`${b.url}/v1/oauth/jwks`)).json()) as { keys: { kid: string }[] };
-    const [accessKid] = await rotateSigningKeys(dbs[0].prisma);
+    const [accessKid] = await rotateSigningKeys(dbs[0].prisma, new KeyEncryption(TEST_KEY_ENCRYPTION_SECRET));
     const hasKid = async () =>
       ((await (await fetch(`${b.url}/v1/oauth/jwks`)).json()) as { keys: { kid: string }[] }).keys.some((k) => k.kid === accessKid);
     expect(before.keys.some((k) => k.kid === accessKid)).toBe(false);

@@ -27,6 +27,8 @@ describe("loadConfig defaults", () => {
       secureCookies: false,
       trustProxy: [],
       abuseLimits: { signIn: { perAccount: 10, perAddress: 50, windowSeconds: 300 }, signUp: { perAddress: 10, windowSeconds: 3600 } },
+      keyEncryption: {},
+      signingKeys: { rotateAfterMs: 90 * 86_400_000, publishBeforeUseMs: 86_400_000 },
     });
   });
 
@@ -43,6 +45,10 @@ describe("loadConfig defaults", () => {
         DATABASE_STATEMENT_TIMEOUT_MS: "",
         DATABASE_ACQUIRE_TIMEOUT_MS: "",
         METRICS_TOKEN: "",
+        KEY_ENCRYPTION_SECRET: "",
+        KEY_ENCRYPTION_SECRET_PREVIOUS: "",
+        SIGNING_KEY_ROTATE_AFTER: "",
+        SIGNING_KEY_PUBLISH_BEFORE_USE: "",
       }),
     ).toEqual(loadConfig({}));
   });
@@ -108,22 +114,32 @@ describe("ISSUER", () => {
   );
 });
 
+const KEY_ENCRYPTION_SECRET = "0123456789abcdef0123456789abcdef";
+
 describe("DATABASE_URL", () => {
   it("selects PostgreSQL and turns the demo seed off by default", () => {
     const url = "postgres://app:secret@db.internal:5432/scopegate";
-    const c = loadConfig({ DATABASE_URL: url });
+    const c = loadConfig({ DATABASE_URL: url, KEY_ENCRYPTION_SECRET });
     expect(c.database).toEqual({ kind: "postgres", url });
     expect(c.seedDemo).toBe(false);
   });
 
   it("accepts postgresql:// too, and SEED_DEMO=true still seeds", () => {
-    const c = loadConfig({ DATABASE_URL: "postgresql://app@localhost/scopegate", SEED_DEMO: "true" });
+    const c = loadConfig({ DATABASE_URL: "postgresql://app@localhost/scopegate", SEED_DEMO: "true", KEY_ENCRYPTION_SECRET });
     expect(c.database).toEqual({ kind: "postgres", url: "postgresql://app@localhost/scopegate" });
     expect(c.seedDemo).toBe(true);
   });
 
   it("ignores DATA_DIR when it is set", () => {
-    expect(loadConfig({ DATABASE_URL: "postgres://localhost/x", DATA_DIR: "/srv/data" }).database.kind).toBe("postgres");
+    expect(loadConfig({ DATABASE_URL: "postgres://localhost/x", DATA_DIR: "/srv/data", KEY_ENCRYPTION_SECRET }).database.kind).toBe(
+      "postgres",
+    );
+  });
+
+  it("requires KEY_ENCRYPTION_SECRET, naming it", () => {
+    expect(configError({ DATABASE_URL: "postgres://localhost/x" }).message).toBe(
+      "KEY_ENCRYPTION_SECRET must be set with DATABASE_URL: it encrypts the signing keys stored in the database (at least 32 characters; generate one with `openssl rand -base64 32`)",
+    );
   });
 
   it("refuses a value that is not a URL", () => {
@@ -245,6 +261,54 @@ describe("METRICS_TOKEN", () => {
   );
 });
 
+describe("KEY_ENCRYPTION_SECRET, KEY_ENCRYPTION_SECRET_PREVIOUS", () => {
+  it("are optional for the embedded database and read as given", () => {
+    expect(loadConfig({}).keyEncryption).toEqual({});
+    const previous = "fedcba9876543210fedcba9876543210-old";
+    expect(loadConfig({ KEY_ENCRYPTION_SECRET, KEY_ENCRYPTION_SECRET_PREVIOUS: previous }).keyEncryption).toEqual({
+      secret: KEY_ENCRYPTION_SECRET,
+      previousSecret: previous,
+    });
+  });
+
+  it.each(["KEY_ENCRYPTION_SECRET", "KEY_ENCRYPTION_SECRET_PREVIOUS"])(
+    "%s: refuses fewer than 32 characters, without echoing it",
+    (name) => {
+      const value = "s3cr3t-but-short-0123456789abcd"; // 31
+      const message = configError({ [name]: value }).message;
+      expect(message).toBe(`${name} must be at least 32 characters (got 31); generate one with \`openssl rand -base64 32\``);
+      expect(message).not.toContain(value);
+    },
+  );
+});
+
+describe("SIGNING_KEY_ROTATE_AFTER, SIGNING_KEY_PUBLISH_BEFORE_USE", () => {
+  it("read durations in days, hours, minutes or seconds; rotation can be turned off", () => {
+    expect(loadConfig({ SIGNING_KEY_ROTATE_AFTER: "30d", SIGNING_KEY_PUBLISH_BEFORE_USE: "2h" }).signingKeys).toEqual({
+      rotateAfterMs: 30 * 86_400_000,
+      publishBeforeUseMs: 7_200_000,
+    });
+    expect(loadConfig({ SIGNING_KEY_ROTATE_AFTER: "90m", SIGNING_KEY_PUBLISH_BEFORE_USE: "600s" }).signingKeys).toEqual({
+      rotateAfterMs: 5_400_000,
+      publishBeforeUseMs: 600_000,
+    });
+    expect(loadConfig({ SIGNING_KEY_ROTATE_AFTER: "off" }).signingKeys.rotateAfterMs).toBeNull();
+  });
+
+  it.each([
+    ["SIGNING_KEY_ROTATE_AFTER", "59m"],
+    ["SIGNING_KEY_ROTATE_AFTER", "ninety days"],
+    ["SIGNING_KEY_ROTATE_AFTER", "3651d"],
+    ["SIGNING_KEY_PUBLISH_BEFORE_USE", "4m"],
+    ["SIGNING_KEY_PUBLISH_BEFORE_USE", "31d"],
+    ["SIGNING_KEY_PUBLISH_BEFORE_USE", "off"],
+  ])("%s=%s is refused, naming the variable and the value", (name, value) => {
+    const message = configError({ [name]: value }).message;
+    expect(message).toMatch(new RegExp(`^${name} must be a duration`));
+    expect(message).toContain(`(got "${value}")`);
+  });
+});
+
 describe("every ConfigError is one line", () => {
   it.each<Record<string, string>>([
     { PORT: "x" },
@@ -259,6 +323,10 @@ describe("every ConfigError is one line", () => {
     { DATABASE_STATEMENT_TIMEOUT_MS: "x" },
     { DATABASE_ACQUIRE_TIMEOUT_MS: "0" },
     { METRICS_TOKEN: "short" },
+    { KEY_ENCRYPTION_SECRET: "short" },
+    { KEY_ENCRYPTION_SECRET_PREVIOUS: "short" },
+    { SIGNING_KEY_ROTATE_AFTER: "1s" },
+    { SIGNING_KEY_PUBLISH_BEFORE_USE: "x" },
   ])("%j", (env) => {
     const message = configError(env).message;
     expect(message.length).toBeGreaterThan(10);
