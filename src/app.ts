@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { databaseAnswers } from "./db/index.ts";
@@ -9,6 +9,7 @@ import { graphqlErrorBody, graphqlRefusal } from "./graphql/errors.ts";
 import { domainErrorOf, errorPage } from "./pages/errors.ts";
 import { OAuthError, oauthErrorFrom, oauthErrorResponse } from "./oauth/errors.ts";
 import { safeEqual } from "./lib/crypto.ts";
+import { invalidInput } from "./lib/errors.ts";
 import { bearerChallenge, viewerFromBearer, type BearerResult } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
 import { graphiqlAssets } from "./graphql/graphiql.ts";
@@ -67,13 +68,14 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
 
   // PostgreSQL cannot store a NUL character in text: refuse it at the door rather
   // than fail deep inside a query. (/graphql's body is checked by its own plugin.)
+  // Thrown, so that onError answers in the surface's own form: a page gets a page.
   app.use(async (c, next) => {
     const nul = "NUL characters are not allowed in requests.";
-    if (/%00|\u0000/i.test(c.req.url)) return c.json({ error: "invalid_request", error_description: nul }, 400);
+    if (/%00|\u0000/i.test(c.req.url)) throw invalidInput(undefined, nul);
     const type = (c.req.header("content-type") ?? "").toLowerCase();
     if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.req.path !== "/graphql" && /form|json|text/.test(type)) {
       const body = await c.req.text().catch(() => "");
-      if (/\u0000|%00|\\u0000/i.test(body)) return c.json({ error: "invalid_request", error_description: nul }, 400);
+      if (/\u0000|%00|\\u0000/i.test(body)) throw invalidInput(undefined, nul);
     }
     return next();
   });
@@ -114,6 +116,11 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       });
     }
     if (bearer.kind === "ok") {
+      // Per grant, so that refreshing for a new token does not reset the count; a
+      // client_credentials token has no grant and counts for its client.
+      const v = bearer.viewer;
+      const wait = deps.rateLimits.graphqlPerToken.take(v.grantId ?? `client:${v.clientRowId}`);
+      if (wait) return graphqlRateLimited(c, wait, "this token", { "X-OAuth-Scopes": [...v.scopes].join(" ") });
       // Reads are audited through the buffer: refuse (503) rather than read unaudited when it is full.
       deps.audit.assertRoom();
       // A bearer token is not ambient like a cookie: no CSRF check, and the cookie is ignored.
@@ -147,6 +154,10 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
           "Requests made with the account session cookie need the X-CSRF-Token header from the page.",
         );
       }
+      if (!isGraphiQLPage) {
+        const wait = deps.rateLimits.graphqlPerSession.take(session.id);
+        if (wait) return graphqlRateLimited(c, wait, "this session");
+      }
       viewer = { kind: "account", userId: session.userId, session };
     }
     return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, sql: deps.sql, csrfToken: session?.csrfToken, issuer: deps.config.issuer });
@@ -176,6 +187,22 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/** 429 in GraphQL's error form (RATE_LIMITED), with Retry-After. */
+function graphqlRateLimited(c: Context<AppEnv>, retryAfterSeconds: number, who: string, headers: Record<string, string> = {}): Response {
+  c.set("refusal", "rate_limited");
+  return graphqlRefusal(
+    c.req.header("accept"),
+    429,
+    "RATE_LIMITED",
+    `Too many requests with ${who}; retry in ${retryAfterSeconds} seconds.`,
+    {
+      ...headers,
+      "Retry-After": String(retryAfterSeconds),
+      "Cache-Control": "no-store",
+    },
+  );
 }
 
 /** Which error form a path answers in: the API's (JSON) or a page's (HTML; the authorization endpoint is a page). */

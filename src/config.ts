@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { DatabaseTarget } from "./db/index.ts";
 import { DEFAULT_DATABASE_POOL, type DatabasePoolOptions } from "./db/pool-options.ts";
+import { DEFAULT_HOT_PATH_LIMITS, type HotPathLimitsConfig } from "./db/rate-limit-windows.ts";
 import { MIN_SECRET_LENGTH } from "./lib/key-encryption.ts";
 import { SIGNING_KEY_PUBLISH_BEFORE_USE_MS, SIGNING_KEY_ROTATE_AFTER_MS } from "./lib/lifetimes.ts";
 import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-limits.ts";
@@ -24,6 +25,8 @@ export interface Config {
   trustProxy: string[];
   /** Sign-in and sign-up limits, counted in the database (src/accounts/abuse-limits.ts). */
   abuseLimits: AbuseLimitsConfig;
+  /** Requests per minute on the token endpoint per client and on GraphQL per token and per session (0: off), counted in memory (src/db/rate-limit-windows.ts). */
+  hotPathLimits: HotPathLimitsConfig;
   /** KEY_ENCRYPTION_SECRET(_PREVIOUS): unset, the embedded database uses its own (src/db/key-encryption-secret.ts). */
   keyEncryption: { secret?: string; previousSecret?: string };
   /** Automatic rotation of the signing keys (src/oauth/key-schedule.ts). */
@@ -207,6 +210,28 @@ const envSchema = z.object({
   SIGN_IN_WINDOW_SECONDS: wholeNumber("SIGN_IN_WINDOW_SECONDS", 1, 3600, DEFAULT_ABUSE_LIMITS.signIn.windowSeconds, " of seconds"),
   SIGN_UP_MAX_PER_ADDRESS: wholeNumber("SIGN_UP_MAX_PER_ADDRESS", 1, 1_000_000, DEFAULT_ABUSE_LIMITS.signUp.perAddress),
   SIGN_UP_WINDOW_SECONDS: wholeNumber("SIGN_UP_WINDOW_SECONDS", 1, 7 * 86_400, DEFAULT_ABUSE_LIMITS.signUp.windowSeconds, " of seconds"),
+  // Requests per minute; 0 turns the limit off.
+  TOKEN_RATE_LIMIT_PER_CLIENT: wholeNumber(
+    "TOKEN_RATE_LIMIT_PER_CLIENT",
+    0,
+    1_000_000_000,
+    DEFAULT_HOT_PATH_LIMITS.tokenPerClient,
+    " of requests per minute",
+  ),
+  GRAPHQL_RATE_LIMIT_PER_TOKEN: wholeNumber(
+    "GRAPHQL_RATE_LIMIT_PER_TOKEN",
+    0,
+    1_000_000_000,
+    DEFAULT_HOT_PATH_LIMITS.graphqlPerToken,
+    " of requests per minute",
+  ),
+  GRAPHQL_RATE_LIMIT_PER_SESSION: wholeNumber(
+    "GRAPHQL_RATE_LIMIT_PER_SESSION",
+    0,
+    1_000_000_000,
+    DEFAULT_HOT_PATH_LIMITS.graphqlPerSession,
+    " of requests per minute",
+  ),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   KEY_ENCRYPTION_SECRET: keySecret("KEY_ENCRYPTION_SECRET"),
   KEY_ENCRYPTION_SECRET_PREVIOUS: keySecret("KEY_ENCRYPTION_SECRET_PREVIOUS"),
@@ -253,6 +278,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     abuseLimits: {
       signIn: { perAccount: e.SIGN_IN_MAX_PER_ACCOUNT, perAddress: e.SIGN_IN_MAX_PER_ADDRESS, windowSeconds: e.SIGN_IN_WINDOW_SECONDS },
       signUp: { perAddress: e.SIGN_UP_MAX_PER_ADDRESS, windowSeconds: e.SIGN_UP_WINDOW_SECONDS },
+    },
+    hotPathLimits: {
+      tokenPerClient: e.TOKEN_RATE_LIMIT_PER_CLIENT,
+      graphqlPerToken: e.GRAPHQL_RATE_LIMIT_PER_TOKEN,
+      graphqlPerSession: e.GRAPHQL_RATE_LIMIT_PER_SESSION,
     },
     keyEncryption: {
       ...(e.KEY_ENCRYPTION_SECRET ? { secret: e.KEY_ENCRYPTION_SECRET } : {}),

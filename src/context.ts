@@ -4,6 +4,7 @@ import type { SignInSession } from "./accounts/sessions.ts";
 import type { Logger } from "./lib/log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
 import type { AuditBuffer } from "./audit/buffer.ts";
+import type { HotPathLimits } from "./db/rate-limit-windows.ts";
 import type { Metrics } from "./metrics/metrics.ts";
 import type { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import type { Revocations } from "./oauth/revocations.ts";
@@ -25,6 +26,8 @@ export interface AppDeps {
   accessTokens: AccessTokenChecker;
   /** GET /metrics: request counts and latencies, tokens issued, refusals, pool use */
   metrics: Metrics;
+  /** the token endpoint per client, GraphQL per token and per session: counted in memory, synced about once a second */
+  rateLimits: HotPathLimits;
 }
 
 export type AppEnv = {

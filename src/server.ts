@@ -10,6 +10,7 @@ import { KeyStore } from "./oauth/keys.ts";
 import { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import { Revocations } from "./oauth/revocations.ts";
 import { AuditBuffer } from "./audit/buffer.ts";
+import { hotPathLimits, RateLimitSync } from "./db/rate-limit-windows.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 
@@ -25,6 +26,8 @@ export interface RunningServer {
   seeded: DemoCredentials | null;
   /** Writes the batched audit events now (tests, and anyone who must read the trail at once). */
   flushAudit(): Promise<void>;
+  /** Sends this instance's rate-limit counts and reads the totals of every instance back now (tests). */
+  syncRateLimits(): Promise<void>;
   /** Stops accepting, lets in-flight requests finish (up to drainMs), then closes the database if it opened it. */
   close(drainMs?: number): Promise<void>;
 }
@@ -65,11 +68,14 @@ export async function startServer(
     const accessTokens = new AccessTokenChecker(keys, config.issuer, revocations);
     const audit = new AuditBuffer(db.prisma, db.sql, logger);
     audit.start();
+    const rateLimits = hotPathLimits(config.hotPathLimits);
+    const rateLimitSync = new RateLimitSync(db.sql, Object.values(rateLimits), logger);
+    rateLimitSync.start();
     const metrics = new Metrics();
     metrics.setPoolSource(() => db.poolStats());
     metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
     const app = createApp(
-      { config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics },
+      { config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics, rateLimits },
       options.hooks,
     );
     const http = createServer(getRequestListener(app.fetch));
@@ -95,6 +101,7 @@ export async function startServer(
       http,
       seeded,
       flushAudit: () => audit.flush(),
+      syncRateLimits: () => rateLimitSync.sync(),
       close(drainMs = 10_000) {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
@@ -107,6 +114,7 @@ export async function startServer(
             http.closeIdleConnections();
           });
           await audit.stop();
+          await rateLimitSync.stop();
           await revocations.stop();
           if (!options.db) await db.close();
         })();

@@ -20,7 +20,8 @@ export type OAuthErrorCode =
   | "login_required"
   | "consent_required"
   | "interaction_required"
-  | "unsupported_token_type";
+  | "unsupported_token_type"
+  | "too_many_requests";
 
 /** An RFC 6749 error: `error` and a human-readable `error_description`. */
 export class OAuthError extends Error {
@@ -43,6 +44,17 @@ export function oauthErrorResponse(c: Context, err: OAuthError): Response {
   noStore(c);
   for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
   return c.json({ error: err.error, error_description: err.description }, err.status as 400);
+}
+
+/**
+ * A rate limit was met: 429 with Retry-After (RFC 6585). RFC 6749 has no code
+ * for it (`slow_down` is the device flow's, `temporarily_unavailable` is our
+ * 503); `too_many_requests` is what Auth0 and others send, and clients such as
+ * oauth4webapi and openid-client pass any 4xx JSON `error` on with the
+ * response, Retry-After included (docs/errors.md).
+ */
+export function tooManyRequests(description: string, retryAfterSeconds: number): OAuthError {
+  return new OAuthError("too_many_requests", description, 429, { "Retry-After": String(retryAfterSeconds) });
 }
 
 export function invalidClient(description: string, usedBasic: boolean): OAuthError {

@@ -1,8 +1,10 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { sha256 } from "../lib/crypto.ts";
+import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { authenticateClient } from "./client-auth.ts";
-import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
+import { noStore, OAuthError, oauthEndpoint, tooManyRequests } from "./errors.ts";
 import { authorizationCodeGrant } from "./grants/authorization-code.ts";
 import { clientCredentialsGrant } from "./grants/client-credentials.ts";
 import { refreshTokenGrant } from "./grants/refresh-token.ts";
@@ -18,11 +20,15 @@ const GRANTS: Record<string, GrantHandler> = {
 /** POST /v1/oauth/token (RFC 6749 §3.2). */
 export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const proxies = new TrustedProxies(deps.config.trustProxy);
   app.post(
     OAUTH_PATHS.token,
     oauthEndpoint(async (c) => {
       const params = await readOAuthParams(c);
-      const { client } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
+      const { client, method } = await authenticateClient(c, deps.revocations.clients, params, { allowPublic: true });
+      // Counted in memory (src/lib/window-limiter.ts): no statement on this path.
+      const wait = deps.rateLimits.tokenPerClient.take(method === "none" ? publicClientSubject(c, client.id, proxies) : client.id);
+      if (wait) throw tooManyRequests(`This client sent too many token requests; retry in ${wait} seconds.`, wait);
       const grantType = params.grant_type;
       if (!grantType) throw new OAuthError("invalid_request", "grant_type is required.");
       const handler = Object.hasOwn(GRANTS, grantType) ? GRANTS[grantType] : undefined;
@@ -37,4 +43,13 @@ export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
     }),
   );
   return app;
+}
+
+/**
+ * Anyone can name a public client (it has no secret), so its requests count
+ * per client and address: strangers cannot spend the budget of its users.
+ * The address is hashed, as the sign-in limits store theirs.
+ */
+function publicClientSubject(c: Context, clientRowId: string, proxies: TrustedProxies): string {
+  return `${clientRowId}:${sha256(addressLimitKey(requestAddress(c, proxies)))}`;
 }
