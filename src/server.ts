@@ -60,7 +60,11 @@ export async function startServer(
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
     // KEY_ENCRYPTION_SECRET, or the embedded database's own; PostgreSQL without it is refused here.
-    const keys = new KeyStore(db.prisma, { keyEncryption: keyEncryptionFor(config.keyEncryption, db), logger });
+    const keys = new KeyStore(db.prisma, {
+      keyEncryption: keyEncryptionFor(config.keyEncryption, db),
+      logger,
+      schedule: config.signingKeys,
+    });
     await keys.init();
     const revocations = new Revocations(db, keys, logger);
     await revocations.start();
@@ -92,6 +96,7 @@ export async function startServer(
       throw err;
     }
     const port = (http.address() as AddressInfo).port;
+    keys.start(); // automatic rotation
     let closing: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -114,6 +119,7 @@ export async function startServer(
             http.closeIdleConnections();
           });
           await audit.stop();
+          await keys.stop();
           await rateLimitSync.stop();
           await revocations.stop();
           if (!options.db) await db.close();

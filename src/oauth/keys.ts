@@ -3,18 +3,23 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type Cry
 import { recordChange, transaction } from "../db/changes.ts";
 import type { Db, DbTx } from "../db/index.ts";
 import { KeyEncryption, UnknownKeyIdError } from "../lib/key-encryption.ts";
-import { OUTLIVES_ACCESS_TOKENS_MS } from "../lib/lifetimes.ts";
 import type { Logger } from "../lib/log.ts";
+import {
+  currentKey,
+  DEFAULT_ROTATION,
+  isPublished,
+  mayStillSign,
+  RETIRED_KEY_PUBLISHED_MS,
+  rotationDue,
+  type KeyTimes,
+  type RotationSchedule,
+} from "./key-schedule.ts";
+
+export { RETIRED_KEY_PUBLISHED_MS };
 
 /** access tokens: ES256 (fast to sign, only scopegate verifies them); id_tokens: RS256 (every OIDC client accepts it). */
 export const KEY_ALGORITHMS = { access: "ES256", id: "RS256" } as const;
 export type KeyUse = keyof typeof KEY_ALGORITHMS;
-
-/**
- * A retired key stays published this long: longer than any token it signed can
- * live (access tokens are capped at a day, id_tokens live an hour).
- */
-export const RETIRED_KEY_PUBLISHED_MS = OUTLIVES_ACCESS_TOKENS_MS;
 
 /** The key-encryption label of private signing keys (src/lib/key-encryption.ts); each is sealed with its kid as context. */
 export const SIGNING_KEYS_LABEL = "signing-keys";
@@ -45,12 +50,10 @@ export interface SigningKey {
   privateKeyObject: KeyObject;
 }
 
-interface LoadedKey {
+interface LoadedKey extends KeyTimes {
   kid: string;
   alg: string;
   use: KeyUse;
-  createdAt: Date;
-  retiredAt: Date | null;
   publicJwk: JWK;
   publicKey: CryptoKey;
   /** the private part, opened only for a key that may still sign */
@@ -62,7 +65,7 @@ interface LoadedKey {
 const USES = Object.keys(KEY_ALGORITHMS) as KeyUse[];
 
 /** A new key pair for a use, its private part sealed (never stored in clear). */
-async function newKeyRow(use: KeyUse, keyEncryption: KeyEncryption) {
+async function newKeyRow(use: KeyUse, keyEncryption: KeyEncryption, createdAt: Date) {
   const alg = KEY_ALGORITHMS[use];
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === "RS256" ? { modulusLength: 2048 } : {}) });
   const publicJwk = await exportJWK(publicKey);
@@ -74,8 +77,11 @@ async function newKeyRow(use: KeyUse, keyEncryption: KeyEncryption) {
     use,
     publicJwk: { ...publicJwk, kid, alg, use: "sig" },
     privateJwk: keyEncryption.seal(SIGNING_KEYS_LABEL, JSON.stringify({ ...privateJwk, kid, alg }), kid),
+    createdAt,
   };
 }
+
+const TIMES = { kid: true, use: true, createdAt: true, activatesAt: true, retiredAt: true } as const;
 
 /** The private JWK of a stored key: sealed (or, written by a version before sealing, in clear). */
 function openPrivateJwk(row: { kid: string; privateJwk: unknown }, keyEncryption: KeyEncryption): JWK {
@@ -87,28 +93,42 @@ function openPrivateJwk(row: { kid: string; privateJwk: unknown }, keyEncryption
   }
 }
 
-/** Adds a new key for each use; the previous ones are retired (they still verify). */
-export async function rotateSigningKeys(db: Db, keyEncryption: KeyEncryption): Promise<string[]> {
-  const rows = await Promise.all(USES.map((use) => newKeyRow(use, keyEncryption)));
+/**
+ * Now, by hand (npm run keys:rotate, a key thought compromised): a new key for
+ * each use signs from now on; every key that signs or would sign is retired
+ * (they still verify until their tokens expire).
+ */
+export async function rotateSigningKeys(db: Db, keyEncryption: KeyEncryption, now = Date.now()): Promise<string[]> {
+  const rows = await Promise.all(USES.map((use) => newKeyRow(use, keyEncryption, new Date(now))));
   await transaction(db, async (tx) => {
     await lockKeys(tx);
-    await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
+    await tx.signingKey.updateMany({
+      where: { OR: [{ retiredAt: null }, { retiredAt: { gt: new Date(now) } }] },
+      data: { retiredAt: new Date(now) },
+    });
     for (const row of rows) await tx.signingKey.create({ data: row });
     // Every instance reloads its keys now rather than at its next periodic reload.
-    await recordChange(tx, { kind: "keys.changed", subject: "", expiresAt: new Date(Date.now() + RETIRED_KEY_PUBLISHED_MS) });
+    await recordChange(tx, { kind: "keys.changed", subject: "", expiresAt: new Date(now + RETIRED_KEY_PUBLISHED_MS) });
   });
   return rows.map((r) => r.kid);
 }
 
-async function ensureKeys(db: Db, keyEncryption: KeyEncryption): Promise<void> {
-  const live = await db.signingKey.groupBy({ by: ["use"], where: { retiredAt: null } });
-  if (USES.every((use) => live.some((l) => l.use === use))) return;
+/** A key that signs now for each use: created at the first start (or if none is left). */
+async function ensureKeys(db: Db, keyEncryption: KeyEncryption, now: number): Promise<void> {
+  const missing = (rows: { use: string; createdAt: Date; activatesAt: Date | null; retiredAt: Date | null }[]) =>
+    USES.filter(
+      (use) =>
+        !currentKey(
+          rows.filter((r) => r.use === use),
+          now,
+        ),
+    );
+  if (missing(await db.signingKey.findMany({ select: TIMES })).length === 0) return;
   await transaction(db, async (tx) => {
     // Instances starting together on an empty table: the first creates, the others find its keys.
     await lockKeys(tx);
-    for (const use of USES) {
-      const count = await tx.signingKey.count({ where: { use, retiredAt: null } });
-      if (count === 0) await tx.signingKey.create({ data: await newKeyRow(use, keyEncryption) });
+    for (const use of missing(await tx.signingKey.findMany({ select: TIMES }))) {
+      await tx.signingKey.create({ data: await newKeyRow(use, keyEncryption, new Date(now)) });
     }
   });
 }
@@ -120,13 +140,17 @@ async function ensureKeys(db: Db, keyEncryption: KeyEncryption): Promise<void> {
  * crash leaves every key as it was. A key that may still sign must open; one
  * that no longer can is left as it is (its private part is never needed again).
  */
-export async function sealStoredKeys(db: Db, keyEncryption: KeyEncryption, logger?: Pick<Logger, "info" | "warn">): Promise<void> {
+export async function sealStoredKeys(
+  db: Db,
+  keyEncryption: KeyEncryption,
+  logger?: Pick<Logger, "info" | "warn">,
+  now = Date.now(),
+): Promise<void> {
   const rows = await db.signingKey.findMany({ select: { kid: true, privateJwk: true } });
   if (rows.every((r) => KeyEncryption.isEnvelope(r.privateJwk) && keyEncryption.isCurrent(r.privateJwk))) return;
   const sealed = await transaction(db, async (tx) => {
     await lockKeys(tx);
-    const now = Date.now();
-    const stored = await tx.signingKey.findMany({ select: { kid: true, privateJwk: true, retiredAt: true } });
+    const stored = await tx.signingKey.findMany({ select: { ...TIMES, privateJwk: true } });
     const done: string[] = [];
     for (const row of stored) {
       if (KeyEncryption.isEnvelope(row.privateJwk) && keyEncryption.isCurrent(row.privateJwk)) continue;
@@ -134,7 +158,7 @@ export async function sealStoredKeys(db: Db, keyEncryption: KeyEncryption, logge
       try {
         jwk = openPrivateJwk(row, keyEncryption);
       } catch (err) {
-        if (row.retiredAt && row.retiredAt.getTime() <= now) {
+        if (!mayStillSign(row, now)) {
           logger?.warn({ kid: row.kid }, `a retired signing key was left as it is: ${(err as Error).message}`);
           continue;
         }
@@ -159,7 +183,12 @@ export interface KeyStoreOptions {
   /** seals new private keys and opens stored ones */
   keyEncryption: KeyEncryption;
   logger?: Pick<Logger, "info" | "warn">;
+  /** how often the cached keys are read again, and the rotation checked */
   refreshMs?: number;
+  /** automatic rotation (SIGNING_KEY_ROTATE_AFTER, SIGNING_KEY_PUBLISH_BEFORE_USE) */
+  schedule?: RotationSchedule;
+  /** the clock the schedule is read with (tests move it) */
+  now?: () => number;
 }
 
 /**
@@ -169,15 +198,25 @@ export interface KeyStoreOptions {
  * token names a kid we have not seen. Private parts are stored sealed
  * (KEY_ENCRYPTION_SECRET) and opened once per key, only for keys that may
  * still sign.
+ *
+ * Rotation (src/oauth/key-schedule.ts): every refreshMs, an instance whose
+ * cached keys say the current key has signed for rotateAfterMs creates the
+ * next key under the keys' lock (one instance does; the others find it there),
+ * published at once and signing publishBeforeUseMs later, and announces it on
+ * the change feed so that every instance's JWKS has it within a second.
  */
 export class KeyStore {
   private keys: LoadedKey[] = [];
   private loadedAt = 0;
   private unknownKidReloadAt = 0;
   private loading: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private rotating: Promise<string[]> | undefined;
   private readonly keyEncryption: KeyEncryption;
   private readonly logger: Pick<Logger, "info" | "warn"> | undefined;
   private readonly refreshMs: number;
+  private readonly schedule: RotationSchedule;
+  private readonly now: () => number;
 
   constructor(
     private readonly db: Db,
@@ -186,13 +225,33 @@ export class KeyStore {
     this.keyEncryption = options.keyEncryption;
     this.logger = options.logger;
     this.refreshMs = options.refreshMs ?? 60_000;
+    this.schedule = options.schedule ?? DEFAULT_ROTATION;
+    this.now = options.now ?? Date.now;
   }
 
-  /** Seals keys stored in clear or under the previous secret, creates the first keys if there are none (start-up). */
+  /**
+   * Start-up: seals keys stored in clear or under the previous secret, creates
+   * the first keys if there are none, and the next ones if they are due.
+   */
   async init(): Promise<void> {
-    await sealStoredKeys(this.db, this.keyEncryption, this.logger);
-    await ensureKeys(this.db, this.keyEncryption);
+    await sealStoredKeys(this.db, this.keyEncryption, this.logger, this.now());
+    await ensureKeys(this.db, this.keyEncryption, this.now());
     await this.reload();
+    await this.rotateIfDue();
+  }
+
+  /** Checks the rotation every refreshMs (from the cached keys: no statement unless one is due). */
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.rotateIfDue().catch((err: Error) => this.logger?.warn({ err: err.message }, "signing key rotation failed; trying again later"));
+    }, this.refreshMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.rotating?.catch(() => {});
   }
 
   private reload(): Promise<void> {
@@ -200,22 +259,27 @@ export class KeyStore {
       try {
         const rows = await this.db.signingKey.findMany({ orderBy: { createdAt: "desc" } });
         const known = new Map(this.keys.map((k) => [k.kid, k]));
+        const now = this.now();
         this.keys = await Promise.all(
           rows.map(async (r): Promise<LoadedKey> => {
             const before = known.get(r.kid);
-            const mayStillSign = !r.retiredAt;
             const base = {
               kid: r.kid,
               alg: r.alg,
               use: r.use as KeyUse,
               createdAt: r.createdAt,
+              activatesAt: r.activatesAt,
               retiredAt: r.retiredAt,
               publicJwk: r.publicJwk as JWK,
             };
             // Opened once: a private part already in memory is kept (also while the secret is rotated elsewhere).
-            if (before) return { ...before, ...base };
-            const loaded: LoadedKey = { ...base, publicKey: (await importJWK(base.publicJwk, r.alg)) as CryptoKey, signing: null };
-            if (mayStillSign) {
+            if (before?.signing) return { ...before, ...base };
+            const loaded: LoadedKey = {
+              ...base,
+              publicKey: before?.publicKey ?? ((await importJWK(base.publicJwk, r.alg)) as CryptoKey),
+              signing: null,
+            };
+            if (mayStillSign(r, now)) {
               try {
                 loaded.signing = await this.openSigning(r);
               } catch (err) {
@@ -255,13 +319,75 @@ export class KeyStore {
     return this.keys;
   }
 
-  /** The newest live key for a use. */
+  /**
+   * Creates the next key of each use whose current key has signed for
+   * rotateAfterMs (none when one is already waiting): published now, signing
+   * from now + publishBeforeUseMs, when the current one retires. Returns the
+   * new kids (none when nothing was due, or another instance was first).
+   */
+  rotateIfDue(): Promise<string[]> {
+    this.rotating ??= (async () => {
+      try {
+        return await this.rotateNow();
+      } finally {
+        this.rotating = undefined;
+      }
+    })();
+    return this.rotating;
+  }
+
+  private async rotateNow(): Promise<string[]> {
+    const now = this.now();
+    const due = USES.filter((use) =>
+      rotationDue(
+        this.keys.filter((k) => k.use === use),
+        now,
+        this.schedule,
+      ),
+    );
+    if (due.length === 0) return [];
+    // Generated before the lock is taken (an RSA key takes a while); unused if another instance was first.
+    const fresh = await Promise.all(due.map((use) => newKeyRow(use, this.keyEncryption, new Date(now))));
+    const created = await transaction(this.db, async (tx) => {
+      await lockKeys(tx);
+      const rows = await tx.signingKey.findMany({ select: TIMES });
+      const made: { kid: string; use: string; activatesAt: Date }[] = [];
+      for (const row of fresh) {
+        const plan = rotationDue(
+          rows.filter((r) => r.use === row.use),
+          now,
+          this.schedule,
+        );
+        if (!plan) continue;
+        await tx.signingKey.update({ where: { kid: plan.current.kid }, data: { retiredAt: plan.activatesAt } });
+        await tx.signingKey.create({ data: { ...row, activatesAt: plan.activatesAt } });
+        made.push({ kid: row.kid, use: row.use, activatesAt: plan.activatesAt });
+      }
+      // Every instance reloads now, and so publishes the next key long before it signs.
+      if (made.length) await recordChange(tx, { kind: "keys.changed", subject: "", expiresAt: new Date(now + RETIRED_KEY_PUBLISHED_MS) });
+      return made;
+    });
+    this.invalidate();
+    await this.reload();
+    for (const k of created) {
+      this.logger?.info({ kid: k.kid, use: k.use, activatesAt: k.activatesAt.toISOString() }, "published the next signing key");
+    }
+    return created.map((k) => k.kid);
+  }
+
+  /** The key that signs now for a use. */
   async signingKey(use: KeyUse): Promise<SigningKey> {
-    let key = (await this.fresh()).find((k) => k.use === use && !k.retiredAt);
+    const pick = () =>
+      currentKey(
+        this.keys.filter((k) => k.use === use),
+        this.now(),
+      );
+    await this.fresh();
+    let key = pick();
     if (!key) {
-      await ensureKeys(this.db, this.keyEncryption);
+      await ensureKeys(this.db, this.keyEncryption, this.now());
       await this.reload();
-      key = this.keys.find((k) => k.use === use && !k.retiredAt);
+      key = pick();
     }
     if (!key?.signing) throw key?.signingError ?? new Error(`no ${use} signing key`);
     return key.signing;
@@ -276,16 +402,13 @@ export class KeyStore {
       await this.reload();
       key = this.keys.find((k) => k.kid === kid);
     }
-    if (!key || key.use !== use || !isPublished(key)) return null;
+    if (!key || key.use !== use || !isPublished(key, this.now())) return null;
     return key.publicKey;
   }
 
-  /** The JWKS document: every key whose tokens may still be live. */
+  /** The JWKS document: every key whose tokens may still be live, and the next key before it signs. */
   async jwks(): Promise<{ keys: JWK[] }> {
-    return { keys: (await this.fresh()).filter(isPublished).map((k) => k.publicJwk) };
+    const now = this.now();
+    return { keys: (await this.fresh()).filter((k) => isPublished(k, now)).map((k) => k.publicJwk) };
   }
-}
-
-function isPublished(k: { retiredAt: Date | null }): boolean {
-  return !k.retiredAt || Date.now() - k.retiredAt.getTime() < RETIRED_KEY_PUBLISHED_MS;
 }
