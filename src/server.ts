@@ -74,7 +74,6 @@ export async function startServer(
     audit.start();
     const rateLimits = hotPathLimits(config.hotPathLimits);
     const rateLimitSync = new RateLimitSync(db.sql, Object.values(rateLimits), logger);
-    rateLimitSync.start();
     const metrics = new Metrics();
     metrics.setPoolSource(() => db.poolStats());
     metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
@@ -97,6 +96,8 @@ export async function startServer(
     }
     const port = (http.address() as AddressInfo).port;
     keys.start(); // automatic rotation
+    // Only now that nothing can fail: a failed start leaves no timer syncing into a closed database.
+    rateLimitSync.start();
     let closing: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
