@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./lib/log.ts";
 import { MigrationChecksumError } from "./db/migrate.ts";
-import { DataDirInUseError, DataDirPermissionError } from "./db/embedded.ts";
+import { DataDirInUseError, DataDirPermissionError, EmbeddedDatabaseDamagedError } from "./db/embedded.ts";
 import { PortInUseError, startServer } from "./server.ts";
 import type { DemoCredentials } from "./seed/demo.ts";
 
@@ -52,7 +52,8 @@ async function main() {
       err instanceof PortInUseError ||
       err instanceof MigrationChecksumError ||
       err instanceof DataDirInUseError ||
-      err instanceof DataDirPermissionError
+      err instanceof DataDirPermissionError ||
+      err instanceof EmbeddedDatabaseDamagedError
     )
       fail(err.message);
     const e = err as NodeJS.ErrnoException;

@@ -13,11 +13,28 @@ export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Pr
 }
 
 /**
+ * The user's live grant to a client, read under locks held until the
+ * transaction ends: consents of one user to one client take their turns (an
+ * advisory lock, so that two first consents cannot both create a grant, nor
+ * two widenings each drop the other's scopes), and the grant row is locked, so
+ * that a revocation waits for this transaction and then also ends the code it
+ * made, or went first and is seen here.
+ */
+export async function lockLiveGrant(tx: DbTx, userId: string, clientRowId: string): Promise<Grant | null> {
+  await tx.$queryRaw`SELECT 1 AS locked FROM pg_advisory_xact_lock(hashtext(${userId}), hashtext(${clientRowId}))`;
+  const [row] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT "id" FROM "Grant" WHERE "userId" = ${userId} AND "clientId" = ${clientRowId} AND "revokedAt" IS NULL
+    ORDER BY "createdAt" DESC LIMIT 1 FOR UPDATE`;
+  return row ? tx.grant.findUnique({ where: { id: row.id } }) : null;
+}
+
+/**
  * Records the user's consent to `scopes` for a client: a new grant, or the
  * live one widened to cover them (incremental consent keeps earlier scopes).
+ * Needs a transaction: see lockLiveGrant.
  */
 export async function grantAccess(tx: DbTx, input: { userId: string; client: OAuthClient; scopes: string[] }): Promise<Grant> {
-  const existing = await findLiveGrant(tx, input.userId, input.client.id);
+  const existing = await lockLiveGrant(tx, input.userId, input.client.id);
   if (existing) {
     const merged = [...new Set([...existing.scopes, ...input.scopes])];
     if (merged.length === existing.scopes.length) return existing;

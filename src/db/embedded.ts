@@ -1,6 +1,7 @@
 import {
   chmodSync,
   closeSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -42,6 +43,8 @@ export interface EmbeddedDatabase {
 }
 
 export class DataDirInUseError extends Error {}
+/** PGlite could not open a data folder that holds a database: its files are damaged. The message says how to recover. */
+export class EmbeddedDatabaseDamagedError extends Error {}
 /** The data folder (or the socket's folder) could be changed by someone else: refused. */
 export class DataDirPermissionError extends Error {}
 
@@ -154,7 +157,7 @@ function processAlive(pid: number): boolean {
  * PGlite has no locking of its own: two processes on one folder would corrupt
  * it. A lock file names the owner; one left by a dead process is taken over.
  */
-function lockDataDir(dataDir: string): () => void {
+function lockDataDir(dataDir: string, logger?: Pick<Logger, "warn">): () => void {
   const path = join(dataDir, "scopegate.lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -176,6 +179,8 @@ function lockDataDir(dataDir: string): () => void {
           `the embedded database in ${dataDir} is in use by process ${owner}; stop it first (or use DATABASE_URL)`,
         );
       }
+      // Its process was killed or crashed: PGlite replays the WAL (see Durability below).
+      logger?.warn({ dataDir, pid: owner }, "the embedded database was not shut down cleanly; recovering it from its write-ahead log");
       unlinkSync(path);
     }
   }
@@ -486,6 +491,22 @@ function listenOnSocket(session: PGliteSession, path: string): Promise<Server> {
   });
 }
 
+/**
+ * PGlite aborts ("Aborted()", "failed to initialize") when a data folder's
+ * files are damaged, for instance WAL lost in a machine crash or power cut
+ * (PGlite does not fsync) or files changed by another program. Nothing is
+ * served from such a folder; the message says how to recover.
+ */
+function damaged(dataDir: string, err: unknown): EmbeddedDatabaseDamagedError {
+  const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
+  return new EmbeddedDatabaseDamagedError(
+    `the embedded database in ${dataDir} cannot be opened (${reason}): its files are damaged, typically by a machine crash or power cut ` +
+      `(the embedded database does not fsync) or by another program writing to them. scopegate changed nothing. To recover, keep the ` +
+      `folder for investigation (mv ${dataDir} ${dataDir}.damaged), then restore a copy taken while scopegate was stopped into ${dataDir}, ` +
+      `or start on an empty DATA_DIR; see "Crashes and recovery" in README.md`,
+  );
+}
+
 /** A socket file left by a process that died (its lock was taken over): ours to remove. */
 function removeStaleSocket(path: string): void {
   let st: ReturnType<typeof lstatSync>;
@@ -537,7 +558,8 @@ export async function startEmbeddedDatabase(options: {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     checkDataDir(options.dataDir, options.logger);
   }
-  const unlock = options.dataDir ? lockDataDir(options.dataDir) : () => {};
+  const unlock = options.dataDir ? lockDataDir(options.dataDir, options.logger) : () => {};
+  const existing = options.dataDir !== undefined && existsSync(join(options.dataDir, "PG_VERSION"));
   // An in-memory database is reached from this process only: it does not listen at all.
   let place: SocketPlace | null = null;
   let pglite: PGlite;
@@ -547,7 +569,7 @@ export async function startEmbeddedDatabase(options: {
   } catch (err) {
     if (place?.temporary) rmSync(place.dir, { recursive: true, force: true });
     unlock();
-    throw err;
+    throw existing ? damaged(options.dataDir!, err) : err;
   }
   const session = new PGliteSession(pglite);
   const socketPath = place ? join(place.dir, SOCKET_FILE) : null;
