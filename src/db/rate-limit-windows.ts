@@ -44,6 +44,8 @@ export function hotPathLimits(config: HotPathLimitsConfig, now?: () => number): 
 
 const SYNC_EVERY_MS = 1_000;
 const PRUNE_EVERY_MS = 60_000;
+/** Rows per statement: bounds one statement's size when many keys are held (each statement locks its rows in key order). */
+const SYNC_BATCH = 5_000;
 const PRUNE_BATCH = 5_000;
 /** Failures are logged at most this often (the database being down would otherwise log every second). */
 const LOG_FAILURE_EVERY_MS = 60_000;
@@ -62,6 +64,8 @@ export class RateLimitSync {
   private running: Promise<void> | undefined;
   private lastPrune: number;
   private lastFailureLogged = 0;
+  private lastEvictionLogged = 0;
+  private readonly evictionsSeen = new Map<WindowLimiter, number>();
 
   constructor(
     private readonly sql: Sql,
@@ -96,39 +100,56 @@ export class RateLimitSync {
   private async write(): Promise<void> {
     const rows: SyncRow[] = [];
     for (const l of this.limiters) l.collect(rows);
-    if (rows.length) {
-      let totals: { ord: number; count: number }[] | null = null;
-      try {
-        totals = await this.sql<{ ord: number; count: number }>(
-          `WITH input AS (
-             SELECT key, (ws AT TIME ZONE 'UTC') AS ws, n, ord::int AS ord
-             FROM unnest($1::text[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS i(key, ws, n, ord)
-           ), added AS (
-             INSERT INTO "RateLimitWindow" ("key", "windowStart", "count")
-             SELECT key, ws, n FROM input WHERE n > 0 ORDER BY key, ws
-             ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "RateLimitWindow"."count" + EXCLUDED."count"
-             RETURNING "key", "windowStart", "count"
-           )
-           SELECT i.ord, COALESCE(a."count", r."count", 0)::int AS count
-           FROM input i
-           LEFT JOIN added a ON i.n > 0 AND a."key" = i.key AND a."windowStart" = i.ws
-           LEFT JOIN "RateLimitWindow" r ON i.n = 0 AND r."key" = i.key AND r."windowStart" = i.ws`,
-          [
-            rows.map((r) => `${r.limiter.name}:${r.entry.subject}`),
-            rows.map((r) => new Date(r.windowStart).toISOString()),
-            rows.map((r) => r.sent),
-          ],
-        );
-      } catch (err) {
-        this.failed(err, rows.length);
-      }
-      if (totals) for (const t of totals) rows[t.ord - 1]!.limiter.settle(rows[t.ord - 1]!, t.count);
-      else for (const r of rows) r.limiter.settle(r, null);
-    }
+    this.reportEvictions();
+    for (let i = 0; i < rows.length; i += SYNC_BATCH) await this.send(rows.slice(i, i + SYNC_BATCH));
     if (this.now() - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = this.now();
       await this.prune().catch((err) => this.failed(err, 0));
     }
+  }
+
+  /** One statement: adds the rows' counts and reads their windows' totals back (a failure leaves the counts pending). */
+  private async send(rows: SyncRow[]): Promise<void> {
+    let totals: { ord: number; count: number }[] | null = null;
+    try {
+      totals = await this.sql<{ ord: number; count: number }>(
+        `WITH input AS (
+           SELECT key, (ws AT TIME ZONE 'UTC') AS ws, n, ord::int AS ord
+           FROM unnest($1::text[], $2::timestamptz[], $3::int[]) WITH ORDINALITY AS i(key, ws, n, ord)
+         ), added AS (
+           INSERT INTO "RateLimitWindow" ("key", "windowStart", "count")
+           SELECT key, ws, n FROM input WHERE n > 0 ORDER BY key, ws
+           ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "RateLimitWindow"."count" + EXCLUDED."count"
+           RETURNING "key", "windowStart", "count"
+         )
+         SELECT i.ord, COALESCE(a."count", r."count", 0)::int AS count
+         FROM input i
+         LEFT JOIN added a ON i.n > 0 AND a."key" = i.key AND a."windowStart" = i.ws
+         LEFT JOIN "RateLimitWindow" r ON i.n = 0 AND r."key" = i.key AND r."windowStart" = i.ws`,
+        [
+          rows.map((r) => `${r.limiter.name}:${r.entry.subject}`),
+          rows.map((r) => new Date(r.windowStart).toISOString()),
+          rows.map((r) => r.sent),
+        ],
+      );
+    } catch (err) {
+      this.failed(err, rows.length);
+    }
+    if (totals) for (const t of totals) rows[t.ord - 1]!.limiter.settle(rows[t.ord - 1]!, t.count);
+    else for (const r of rows) r.limiter.settle(r, null);
+  }
+
+  /** A limit that held its maximum of keys dropped some still counting: say so, at most once a minute. */
+  private reportEvictions(): void {
+    let dropped = 0;
+    for (const l of this.limiters) {
+      dropped += l.evictions - (this.evictionsSeen.get(l) ?? 0);
+      this.evictionsSeen.set(l, l.evictions);
+    }
+    const now = this.now();
+    if (dropped === 0 || now - this.lastEvictionLogged < LOG_FAILURE_EVERY_MS) return;
+    this.lastEvictionLogged = now;
+    this.logger.warn({ dropped }, "rate limits held their maximum of keys and dropped some still counting: those start again from zero");
   }
 
   /** Deletes up to one batch of windows that no limit reads any more (older than two of the longest window); returns how many. */
