@@ -1,4 +1,4 @@
-import { bucket, type RateLimiter, type Reservation } from "../db/rate-limit.ts";
+import { bucket, type Held, type RateLimiter, type Reservation } from "../db/rate-limit.ts";
 
 /**
  * The account pages' abuse limits (issue 12 item 2), counted in the database
@@ -16,6 +16,9 @@ import { bucket, type RateLimiter, type Reservation } from "../db/rate-limit.ts"
  * The per-account window is a sliding one of minutes: an attacker who spends
  * the account's guesses keeps the owner out until the oldest of them is
  * `windowSeconds` old, never longer, and refused attempts do not extend it.
+ * A browser the owner signed in from before (src/accounts/known-device.ts) is
+ * counted apart from the account, with the same limit: however the attacker
+ * keeps spending the account's guesses, it is not kept out at all.
  */
 
 export interface AbuseLimitsConfig {
@@ -34,7 +37,7 @@ function accountKey(email: string): string {
 }
 
 export type Refusal = { ok: false; retryAfterSeconds: number; reason: "account" | "address" };
-export type Attempt = { ok: true; ids: bigint[] } | Refusal;
+export type Attempt = { ok: true; held: Held[] } | Refusal;
 
 export class AccountAbuseLimits {
   constructor(
@@ -42,10 +45,13 @@ export class AccountAbuseLimits {
     private readonly config: AbuseLimitsConfig = DEFAULT_ABUSE_LIMITS,
   ) {}
 
-  /** `address`: addressLimitKey(requestAddress(...)) from src/lib/client-address.ts. */
-  async reserveSignIn(email: string, address: string): Promise<Attempt> {
+  /**
+   * `address`: addressLimitKey(requestAddress(...)) from src/lib/client-address.ts;
+   * `device`: knownDeviceFor(...) from src/accounts/known-device.ts, null for a browser not known to this account.
+   */
+  async reserveSignIn(email: string, address: string, device: string | null = null): Promise<Attempt> {
     const { perAccount, perAddress, windowSeconds } = this.config.signIn;
-    const account = bucket("sign-in:account", accountKey(email));
+    const account = device ? bucket("sign-in:device", device) : bucket("sign-in:account", accountKey(email));
     return refusalOf(
       await this.limiter.reserve([
         { bucket: account, max: perAccount, windowSeconds },
@@ -55,10 +61,11 @@ export class AccountAbuseLimits {
     );
   }
 
-  /** The password was right: this attempt does not count, and neither do the account's earlier failures. */
-  async signInSucceeded(attempt: { ids: bigint[] }, email: string): Promise<void> {
-    await this.limiter.release(attempt.ids);
+  /** The password was right: this attempt does not count, and neither do the account's (and this browser's) earlier failures. */
+  async signInSucceeded(attempt: { held: Held[] }, email: string, device: string | null = null): Promise<void> {
+    await this.limiter.release(attempt.held);
     await this.limiter.clear(bucket("sign-in:account", accountKey(email)));
+    if (device) await this.limiter.clear(bucket("sign-in:device", device));
   }
 
   async reserveSignUp(address: string): Promise<Attempt> {
@@ -67,8 +74,8 @@ export class AccountAbuseLimits {
   }
 
   /** The attempt was refused before any password was hashed (a field missing or invalid): give it back. */
-  async notChecked(attempt: { ids: bigint[] }): Promise<void> {
-    await this.limiter.release(attempt.ids);
+  async notChecked(attempt: { held: Held[] }): Promise<void> {
+    await this.limiter.release(attempt.held);
   }
 }
 

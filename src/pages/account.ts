@@ -10,6 +10,7 @@ import { field, layout, type Html } from "./layout.ts";
 import { checkedForm, csrfRefusal } from "./forms.ts";
 import { seedUserData } from "../seed/demo.ts";
 import { AccountAbuseLimits, type Refusal } from "../accounts/abuse-limits.ts";
+import { knownDeviceFor, knownDeviceNonce, knownDeviceToken, writeKnownDeviceCookie } from "../accounts/known-device.ts";
 import { RateLimiter } from "../db/rate-limit.ts";
 import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { pagePolicy } from "./security-headers.ts";
@@ -138,6 +139,7 @@ export function accountPages(deps: AppDeps): Hono<AppEnv> {
       return c.html(signupPage({ csrf: formCsrfToken(c, null, secure), returnTo, values, errors: result.errors }), 400);
     }
     c.var.log.info({ userId: result.user.id }, "account created");
+    writeKnownDeviceCookie(c, secure, knownDeviceToken(result.user));
     // In demo mode a new account starts with sample data to explore.
     if (deps.config.seedDemo) await seedUserData(deps.prisma, result.user.id);
     return startSession(c, result.user.id, returnTo);
@@ -157,7 +159,10 @@ export function accountPages(deps: AppDeps): Hono<AppEnv> {
     const password = c.var.form.one("password") ?? "";
     // Reserved before the password hash is checked, so parallel guesses cannot all be checked;
     // a form with an empty field is answered without a check, and without counting.
-    const attempt = email.trim() && password ? await limits.reserveSignIn(email, addressOf(c)) : null;
+    const guess = Boolean(email.trim() && password);
+    // A browser the owner signed in from before has a count of its own: an attacker cannot keep the owner out of it.
+    const device = guess ? await knownDeviceFor(c, deps.prisma, secure, email) : null;
+    const attempt = guess ? await limits.reserveSignIn(email, addressOf(c), device) : null;
     if (attempt && !attempt.ok) {
       c.var.log.warn({ limit: `sign-in per ${attempt.reason}`, retryAfter: attempt.retryAfterSeconds }, "sign-in limited");
       // One message for both limits: it does not say whether the email has an account.
@@ -169,7 +174,8 @@ export function accountPages(deps: AppDeps): Hono<AppEnv> {
       c.var.log.info("sign-in refused");
       return c.html(loginPage({ csrf: formCsrfToken(c, null, secure), returnTo, email: typed, errors: result.errors }), 401);
     }
-    if (attempt) await limits.signInSucceeded(attempt, email);
+    if (attempt) await limits.signInSucceeded(attempt, email, device);
+    writeKnownDeviceCookie(c, secure, knownDeviceToken(result.user, knownDeviceNonce(device)));
     c.var.log.info({ userId: result.user.id }, "signed in");
     // Signing in again (prompt=login) replaces this browser's session rather than leaving it live and unreachable.
     const previous = await loadSession(c, deps);

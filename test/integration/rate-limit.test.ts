@@ -20,6 +20,13 @@ afterAll(async () => {
 
 let n = 0;
 const fresh = (policy = "test") => bucket(policy, `subject-${++n}-${Math.random()}`);
+/** The attempts a bucket still counts. */
+async function live(b: string): Promise<number> {
+  const row = await db.prisma.rateLimitBucket.findUnique({ where: { bucket: b } });
+  return (row?.hits ?? []).filter((h) => Number(h / 1_000_000n) > Date.now()).length;
+}
+/** An entry as src/db/rate-limit.ts writes it: expiry in ms * 1e6 + a tag. */
+const entry = (expiresAtMs: number, tag = 7) => BigInt(expiresAtMs) * 1_000_000n + BigInt(tag);
 
 describe("RateLimiter", () => {
   it("reserves exactly the limit out of many parallel attempts", async () => {
@@ -33,7 +40,7 @@ describe("RateLimiter", () => {
       if (!r.ok) expect(r.retryAfterSeconds).toBeGreaterThanOrEqual(40);
       if (!r.ok) expect(r.retryAfterSeconds).toBeLessThanOrEqual(60);
     }
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: b } })).toBe(10);
+    expect(await live(b)).toBe(10);
   });
 
   it.runIf(currentKind() === "postgres")("counts exactly across instances (two pools on one PostgreSQL)", async () => {
@@ -59,7 +66,7 @@ describe("RateLimiter", () => {
       { bucket: full, max: 1, windowSeconds: 60 },
     ]);
     expect(r).toMatchObject({ ok: false, bucket: full });
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: open } })).toBe(0);
+    expect(await live(open)).toBe(0);
   });
 
   it("gives back released attempts and cleared buckets", async () => {
@@ -69,10 +76,10 @@ describe("RateLimiter", () => {
     const second = await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }]);
     expect((await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }])).ok).toBe(false);
     if (!first.ok || !second.ok) throw new Error("reserve");
-    await limiter.release(first.ids);
+    await limiter.release(first.held);
     expect((await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }])).ok).toBe(true);
     await limiter.clear(b);
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: b } })).toBe(0);
+    expect(await db.prisma.rateLimitBucket.count({ where: { bucket: b } })).toBe(0);
   });
 
   it("slides: room comes back when the oldest counted attempt leaves the window, and Retry-After says when", async () => {
@@ -80,39 +87,34 @@ describe("RateLimiter", () => {
     const b = fresh();
     const now = Date.now();
     // Two attempts made 50 and 10 seconds ago, in a 60-second window.
-    await db.prisma.rateLimitHit.createMany({
-      data: [
-        { bucket: b, at: new Date(now - 50_000), expiresAt: new Date(now + 10_000) },
-        { bucket: b, at: new Date(now - 10_000), expiresAt: new Date(now + 50_000) },
-      ],
+    await db.prisma.rateLimitBucket.create({
+      data: { bucket: b, hits: [entry(now + 10_000), entry(now + 50_000)], expiresAt: new Date(now + 50_000) },
     });
     const refused = await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }]);
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(8);
     if (!refused.ok) expect(refused.retryAfterSeconds).toBeLessThanOrEqual(11);
     // Refused attempts are not recorded.
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: b } })).toBe(2);
-    // The oldest one leaves the window: one attempt fits again.
-    await db.prisma.rateLimitHit.updateMany({
-      where: { bucket: b, at: { lt: new Date(now - 40_000) } },
-      data: { expiresAt: new Date(now - 1) },
-    });
+    expect(await live(b)).toBe(2);
+    // The oldest one leaves the window: one attempt fits again, and the expired entry is dropped.
+    await db.prisma.rateLimitBucket.update({ where: { bucket: b }, data: { hits: [entry(now - 1), entry(now + 50_000)] } });
     expect((await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }])).ok).toBe(true);
     expect((await limiter.reserve([{ bucket: b, max: 2, windowSeconds: 60 }])).ok).toBe(false);
-    // ...and the expired row was deleted as the bucket was used.
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: b } })).toBe(2);
+    const row = await db.prisma.rateLimitBucket.findUnique({ where: { bucket: b } });
+    expect(row!.hits).toHaveLength(2);
+    expect(row!.hits[0]).toBe(entry(now + 50_000));
   });
 
-  it("prunes expired rows of every bucket in batches", async () => {
+  it("prunes buckets whose attempts have all expired, in batches", async () => {
     const limiter = new RateLimiter(db.prisma);
-    const past = new Date(Date.now() - 1000);
-    const future = new Date(Date.now() + 60_000);
-    const expired = Array.from({ length: 5 }, () => ({ bucket: fresh("old"), at: past, expiresAt: past }));
-    const live = { bucket: fresh("live"), at: past, expiresAt: future };
-    await db.prisma.rateLimitHit.createMany({ data: [...expired, live] });
+    const past = Date.now() - 1000;
+    const future = Date.now() + 60_000;
+    const expired = Array.from({ length: 5 }, () => ({ bucket: fresh("old"), hits: [entry(past)], expiresAt: new Date(past) }));
+    const kept = { bucket: fresh("live"), hits: [entry(past), entry(future)], expiresAt: new Date(future) };
+    await db.prisma.rateLimitBucket.createMany({ data: [...expired, kept] });
     expect(await limiter.prune()).toBeGreaterThanOrEqual(5);
-    expect(await db.prisma.rateLimitHit.count({ where: { expiresAt: { lte: new Date() } } })).toBe(0);
-    expect(await db.prisma.rateLimitHit.count({ where: { bucket: live.bucket } })).toBe(1);
+    expect(await db.prisma.rateLimitBucket.count({ where: { expiresAt: { lte: new Date() } } })).toBe(0);
+    expect(await live(kept.bucket)).toBe(1);
   });
 
   it("names buckets without storing what they count", () => {

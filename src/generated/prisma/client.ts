@@ -105,19 +105,20 @@ export type AuditEvent = Prisma.AuditEventModel
  */
 export type AccountSession = Prisma.AccountSessionModel
 /**
- * Model RateLimitHit
- * One attempt reserved against an abuse limit (src/db/rate-limit.ts): sign-in per
- * account and per address, sign-up per address. Inserted before the slow work it
- * guards, under a lock per bucket, so every instance on one PostgreSQL counts the
- * same attempts exactly; a bucket never holds more rows than its limit.
+ * Model RateLimitBucket
+ * An abuse limit's bucket (src/db/rate-limit.ts): sign-in per account and per
+ * address, sign-up per address. One row per bucket holding the expiry of each
+ * attempt still counted, changed by one conditional upsert, so that every instance
+ * on one PostgreSQL counts the same attempts exactly and parallel attempts never
+ * overshoot the limit (the row lock makes them take turns).
  */
-export type RateLimitHit = Prisma.RateLimitHitModel
+export type RateLimitBucket = Prisma.RateLimitBucketModel
 /**
  * Model RateLimitWindow
  * Requests counted against a hot-path limit (token endpoint per client, GraphQL per
  * token and per session) in one fixed window, summed over every instance: each adds
  * what it counted in memory about once a second and reads the totals back
- * (src/db/rate-limit-windows.ts). Approximate by design, unlike RateLimitHit: one row
+ * (src/db/rate-limit-windows.ts). Approximate by design, unlike RateLimitBucket: one row
  * per key and minute, not per request, so that the hot paths write nothing per request.
  */
 export type RateLimitWindow = Prisma.RateLimitWindowModel

@@ -402,7 +402,7 @@ export const ModelName = {
   SigningKey: 'SigningKey',
   AuditEvent: 'AuditEvent',
   AccountSession: 'AccountSession',
-  RateLimitHit: 'RateLimitHit',
+  RateLimitBucket: 'RateLimitBucket',
   RateLimitWindow: 'RateLimitWindow'
 } as const
 
@@ -419,7 +419,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "changeEvent" | "signingKey" | "auditEvent" | "accountSession" | "rateLimitHit" | "rateLimitWindow"
+    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "changeEvent" | "signingKey" | "auditEvent" | "accountSession" | "rateLimitBucket" | "rateLimitWindow"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1311,77 +1311,77 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
-    RateLimitHit: {
-      payload: Prisma.$RateLimitHitPayload<ExtArgs>
-      fields: Prisma.RateLimitHitFieldRefs
+    RateLimitBucket: {
+      payload: Prisma.$RateLimitBucketPayload<ExtArgs>
+      fields: Prisma.RateLimitBucketFieldRefs
       operations: {
         findUnique: {
-          args: Prisma.RateLimitHitFindUniqueArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload> | null
+          args: Prisma.RateLimitBucketFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload> | null
         }
         findUniqueOrThrow: {
-          args: Prisma.RateLimitHitFindUniqueOrThrowArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         findFirst: {
-          args: Prisma.RateLimitHitFindFirstArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload> | null
+          args: Prisma.RateLimitBucketFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload> | null
         }
         findFirstOrThrow: {
-          args: Prisma.RateLimitHitFindFirstOrThrowArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         findMany: {
-          args: Prisma.RateLimitHitFindManyArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>[]
+          args: Prisma.RateLimitBucketFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>[]
         }
         create: {
-          args: Prisma.RateLimitHitCreateArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         createMany: {
-          args: Prisma.RateLimitHitCreateManyArgs<ExtArgs>
+          args: Prisma.RateLimitBucketCreateManyArgs<ExtArgs>
           result: BatchPayload
         }
         createManyAndReturn: {
-          args: Prisma.RateLimitHitCreateManyAndReturnArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>[]
+          args: Prisma.RateLimitBucketCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>[]
         }
         delete: {
-          args: Prisma.RateLimitHitDeleteArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         update: {
-          args: Prisma.RateLimitHitUpdateArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         deleteMany: {
-          args: Prisma.RateLimitHitDeleteManyArgs<ExtArgs>
+          args: Prisma.RateLimitBucketDeleteManyArgs<ExtArgs>
           result: BatchPayload
         }
         updateMany: {
-          args: Prisma.RateLimitHitUpdateManyArgs<ExtArgs>
+          args: Prisma.RateLimitBucketUpdateManyArgs<ExtArgs>
           result: BatchPayload
         }
         updateManyAndReturn: {
-          args: Prisma.RateLimitHitUpdateManyAndReturnArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>[]
+          args: Prisma.RateLimitBucketUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>[]
         }
         upsert: {
-          args: Prisma.RateLimitHitUpsertArgs<ExtArgs>
-          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitHitPayload>
+          args: Prisma.RateLimitBucketUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$RateLimitBucketPayload>
         }
         aggregate: {
-          args: Prisma.RateLimitHitAggregateArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.AggregateRateLimitHit>
+          args: Prisma.RateLimitBucketAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateRateLimitBucket>
         }
         groupBy: {
-          args: Prisma.RateLimitHitGroupByArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.RateLimitHitGroupByOutputType>[]
+          args: Prisma.RateLimitBucketGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RateLimitBucketGroupByOutputType>[]
         }
         count: {
-          args: Prisma.RateLimitHitCountArgs<ExtArgs>
-          result: runtime.Types.Utils.Optional<Prisma.RateLimitHitCountAggregateOutputType> | number
+          args: Prisma.RateLimitBucketCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.RateLimitBucketCountAggregateOutputType> | number
         }
       }
     }
@@ -1686,14 +1686,13 @@ export const AccountSessionScalarFieldEnum = {
 export type AccountSessionScalarFieldEnum = (typeof AccountSessionScalarFieldEnum)[keyof typeof AccountSessionScalarFieldEnum]
 
 
-export const RateLimitHitScalarFieldEnum = {
-  id: 'id',
+export const RateLimitBucketScalarFieldEnum = {
   bucket: 'bucket',
-  at: 'at',
+  hits: 'hits',
   expiresAt: 'expiresAt'
 } as const
 
-export type RateLimitHitScalarFieldEnum = (typeof RateLimitHitScalarFieldEnum)[keyof typeof RateLimitHitScalarFieldEnum]
+export type RateLimitBucketScalarFieldEnum = (typeof RateLimitBucketScalarFieldEnum)[keyof typeof RateLimitBucketScalarFieldEnum]
 
 
 export const RateLimitWindowScalarFieldEnum = {
@@ -1982,7 +1981,7 @@ export type GlobalOmitConfig = {
   signingKey?: Prisma.SigningKeyOmit
   auditEvent?: Prisma.AuditEventOmit
   accountSession?: Prisma.AccountSessionOmit
-  rateLimitHit?: Prisma.RateLimitHitOmit
+  rateLimitBucket?: Prisma.RateLimitBucketOmit
   rateLimitWindow?: Prisma.RateLimitWindowOmit
 }
 

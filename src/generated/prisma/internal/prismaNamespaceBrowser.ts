@@ -61,7 +61,7 @@ export const ModelName = {
   SigningKey: 'SigningKey',
   AuditEvent: 'AuditEvent',
   AccountSession: 'AccountSession',
-  RateLimitHit: 'RateLimitHit',
+  RateLimitBucket: 'RateLimitBucket',
   RateLimitWindow: 'RateLimitWindow'
 } as const
 
@@ -269,14 +269,13 @@ export const AccountSessionScalarFieldEnum = {
 export type AccountSessionScalarFieldEnum = (typeof AccountSessionScalarFieldEnum)[keyof typeof AccountSessionScalarFieldEnum]
 
 
-export const RateLimitHitScalarFieldEnum = {
-  id: 'id',
+export const RateLimitBucketScalarFieldEnum = {
   bucket: 'bucket',
-  at: 'at',
+  hits: 'hits',
   expiresAt: 'expiresAt'
 } as const
 
-export type RateLimitHitScalarFieldEnum = (typeof RateLimitHitScalarFieldEnum)[keyof typeof RateLimitHitScalarFieldEnum]
+export type RateLimitBucketScalarFieldEnum = (typeof RateLimitBucketScalarFieldEnum)[keyof typeof RateLimitBucketScalarFieldEnum]
 
 
 export const RateLimitWindowScalarFieldEnum = {

@@ -17,7 +17,7 @@ import type * as Prisma from "../internal/prismaNamespace.ts"
  * Requests counted against a hot-path limit (token endpoint per client, GraphQL per
  * token and per session) in one fixed window, summed over every instance: each adds
  * what it counted in memory about once a second and reads the totals back
- * (src/db/rate-limit-windows.ts). Approximate by design, unlike RateLimitHit: one row
+ * (src/db/rate-limit-windows.ts). Approximate by design, unlike RateLimitBucket: one row
  * per key and minute, not per request, so that the hot paths write nothing per request.
  */
 export type RateLimitWindowModel = runtime.Types.Result.DefaultSelection<Prisma.$RateLimitWindowPayload>
