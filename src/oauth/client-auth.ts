@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { safeEqual, sha256 } from "../lib/crypto.ts";
+import { textProblem } from "../lib/text.ts";
 import type { ClientCache } from "./client-cache.ts";
 import { invalidClient, OAuthError } from "./errors.ts";
 
@@ -16,15 +17,17 @@ function decodeBasic(header: string): { id: string; secret: string } | null {
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon < 0) return null;
+  let id: string;
+  let secret: string;
   try {
     // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-    return {
-      id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")),
-    };
+    id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
+    secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
   } catch {
     return null;
   }
+  // A NUL would reach the client lookup (PostgreSQL refuses it in text): not a credential we issue.
+  return textProblem(id) || textProblem(secret) ? null : { id, secret };
 }
 
 /** The secret matches the current one, or the previous one while its grace period lasts. Constant time. */

@@ -1,11 +1,14 @@
 import type { Context } from "hono";
+import { invalidInput } from "../lib/errors.ts";
+import { textProblem } from "../lib/text.ts";
 import { OAuthError } from "./errors.ts";
 
 const MAX_PARAM_LENGTH = 4096;
 
 /**
  * The parameters of an OAuth POST: form-encoded (RFC 6749) or a JSON object.
- * A parameter sent twice is refused (RFC 6749 §3.1); values must be strings.
+ * A parameter sent twice is refused (RFC 6749 §3.1); values must be strings,
+ * and text (no NUL, no lone surrogate: lib/text.ts).
  */
 export async function readOAuthParams(c: Context): Promise<Record<string, string>> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
@@ -35,7 +38,11 @@ export async function readOAuthParams(c: Context): Promise<Record<string, string
     throw new OAuthError("invalid_request", "Send parameters as application/x-www-form-urlencoded (or application/json).");
   }
   for (const [key, value] of Object.entries(out)) {
+    // (A key's own problem is named without the key: it is not text to show.)
+    if (textProblem(key)) throw invalidInput(undefined, `A parameter name ${textProblem(key)}.`);
     if (value.length > MAX_PARAM_LENGTH) throw new OAuthError("invalid_request", `Parameter ${key} is too long.`);
+    const problem = textProblem(value);
+    if (problem) throw invalidInput(key, `Parameter ${key} ${problem}.`);
   }
   return out;
 }
