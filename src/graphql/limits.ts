@@ -22,6 +22,8 @@ export const LIMITS = {
   aliases: 30,
   /** the operation's cost with its variables applied (@pothos/plugin-complexity; see costOf) */
   cost: 10_000,
+  /** lists and objects nested in the variables (and extensions), checked before parsing: the deepest input needs 3 */
+  variableDepth: 10,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;

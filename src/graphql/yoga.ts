@@ -1,6 +1,6 @@
 import { renderGraphiQLPage } from "./graphiql.ts";
-import { Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
-import { createGraphQLError, createYoga, type Plugin } from "graphql-yoga";
+import { GraphQLError, Kind, type DocumentNode, type OperationDefinitionNode, type SelectionSetNode } from "graphql";
+import { createGraphQLError, createYoga, processRegularResult, type Plugin } from "graphql-yoga";
 import { bearerChallenge } from "../auth/bearer.ts";
 import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -9,6 +9,7 @@ import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
 import { armorPlugins, limitCost, limitError, LIMITS } from "./limits.ts";
 import { getSchema } from "./schema.ts";
+import { jsonProblem } from "../lib/text.ts";
 import { toGraphQLError } from "./errors.ts";
 
 /** Passed by the HTTP layer with each request (see app.ts). */
@@ -82,18 +83,77 @@ function onlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNod
 
 /**
  * Refuses, before parsing, what would only cost us: an oversized document (the
- * other limits are graphql-armor's and the cost check, see limits.ts), and NUL
- * characters, which PostgreSQL cannot store in text.
+ * other limits are graphql-armor's and the cost check, see limits.ts), variables
+ * nested deeper than any input (thousands deep, they were a 500), and what is not
+ * text (lib/text.ts): NUL characters, which PostgreSQL cannot store, and lone
+ * UTF-16 surrogates, in the query, its variables, operation name or extensions.
  */
 function rejectAbusiveRequests(): Plugin<GraphQLServerContext> {
-  const refuseNul = () =>
-    createGraphQLError("NUL characters are not allowed.", { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
+  const refuse = (message: string) => createGraphQLError(message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
   return {
     onParams({ params }) {
       const query = typeof params.query === "string" ? params.query : "";
       if (query.length > LIMITS.length) throw limitError("length", `The query is longer than ${LIMITS.length} characters.`);
-      const variables = params.variables ? JSON.stringify(params.variables) : "";
-      if (/\\u0000|\u0000/i.test(query) || variables.includes("\\u0000")) throw refuseNul();
+      // (The query's own escapes: "\u0000" in a string literal is a NUL once parsed.)
+      if (/\\u0000/i.test(query)) throw refuse("NUL characters are not allowed.");
+      const { variables, extensions, operationName } = params;
+      const found = jsonProblem({ query, operationName, variables, extensions }, LIMITS.variableDepth + 1);
+      if (!found) return;
+      const where = found.path.length > 100 ? `${found.path.slice(0, 100)}…` : found.path;
+      if (found.kind === "depth")
+        throw limitError("variableDepth", `Variables are nested more than ${LIMITS.variableDepth} deep (at ${where}).`);
+      if (found.kind === "nul") throw refuse("NUL characters are not allowed.");
+      throw refuse(`${where || "The request"} ${found.problem}.`);
+    },
+  };
+}
+
+/**
+ * A request Yoga cannot read is refused in GraphQL's error form with BAD_REQUEST:
+ * a body in a media type it reads none of (JSON, GraphQL, forms) with 415, where
+ * Yoga answers an empty 415; and variables or extensions in a query string or a
+ * form that are not JSON with 400, where Yoga's parser threw a SyntaxError (a 500).
+ * (Listed after Yoga's own parsers, so it sees whether one took the request.)
+ */
+function refuseUnreadableRequests(): Plugin<GraphQLServerContext> {
+  const badRequest = (message: string, status: number) =>
+    createGraphQLError(message, { extensions: { code: "BAD_REQUEST", http: { status } } });
+  return {
+    onRequestParse({ requestParser, setRequestParser }) {
+      if (!requestParser) throw badRequest("Send the request as application/json (POST), or as query parameters (GET).", 415);
+      setRequestParser(async (request) => {
+        try {
+          return await requestParser(request);
+        } catch (err) {
+          if (err instanceof GraphQLError) throw err;
+          throw badRequest("The request could not be read: variables and extensions must be JSON.", 400);
+        }
+      });
+    },
+  };
+}
+
+/**
+ * What Yoga's own refusals carry that is not ours to show, and what it would
+ * answer without a body: its request parsers put the parser's exception (name
+ * and message, which echo the body) in `extensions.originalError`, kept out
+ * (an unreadable body stays 400 for every client, as a limit is); and a client
+ * that accepts none of our media types (`Accept: text/html` on a POST) gets
+ * JSON rather than an empty 406, as GraphQL over HTTP allows.
+ */
+function answerInOurOwnForm(): Plugin<GraphQLServerContext> {
+  return {
+    onResultProcess({ result, resultProcessor, setResultProcessor }) {
+      for (const r of Array.isArray(result) ? result : [result]) {
+        if (!r || typeof r !== "object" || !("errors" in r) || !Array.isArray(r.errors)) continue;
+        for (const error of r.errors as GraphQLError[]) {
+          const extensions = error.extensions as Record<string, unknown> | undefined;
+          if (!extensions?.originalError || extensions.originalError instanceof GraphQLError) continue;
+          delete extensions.originalError;
+          delete (extensions.http as { spec?: boolean } | undefined)?.spec;
+        }
+      }
+      if (!resultProcessor) setResultProcessor(processRegularResult, "application/json");
     },
   };
 }
@@ -130,10 +190,13 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
     landingPage: false,
     cors: false, // answered in app.ts, from registered client origins
     // graphqlMetrics first: it must see the operation before requireCredentials may refuse it.
-    // Then the limits, cheapest first: length and NUL before parsing, tokens while parsing, depth
-    // and aliases while validating, cost (after the credential check) before execution.
+    // Then reading the request (refusals in our own form), and the limits, cheapest first: length,
+    // variable depth and what is not text before parsing, tokens while parsing, depth and aliases
+    // while validating, cost (after the credential check) before execution.
     plugins: [
       ...(metrics ? [graphqlMetrics(metrics)] : []),
+      refuseUnreadableRequests(),
+      answerInOurOwnForm(),
       rejectAbusiveRequests(),
       ...armorPlugins(),
       requireCredentials(),
