@@ -65,6 +65,13 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
 
   // The rest of an oversized body is never read, so the connection cannot be reused.
   app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413, { Connection: "close" }) }));
+  // Likewise a body refused unread (for its content type, say): past a few hundred KB the
+  // connection was dropped under the client's next request; this way the client knows.
+  app.use(async (c, next) => {
+    await next();
+    const raw = c.req.raw;
+    if (raw.body && !raw.bodyUsed && c.req.header("content-length") !== "0") c.header("Connection", "close");
+  });
 
   // PostgreSQL cannot store a NUL character in text: refuse it at the door rather
   // than fail deep inside a query. (/graphql's body is checked by its own plugin.)

@@ -109,3 +109,45 @@ describe("malformed input", () => {
     expect(failures).toEqual([]);
   }, 120_000);
 });
+
+describe("refusals at the door", () => {
+  it("a NUL is refused in the form of the surface it reached: a page for pages, JSON for the API, errors for GraphQL", async () => {
+    for (const path of ["/login?return_to=%00", "/v1/oauth/authorize?client_id=%00", "/account/activity?after=%00"]) {
+      const res = await fetch(`${server.url}${path}`, { redirect: "manual" });
+      expect({ path, status: res.status, type: res.headers.get("content-type") }).toEqual({
+        path,
+        status: 400,
+        type: expect.stringMatching(/^text\/html/),
+      });
+      expect(await res.text()).toContain("NUL characters are not allowed in requests.");
+    }
+    const api = await fetch(`${server.url}/v1/oauth/token`, { method: "POST", headers: FORM, body: "grant_type=%00" });
+    expect({ status: api.status, body: await api.json() }).toEqual({
+      status: 400,
+      body: { error: "invalid_request", error_description: "NUL characters are not allowed in requests." },
+    });
+    const graphql = await fetch(`${server.url}/graphql?query=%00`, { headers: { accept: "application/json" } });
+    expect({ status: graphql.status, body: await graphql.json() }).toEqual({
+      status: 400,
+      body: { errors: [{ message: "NUL characters are not allowed in requests.", extensions: { code: "BAD_USER_INPUT" } }] },
+    });
+  });
+
+  it("a body refused unread closes the connection, so that the client's next request is not lost with it", async () => {
+    // 300 KB: past what the HTTP server drains, the connection was dropped under the next request
+    const body = `a=${"x".repeat(300_000)}`;
+    for (const path of ["/v1/oauth/token", "/v1/oauth/authorize", "/login", "/graphql"]) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/xml" }, body });
+        await res.text();
+        expect(res.headers.get("connection"), path).toBe("close");
+        statuses.push(res.status);
+      }
+      expect(
+        statuses.every((s) => s >= 400 && s < 500),
+        `${path}: ${statuses}`,
+      ).toBe(true);
+    }
+  });
+});
