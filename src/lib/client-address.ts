@@ -48,7 +48,13 @@ export function parseTrustProxy(value: string): { ok: true; entries: string[] } 
     if (family === 0 || !okBits || extra !== undefined) {
       return { ok: false, message: `TRUST_PROXY must list IP addresses or CIDR ranges such as 10.0.0.0/8 or ::1 (got "${raw}")` };
     }
-    entries.push(bits === undefined ? normalizeAddress(ip)! : `${normalizeAddress(ip)}/${Number(bits)}`);
+    const address = normalizeAddress(ip)!;
+    if (bits === undefined) entries.push(address);
+    // An IPv4-mapped range (::ffff:10.0.0.0/104) is the IPv4 range it maps, as peers are compared in IPv4.
+    else if (family === 6 && isIP(address) === 4) {
+      if (Number(bits) < 96) return { ok: false, message: `TRUST_PROXY: an IPv4-mapped range needs a prefix of 96 or more (got "${raw}")` };
+      entries.push(`${address}/${Number(bits) - 96}`);
+    } else entries.push(`${address}/${Number(bits)}`);
   }
   return { ok: true, entries };
 }

@@ -86,6 +86,12 @@ describe("TRUST_PROXY and the limits in the configuration", () => {
     ]);
   });
 
+  it("reads an IPv4-mapped range as the IPv4 range it maps", () => {
+    expect(loadConfig({ TRUST_PROXY: "::ffff:10.0.0.0/104, ::ffff:192.168.1.1" }).trustProxy).toEqual(["10.0.0.0/8", "192.168.1.1"]);
+    expect(new TrustedProxies(["10.0.0.0/8"]).has("10.200.1.1")).toBe(true);
+    expect(() => loadConfig({ TRUST_PROXY: "::ffff:10.0.0.0/64" })).toThrow(/prefix of 96 or more/);
+  });
+
   it.each(["10.0.0.0/33", "::1/129", "localhost", "10.0.0.0/8/1", "10.0.0.0/x", "1.2.3"])("refuses TRUST_PROXY=%j naming it", (v) => {
     expect(() => loadConfig({ TRUST_PROXY: v })).toThrow(/TRUST_PROXY must list IP addresses or CIDR ranges/);
   });
