@@ -37,3 +37,17 @@ export async function recordAudit(db: DbTx, entry: AuditEntry): Promise<void> {
     },
   });
 }
+
+/** Appends many events in one statement (one per grant a change touched), in the caller's transaction. */
+export async function recordAudits(db: DbTx, entries: AuditEntry[]): Promise<void> {
+  if (!entries.length) return;
+  await db.auditEvent.createMany({
+    data: entries.map((entry) => ({
+      action: entry.action,
+      userId: entry.userId ?? null,
+      clientId: entry.clientId ?? null,
+      grantId: entry.grantId ?? null,
+      detail: entry.detail?.slice(0, 1000) ?? null,
+    })),
+  });
+}

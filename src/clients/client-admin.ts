@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Db, DbTx } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
-import { recordAudit } from "../audit/audit.ts";
+import { recordAudit, recordAudits } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { newClientSecret } from "./clients.ts";
@@ -71,7 +71,9 @@ const sameList = (a: string[], b: string[]) => a.length === b.length && a.every(
  *
  * Narrowed scopes hold at once: the authorization endpoint, client_credentials
  * and the refresh grant all read the client's scopes, and unused authorization
- * codes and live access tokens that carry a removed scope end here.
+ * codes and live access tokens that carry a removed scope end here. Users'
+ * grants lose the removed scopes too (narrowGrantsOfClient), so that a scope
+ * the developer adds back is asked for on the consent page as new.
  */
 export async function updateClient(prisma: Db, owner: ClientOwner, clientId: string, raw: UpdateClientInput): Promise<OAuthClient> {
   const parsed = updateSchema.safeParse(raw ?? {});
@@ -127,6 +129,7 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
         where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
         data: { expiresAt: now },
       });
+      await narrowGrantsOfClient(tx, client, removedScopes);
     }
     // Every instance drops its cached copy of the client; removed scopes end the live tokens that carry them.
     await recordChange(tx, {
@@ -139,6 +142,41 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
     await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
   });
+}
+
+/**
+ * Scopes removed from a client leave its users' grants as well: a grant still
+ * holding one would count it as granted when the developer adds it back, and
+ * the user would never be asked. Live refresh tokens lose them too, so that no
+ * old token family carries them again after a new consent. A grant left with
+ * nothing but offline_access is of no use to anyone and ends. Each user's
+ * trail says what the developer's change took away. Runs in updateClient's
+ * transaction (which revokes the live access tokens through the change feed).
+ */
+async function narrowGrantsOfClient(tx: DbTx, client: OAuthClient, removed: string[]): Promise<void> {
+  const narrowed = await tx.$queryRaw<{ id: string; userId: string; scopes: string[] }[]>`
+    UPDATE "Grant" SET "scopes" = ARRAY(SELECT s FROM unnest("scopes") AS s WHERE s <> ALL(${removed}::text[])),
+                       "updatedAt" = (now() AT TIME ZONE 'UTC')
+    WHERE "clientId" = ${client.id} AND "revokedAt" IS NULL AND "scopes" && ${removed}::text[]
+    RETURNING "id", "userId", "scopes"`;
+  if (!narrowed.length) return;
+  await tx.$executeRaw`
+    UPDATE "RefreshToken" SET "scopes" = ARRAY(SELECT s FROM unnest("scopes") AS s WHERE s <> ALL(${removed}::text[]))
+    WHERE "grantId" = ANY(${narrowed.map((g) => g.id)}::text[]) AND "revokedAt" IS NULL AND "rotatedAt" IS NULL
+      AND "scopes" && ${removed}::text[]`;
+  await recordAudits(
+    tx,
+    narrowed.map((g) => ({
+      action: "grant.updated" as const,
+      userId: g.userId,
+      clientId: client.id,
+      grantId: g.id,
+      detail: `the developer removed ${removed.join(" ")} from the app; scopes: ${g.scopes.join(" ") || "none"}`,
+    })),
+  );
+  for (const g of narrowed) {
+    if (g.scopes.every((s) => s === "offline_access")) await revokeGrant(tx, g.id, "the developer removed every permission it had");
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { sha256 } from "../../src/lib/crypto.ts";
 import type { WebClient } from "../helpers/http.ts";
-import { authorizationUrl, discover, exchangeCode, insecure, location, signedInUser, submitConsent } from "../helpers/oauth.ts";
+import { authorizationUrl, checkboxes, discover, exchangeCode, insecure, location, signedInUser, submitConsent } from "../helpers/oauth.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
@@ -449,6 +449,73 @@ describe("updateOAuthClient", () => {
     expect(back.searchParams.get("error")).toBe("invalid_scope");
     // ...while the remaining scopes still work.
     expect((await connect(id, secret, "data:read")).scope).toBe("data:read");
+  });
+
+  it("a scope removed and added back is asked for again, marked New; tokens minted before that consent don't carry it", async () => {
+    const { client, clientSecret } = await create(alice);
+    const id = client.clientId;
+    const secret = clientSecret!;
+    const connected = await connect(id, secret, "offline_access profile:read data:read");
+    expect(connected.scope).toBe("offline_access profile:read data:read");
+
+    await alice.gql(UPDATE, { clientId: id, input: { scopes: ["profile:read", "data:write"] } });
+    // Ruth's grant lost data:read with the client, and her trail says why.
+    const { id: rowId } = await row(id);
+    const grant = await server.db.prisma.grant.findFirstOrThrow({ where: { userId: ruth.userId, clientId: rowId, revokedAt: null } });
+    expect(grant.scopes).toEqual(["offline_access", "profile:read"]);
+    const trail = await server.db.prisma.auditEvent.findMany({
+      where: { userId: ruth.userId, grantId: grant.id, action: "grant.updated" },
+    });
+    expect(trail.map((e) => e.detail)).toEqual(["the developer removed data:read from the app; scopes: offline_access profile:read"]);
+
+    const { body } = await alice.gql(UPDATE, { clientId: id, input: { scopes: ["profile:read", "data:read", "data:write"] } });
+    expect(body.data.updateOAuthClient.scopes).toEqual(["profile:read", "data:read", "data:write"]);
+
+    // Before Ruth consents again, no token carries data:read: not a refreshed one...
+    const refreshed = await refresh(id, secret, connected.refresh_token!);
+    expect(refreshed.scope).toBe("offline_access profile:read");
+    const narrower = await oauth.refreshTokenGrantRequest(
+      as,
+      { client_id: id },
+      oauth.ClientSecretBasic(secret),
+      refreshed.refresh_token!,
+      {
+        ...insecure,
+        additionalParameters: { scope: "data:read" },
+      },
+    );
+    expect(narrower.status).toBe(400);
+    expect(((await narrower.json()) as { error: string }).error).toBe("invalid_scope");
+    // ...nor one from an authorization that skips the page (prompt=none has to ask)...
+    const silent = await authorizationUrl(as, id, PARTNER, "profile:read data:read", { prompt: "none" });
+    const back = location(await ruth.web.fetch(silent.url.pathname + silent.url.search), server.url);
+    expect(back.searchParams.get("error")).toBe("consent_required");
+
+    // ...and the consent page asks for data:read as new, while profile:read stays allowed from before.
+    const req = await authorizationUrl(as, id, PARTNER, "profile:read data:read");
+    const page = await ruth.web.fetch(req.url.pathname + req.url.search);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(checkboxes(html)).toEqual([
+      { value: undefined, checked: true, disabled: true },
+      { value: "data:read", checked: true, disabled: false },
+    ]);
+    expect(html).toMatch(/<span class="tag new">New<\/span><code>data:read<\/code>/);
+    expect(html).toMatch(/<span class="tag before">Allowed before<\/span><code>profile:read<\/code>/);
+    const allowed = await submitConsent(ruth.web, html, { decision: "allow" });
+    const callback = oauth.validateAuthResponse(as, { client_id: id }, location(allowed.res, server.url), req.state);
+    const tokens = await exchangeCode(as, { client_id: id }, oauth.ClientSecretBasic(secret), callback, PARTNER, req.verifier);
+    expect(tokens.scope).toBe("profile:read data:read");
+  });
+
+  it("a grant left with no permission by the developer's change ends", async () => {
+    const { client, clientSecret } = await create(alice);
+    const connected = await connect(client.clientId, clientSecret!, "offline_access data:write");
+    await alice.gql(UPDATE, { clientId: client.clientId, input: { scopes: ["profile:read", "data:read"] } });
+    const { id: rowId } = await row(client.clientId);
+    const grants = await server.db.prisma.grant.findMany({ where: { userId: ruth.userId, clientId: rowId } });
+    expect(grants.map((g) => [g.scopes, g.revokedAt !== null])).toEqual([[["offline_access"], true]]);
+    await expect(refresh(client.clientId, clientSecret!, connected.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Db } from "../../db/index.ts";
 import { createAuthorizationCode } from "../codes.ts";
-import { findLiveGrant, grantAccess } from "../../consent/grants.ts";
-import { grantCovers } from "./consent.ts";
+import { grantAccess, lockLiveGrant } from "../../consent/grants.ts";
+import { grantCovers, isProtocolScope } from "./consent.ts";
 import type { AuthorizationRequest } from "./validate.ts";
 
 /**
@@ -9,6 +9,13 @@ import type { AuthorizationRequest } from "./validate.ts";
  * transaction. With `requireCovered` (consent skipped because of an earlier
  * grant), the grant is re-read inside the transaction and nothing is issued
  * if it no longer covers the scopes (revoked in the meantime): returns null.
+ * The grant stays locked until commit, so a revocation cannot slip between
+ * that check and the code (see lockLiveGrant).
+ *
+ * The client row is read again under a share lock: a developer's change that
+ * removed a requested scope (or a revocation) since the request was validated
+ * either committed first, and nothing is issued (null), or waits for this
+ * transaction and then narrows the grant and the code made here.
  * The code's auth_time is the session's start: when the user signed in.
  */
 export async function issueCode(
@@ -19,7 +26,10 @@ export async function issueCode(
   requireCovered: boolean,
 ): Promise<string | null> {
   return prisma.$transaction(async (tx) => {
-    if (requireCovered && !grantCovers(await findLiveGrant(tx, session.userId, req.client.id), scopes)) return null;
+    const [client] = await tx.$queryRaw<{ scopes: string[] }[]>`
+      SELECT "scopes" FROM "OAuthClient" WHERE "id" = ${req.client.id} AND "revokedAt" IS NULL FOR SHARE`;
+    if (!client || scopes.some((s) => !isProtocolScope(s) && !client.scopes.includes(s))) return null;
+    if (requireCovered && !grantCovers(await lockLiveGrant(tx, session.userId, req.client.id), scopes)) return null;
     const grant = await grantAccess(tx, { userId: session.userId, client: req.client, scopes });
     return createAuthorizationCode(tx, {
       grantId: grant.id,

@@ -131,7 +131,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     if (skip) {
       const code = await issueCode(deps.prisma, req, session, req.scopes, !req.client.firstParty);
       if (code) return redirectCode(c, req, code, req.scopes, 302);
-      // The grant was revoked while we looked: ask again.
+      // The grant was revoked (or the client changed) while we looked: ask again.
     }
     if (req.prompt.has("none")) {
       const error = consentRequired();
@@ -187,7 +187,10 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
       });
     }
     const code = await issueCode(deps.prisma, req, session, scopes, false);
-    return redirectCode(c, req, code!, scopes, 303);
+    // The developer removed a scope from the app (or revoked it) in the moment since validation.
+    if (!code)
+      return errorPage(c, "Nothing was shared", "The app changed while you were choosing. Go back to the app and start again.", 400);
+    return redirectCode(c, req, code, scopes, 303);
   });
 
   return app;
