@@ -71,7 +71,6 @@ export async function startServer(
     stopRevocations = () => revocations.stop();
     const accessTokens = new AccessTokenChecker(keys, config.issuer, revocations);
     const audit = new AuditBuffer(db.prisma, db.sql, logger);
-    audit.start();
     const rateLimits = hotPathLimits(config.hotPathLimits);
     const rateLimitSync = new RateLimitSync(db.sql, Object.values(rateLimits), logger);
     const metrics = new Metrics();
@@ -96,7 +95,9 @@ export async function startServer(
     }
     const port = (http.address() as AddressInfo).port;
     keys.start(); // automatic rotation
-    // Only now that nothing can fail: a failed start leaves no timer syncing into a closed database.
+    // Only now that nothing can fail: a failed start leaves no timer writing into a closed database
+    // (events recorded before this are kept in the buffer and written at its first flush).
+    audit.start();
     rateLimitSync.start();
     let closing: Promise<void> | undefined;
     return {
