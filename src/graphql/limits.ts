@@ -24,9 +24,39 @@ export const LIMITS = {
   cost: 10_000,
   /** lists and objects nested in the variables (and extensions), checked before parsing: the deepest input needs 3 */
   variableDepth: 10,
+  /**
+   * brackets ({ [ () nested in the query text, outside strings and comments, counted
+   * before parsing (the parser recurses per level: thousands deep overflowed its stack);
+   * fields nested to the depth limit with an input nested to variableDepth stay under it
+   */
+  nesting: 40,
 } as const;
 
 export type LimitName = keyof typeof LIMITS;
+
+/** How deep brackets ({ [ () nest in a GraphQL document's text, strings and comments left out. */
+export function nestingOf(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "#") {
+      while (i < text.length && text[i] !== "\n" && text[i] !== "\r") i++;
+    } else if (text.startsWith('"""', i)) {
+      i += 3;
+      while (i < text.length && !text.startsWith('"""', i)) i += text.startsWith('\\"""', i) ? 4 : 1;
+      i += 2;
+    } else if (c === '"') {
+      i++;
+      while (i < text.length && text[i] !== '"' && text[i] !== "\n") i += text[i] === "\\" ? 2 : 1;
+    } else if (c === "{" || c === "[" || c === "(") {
+      max = Math.max(max, ++depth);
+    } else if (c === "}" || c === "]" || c === ")") {
+      depth--;
+    }
+  }
+  return max;
+}
 
 /** Lists with a known bound cost their bound; these are the others' estimate. */
 export const DEFAULT_LIST_MULTIPLIER = 10;

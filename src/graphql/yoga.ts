@@ -7,7 +7,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditBuffer } from "../audit/buffer.ts";
 import type { GraphQLContext } from "./builder.ts";
-import { armorPlugins, limitCost, limitError, LIMITS } from "./limits.ts";
+import { armorPlugins, limitCost, limitError, LIMITS, nestingOf } from "./limits.ts";
 import { getSchema } from "./schema.ts";
 import { jsonProblem } from "../lib/text.ts";
 import { toGraphQLError } from "./errors.ts";
@@ -83,10 +83,10 @@ function onlyIntrospection(selectionSet: SelectionSetNode, document: DocumentNod
 
 /**
  * Refuses, before parsing, what would only cost us: an oversized document (the
- * other limits are graphql-armor's and the cost check, see limits.ts), variables
- * nested deeper than any input (thousands deep, they were a 500), and what is not
- * text (lib/text.ts): NUL characters, which PostgreSQL cannot store, and lone
- * UTF-16 surrogates, in the query, its variables, operation name or extensions.
+ * other limits are graphql-armor's and the cost check, see limits.ts), a query or
+ * variables nested deeper than any real one (thousands deep, they were a 500), and
+ * what is not text (lib/text.ts): NUL characters, which PostgreSQL cannot store,
+ * and lone UTF-16 surrogates, in the query, its variables, operation name or extensions.
  */
 function rejectAbusiveRequests(): Plugin<GraphQLServerContext> {
   const refuse = (message: string) => createGraphQLError(message, { extensions: { code: "BAD_USER_INPUT", http: { status: 400 } } });
@@ -94,6 +94,8 @@ function rejectAbusiveRequests(): Plugin<GraphQLServerContext> {
     onParams({ params }) {
       const query = typeof params.query === "string" ? params.query : "";
       if (query.length > LIMITS.length) throw limitError("length", `The query is longer than ${LIMITS.length} characters.`);
+      const nesting = nestingOf(query);
+      if (nesting > LIMITS.nesting) throw limitError("nesting", `The query nests brackets ${nesting} deep, more than ${LIMITS.nesting}.`);
       // (The query's own escapes: "\u0000" in a string literal is a NUL once parsed.)
       if (/\\u0000/i.test(query)) throw refuse("NUL characters are not allowed.");
       const { variables, extensions, operationName } = params;

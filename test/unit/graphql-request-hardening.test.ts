@@ -4,7 +4,7 @@
 // form, with a 4xx. No database is needed: nothing here executes a resolver.
 import { describe, expect, it } from "vitest";
 import { ANONYMOUS } from "../../src/auth/viewer.ts";
-import { LIMITS } from "../../src/graphql/limits.ts";
+import { LIMITS, nestingOf } from "../../src/graphql/limits.ts";
 import { createGraphQLServer, type GraphQLServerContext } from "../../src/graphql/yoga.ts";
 import { createLogger } from "../../src/lib/log.ts";
 
@@ -66,6 +66,37 @@ describe("variables", () => {
     const { status, body } = await post(`{"query":${QUERY},"variables":{"a":"x\\u0000"}}`);
     expect(status).toBe(400);
     expect(body.errors?.[0]).toEqual({ message: "NUL characters are not allowed.", extensions: { code: "BAD_USER_INPUT" } });
+  });
+});
+
+describe("the query's nesting", () => {
+  it("counts brackets of every kind, but none in strings, block strings or comments", () => {
+    expect(nestingOf("{ me { measurements(first: 1) { edges { node { id } } } } }")).toBe(5);
+    expect(nestingOf('mutation { updateOAuthClient(clientId: "x", input: { redirectUris: ["[[[["] }) { clientId } }')).toBe(4);
+    expect(nestingOf('{ a(s: """ {{{{ \\""" [[[[ """) }')).toBe(2);
+    expect(nestingOf('{ a(s: "\\" {{{{") }')).toBe(2);
+    expect(nestingOf("{ a # {{{{{{\n b }")).toBe(1);
+    expect(nestingOf("")).toBe(0);
+  });
+
+  it("deeper than LIMITS.nesting, in a literal or in the selection: 400 naming the limit, however deep (it was a stack overflow)", async () => {
+    for (const query of [
+      `mutation { createOAuthClient(input: ${"[".repeat(3_000)}${"]".repeat(3_000)}) { __typename } }`,
+      `{ __typename(x: ${"{a: ".repeat(LIMITS.nesting)}1${"}".repeat(LIMITS.nesting)}) }`,
+      `${"{ __typename ".repeat(5_000)}${"}".repeat(5_000)}`,
+      "[".repeat(LIMITS.length),
+    ]) {
+      const { status, body } = await post(JSON.stringify({ query }));
+      expect({ query: query.slice(0, 40), status }).toEqual({ query: query.slice(0, 40), status: 400 });
+      expect(body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", limit: expect.stringMatching(/^(nesting|length)$/) });
+    }
+  });
+
+  it("as deep as a real query: parsed (and refused, if at all, for what it asks)", async () => {
+    const query = `{ __typename(x: ${"[".repeat(LIMITS.nesting - 2)}1${"]".repeat(LIMITS.nesting - 2)}) }`;
+    const { status, body } = await post(JSON.stringify({ query }));
+    expect(status).toBe(200);
+    expect(body.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
   });
 });
 
