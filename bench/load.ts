@@ -16,8 +16,10 @@ export interface LoadSpec {
    * each answer it gets.
    */
   perConnection?: () => ConnectionScript;
-  /** What is wrong with a 2xx answer, or null. Cheap string checks: this runs for every answer, in the load generator. */
+  /** What is wrong with an answer of an expected status, or null. Cheap string checks: this runs for every answer, in the load generator. */
   check(body: string): string | null;
+  /** the statuses that count as answered (default: any 2xx); e.g. 400 for requests that must be refused */
+  okStatuses?: number[];
 }
 
 export interface ConnectionScript {
@@ -34,6 +36,8 @@ export interface LoadLimits {
   maxS?: number;
   /** per request, seconds */
   timeoutS?: number;
+  /** requests per second over all connections (autocannon's overallRate); unset: as fast as answers come */
+  overallRate?: number;
 }
 
 export interface LoadResult {
@@ -43,7 +47,7 @@ export interface LoadResult {
   sent: number;
   /** 2xx answers that passed the check */
   ok: number;
-  /** non-2xx + timeouts + connection errors + 2xx answers that failed the check */
+  /** answers of an unexpected status (non-2xx by default) + timeouts + connection errors + answers that failed the check */
   errors: number;
   non2xx: number;
   status5xx: number;
@@ -57,6 +61,8 @@ export interface LoadResult {
   p99: number;
   /** true when `amount` was set and maxS stopped the run first */
   cutShort: boolean;
+  /** answers by HTTP status */
+  statuses: Record<number, number>;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
@@ -67,6 +73,8 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
   let ok = 0;
   let failedChecks = 0;
   let answers = 0;
+  let unexpected = 0;
+  const statuses: Record<number, number> = {};
   let firstError: string | null = null;
   // Timed here: autocannon's own duration is rounded up to its 1 s sampling tick.
   const started = performance.now();
@@ -76,8 +84,10 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
   };
   const inspect = (status: number, body: string) => {
     answers++;
+    statuses[status] = (statuses[status] ?? 0) + 1;
     lastAnswerAt = performance.now();
-    if (status < 200 || status > 299) {
+    if (spec.okStatuses ? !spec.okStatuses.includes(status) : status < 200 || status > 299) {
+      unexpected++;
       note(`HTTP ${status}: ${body.slice(0, 200)}`);
       return;
     }
@@ -100,6 +110,7 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
     connections: limits.connections,
     pipelining: 1,
     timeout: limits.timeoutS ?? 10,
+    ...(limits.overallRate ? { overallRate: limits.overallRate } : {}),
     ...(limits.amount ? { amount: limits.amount } : { duration: limits.durationS }),
     requests: [
       {
@@ -149,7 +160,7 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
     requests: answers,
     sent: (r.requests as { sent?: number }).sent ?? answers,
     ok,
-    errors: r.non2xx + r.errors + failedChecks,
+    errors: (spec.okStatuses ? unexpected : r.non2xx) + r.errors + failedChecks,
     non2xx: r.non2xx,
     status5xx: r["5xx"] ?? 0,
     timeouts: r.timeouts,
@@ -160,6 +171,7 @@ export async function runLoad(spec: LoadSpec, limits: LoadLimits): Promise<LoadR
     p50: r.latency.p50,
     p99: r.latency.p99,
     cutShort: Boolean(limits.amount && answers < limits.amount),
+    statuses,
   };
 }
 
@@ -190,6 +202,12 @@ export function refreshTokenOf(body: string): string | undefined {
 
 export function checkActive(body: string): string | null {
   return /"active":true/.test(body) ? null : `not active: ${body.slice(0, 200)}`;
+}
+
+/** A GraphQL request refused before execution by one of its limits (src/graphql/limits.ts), or by a rate limit. */
+export function checkLimitRefusal(body: string): string | null {
+  if (body.includes('"data"')) return `executed: ${body.slice(0, 200)}`;
+  return /"limit":"\w+"/.test(body) || /rate|too many/i.test(body) ? null : `not refused by a limit: ${body.slice(0, 200)}`;
 }
 
 export function checkEdges(n: number): (body: string) => string | null {

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import {
   checkActive,
   checkEdges,
+  checkLimitRefusal,
   checkJwtAccessToken,
   checkRefreshAnswer,
   refreshTokenOf,
@@ -47,8 +48,58 @@ const SOAK_MAX_S = QUICK ? 10 : 100;
 const SETTLE_MS = 600;
 const SETTLE_MAX_MS = 10_000;
 /** the whole run, whatever happens */
-const HARD_LIMIT_S = 600;
+const HARD_LIMIT_S = 720;
 const N_ITEMS = [20, 100] as const;
+/**
+ * The alias attack (issue 12): one query with a few hundred aliases of a
+ * large list, sent at full speed from a process of its own, while this
+ * process measures a normal protected read at a fixed rate, well below what
+ * the server can answer, so that its latency is what other users feel.
+ */
+const ATTACK_ALIASES = 250;
+const ATTACK_CONNECTIONS = 32;
+const VICTIM_CONNECTIONS = 8;
+const VICTIM_RATE = 100;
+const VICTIM_ITEMS = 20;
+/** each condition's measurement (the other load runs 1.5 s longer around it) */
+const ATTACK_ROUND_S = QUICK ? 1 : 3;
+/**
+ * The goal: a protected read's p50 while the attack runs is within this factor
+ * of its p50 during an equally fast flood of `{ __typename }`, the cheapest
+ * request there is: refused before execution, the attack must cost other users
+ * no more than any flood does. (Any flood at full speed slows them: on two
+ * cores the server shares the CPU with both load generators; that ratio to
+ * the read alone is reported beside it.)
+ */
+const ATTACK_LATENCY_GOAL = 1.5;
+
+/**
+ * BENCH_ONLY=key[,key...] runs only these parts on each database: a case key
+ * (client_credentials, refresh_token, introspection, graphql_20, graphql_100),
+ * alias_attack, bursts or soak. A partial run reports no goals and writes no RESULTS.md.
+ */
+const PARTS = [
+  "client_credentials",
+  "refresh_token",
+  "introspection",
+  ...N_ITEMS.map((n) => `graphql_${n}`),
+  "alias_attack",
+  "bursts",
+  "soak",
+];
+const ONLY = process.env.BENCH_ONLY
+  ? new Set(
+      process.env.BENCH_ONLY.split(",")
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+  : null;
+const unknownParts = [...(ONLY ?? [])].filter((k) => !PARTS.includes(k));
+if (unknownParts.length) {
+  console.error(`BENCH_ONLY: unknown ${unknownParts.join(", ")}; known: ${PARTS.join(", ")}`);
+  process.exit(2);
+}
+const selected = (key: string) => !ONLY || ONLY.has(key);
 
 const RUN_STARTED = Date.now();
 const elapsedS = () => (Date.now() - RUN_STARTED) / 1000;
@@ -78,7 +129,7 @@ class Child {
     });
   }
 
-  static spawn(role: "scopegate" | "peers"): Promise<Child> {
+  static spawn(role: "scopegate" | "peers" | "attacker"): Promise<Child> {
     const script = fileURLToPath(new URL("./server-process.ts", import.meta.url));
     const proc = fork(script, [role], {
       execArgv: ["--import", "tsx"],
@@ -248,7 +299,20 @@ interface DbReport {
   label: string;
   cases: CaseResult[];
   bursts: { endpoint: string; result: LoadResult }[];
+  attack?: AttackReport;
   notes: string[];
+}
+
+interface AttackReport {
+  /** what the server answered the attack query with (one sample) */
+  refusal: string;
+  /** per round: the protected read alone, the same read during the attack, and the attack's own run */
+  alone: LoadResult[];
+  attacked: LoadResult[];
+  attack: LoadResult[];
+  /** per round, for reference: the protected read during a flood of `{ __typename }`, and the flood's own run */
+  flooded: LoadResult[];
+  flood: LoadResult[];
 }
 
 interface Soak {
@@ -339,6 +403,97 @@ function sqlPerRequest(runs: Run[]): number {
   const withSql = runs.filter((r) => Number.isFinite(r.sqlPerRequest));
   const requests = sum(withSql, (r) => r.result.requests);
   return withSql.length && requests ? sum(withSql, (r) => r.sqlPerRequest * r.result.requests) / requests : NaN;
+}
+
+/** `{ me { m0: measurements(first: 100) { ... } m1: ... } }`: a few hundred aliases of a large list. */
+function aliasAttackQuery(aliases: number): string {
+  const one = (i: number) => `m${i}:measurements(first:100){edges{node{id value}}}`;
+  return `{me{${Array.from({ length: aliases }, (_, i) => one(i)).join(" ")}}}`;
+}
+
+/**
+ * Other users' latency while the alias attack runs: a protected read at a
+ * fixed rate from this process, alone, while the attacker (another process)
+ * sends the attack at full speed, and, for reference, while it sends the
+ * cheapest request there is (`{ __typename }`) as fast: the attack should cost
+ * other users no more than any flood of requests does. The order of the three
+ * turns from round to round, so that a drift in the machine's load weighs on all alike.
+ */
+async function aliasAttack(
+  dbName: string,
+  victim: LoadSpec,
+  attack: { url: string; headers: Record<string, string>; body: string },
+): Promise<Omit<AttackReport, "refusal">> {
+  console.log(
+    `\n[${dbName}] alias attack: a protected read (${VICTIM_ITEMS} items) at ${VICTIM_RATE} req/s over ${VICTIM_CONNECTIONS} connections, ` +
+      `alone, while another process sends ${ATTACK_ALIASES} aliases of measurements(first: 100) at full speed over ${ATTACK_CONNECTIONS} connections, ` +
+      `and while it sends { __typename } as fast (at ${fmt(elapsedS())} s)`,
+  );
+  const attacker = await Child.spawn("attacker");
+  const victimLimits = { connections: VICTIM_CONNECTIONS, overallRate: VICTIM_RATE };
+  const out: Omit<AttackReport, "refusal"> = { alone: [], attacked: [], attack: [], flooded: [], flood: [] };
+  const describe = (r: LoadResult) =>
+    `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, ${fmt(r.okRps)} req/s${r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : ""}`;
+  const flood = { ...attack, body: JSON.stringify({ query: "{ __typename }" }) };
+  try {
+    await runLoad(victim, { ...victimLimits, durationS: WARMUP_S }); // warm-up, discarded
+    for (let round = 1; round <= ROUNDS; round++) {
+      const during = async (what: "the attack" | "the flood") => {
+        const refused = what === "the attack";
+        // The other load runs a little longer than the measurement on both sides, so that it covers all of it.
+        const other = attacker.call<LoadResult>("attack", {
+          ...(refused ? attack : flood),
+          refused,
+          connections: ATTACK_CONNECTIONS,
+          durationS: ATTACK_ROUND_S + 1,
+        });
+        await sleep(500);
+        const r = await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S });
+        const a = await other;
+        (refused ? out.attacked : out.flooded).push(r);
+        (refused ? out.attack : out.flood).push(a);
+        const statuses = Object.entries(a.statuses)
+          .map(([status, n]) => `${n} × ${status}`)
+          .join(", ");
+        console.log(`  round ${round}/${ROUNDS}  during ${what}: ${describe(r)}`);
+        console.log(
+          `  round ${round}/${ROUNDS}    ${what}: ${fmt(a.okRps)} ${refused ? "refusals" : "answers"}/s (${statuses || "no answers"})${a.errors ? `, ${a.errors} unexpected (first: ${a.firstError})` : ""}`,
+        );
+      };
+      const alone = async () => {
+        const r = await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S });
+        out.alone.push(r);
+        console.log(`  round ${round}/${ROUNDS}  alone: ${describe(r)}`);
+      };
+      const steps = [alone, () => during("the attack"), () => during("the flood")];
+      for (let i = 0; i < steps.length; i++) await steps[(i + round - 1) % steps.length]!();
+    }
+  } finally {
+    const problem = await attacker.stop();
+    if (problem) console.error(`! stopping the attacker: ${problem}`);
+  }
+  const r = attackRatios(out);
+  const p = (runs: LoadResult[]) => `p50 ${fmt(median(runs.map((x) => x.p50)), 1)} / p99 ${fmt(median(runs.map((x) => x.p99)), 1)} ms`;
+  console.log(
+    `  protected read (medians over rounds): alone ${p(out.alone)}; during the attack ${p(out.attacked)}; during the { __typename } flood ${p(out.flooded)}`,
+  );
+  console.log(
+    `  during the attack ÷ alone: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}; during the attack ÷ during the flood: p50 ${fmtRatio(r.p50VsFlood)}, p99 ${fmtRatio(r.p99VsFlood)}`,
+  );
+  return out;
+}
+
+/** Median p50 and p99 of the protected read during the attack ÷ alone, and ÷ during the flood of the cheapest request. */
+function attackRatios(a: Omit<AttackReport, "refusal">) {
+  const m = (runs: LoadResult[], f: (x: LoadResult) => number) => median(runs.map(f));
+  const p50 = (x: LoadResult) => x.p50;
+  const p99 = (x: LoadResult) => x.p99;
+  return {
+    p50: m(a.attacked, p50) / m(a.alone, p50),
+    p99: m(a.attacked, p99) / m(a.alone, p99),
+    p50VsFlood: m(a.attacked, p50) / m(a.flooded, p50),
+    p99VsFlood: m(a.attacked, p99) / m(a.flooded, p99),
+  };
 }
 
 // ------------------------------------------------------------------ one database
@@ -531,20 +686,52 @@ async function benchDatabase(
     ];
 
     const results: CaseResult[] = [];
-    for (const c of cases) results.push(await runCase(dbName, c));
+    for (const c of cases) if (selected(c.key)) results.push(await runCase(dbName, c));
+
+    // ---------------------------------------------------------- the alias attack
+    let attack: AttackReport | undefined;
+    if (selected("alias_attack")) {
+      // The attacker's own token (another grant of the bench user), so that a per-token limit on it leaves the victim's alone.
+      const [attackerHead] = await sgChild.call<string[]>("mintRefreshTokens", 1);
+      const attackerToken = (
+        JSON.parse(
+          await expect(
+            "scopegate refresh_token (the attacker's token)",
+            sgToken,
+            { "content-type": FORM, authorization: sgAuth },
+            `grant_type=refresh_token&refresh_token=${encodeURIComponent(attackerHead!)}`,
+            checkRefreshAnswer,
+          ),
+        ) as { access_token: string }
+      ).access_token;
+      const attackRequest = {
+        url: `${sg.url}/graphql`,
+        headers: { "content-type": "application/json", accept: "application/json", authorization: `Bearer ${attackerToken}` },
+        body: JSON.stringify({ query: aliasAttackQuery(ATTACK_ALIASES) }),
+      };
+      const sample = await requestOnce(attackRequest.url, attackRequest.headers, attackRequest.body);
+      const refused = sample.status === 400 && checkLimitRefusal(sample.body) === null;
+      if (!refused) throw new Error(`the alias attack was not refused by a limit: HTTP ${sample.status} ${sample.body.slice(0, 300)}`);
+      const refusal = `HTTP ${sample.status} ${((JSON.parse(sample.body) as { errors: { message: string }[] }).errors[0]?.message ?? "").slice(0, 200)}`;
+      console.log(`\nthe alias attack (${attackRequest.body.length} bytes) is answered: ${refusal}`);
+      attack = { refusal, ...(await aliasAttack(dbName, gql(`${sg.url}/graphql`, VICTIM_ITEMS, userToken), attackRequest)) };
+    }
 
     // ---------------------------------------------------------- bursts at concurrency 64
     const burstAnswers = BURST_CONNECTIONS * BURST_ANSWERS_PER_CONNECTION;
-    console.log(
-      `\n[${dbName}] bursts: ${BURST_CONNECTIONS} connections, ${burstAnswers} answers or ${BURST_MAX_S} s each (at ${fmt(elapsedS())} s)`,
-    );
-    const bursts: DbReport["bursts"] = [];
-    for (const [endpoint, t] of [
+    const burstTargets = [
       ["token (client_credentials)", sgCc],
       ["token (refresh_token)", sgRefresh],
       ["introspect", sgIntro],
       ...N_ITEMS.map((n) => [`graphql (${n} items)`, sgGql(n)] as const),
-    ] as const) {
+    ] as const;
+    if (selected("bursts")) {
+      console.log(
+        `\n[${dbName}] bursts: ${BURST_CONNECTIONS} connections, ${burstAnswers} answers or ${BURST_MAX_S} s each (at ${fmt(elapsedS())} s)`,
+      );
+    }
+    const bursts: DbReport["bursts"] = [];
+    for (const [endpoint, t] of selected("bursts") ? burstTargets : []) {
       const run = await measure(t, BURST_CONNECTIONS, 0, { amount: burstAnswers, maxS: BURST_MAX_S });
       bursts.push({ endpoint, result: run.result });
       console.log(
@@ -554,7 +741,7 @@ async function benchDatabase(
 
     // ---------------------------------------------------------- soak
     let soakResult: Soak | undefined;
-    if (soak) {
+    if (soak && selected("soak")) {
       // client_credentials: fast enough to reach 100,000 requests within the cap, and
       // it exercises what could grow per request (token signing, the audit buffer and its flushes).
       const t = sgCc;
@@ -597,7 +784,7 @@ async function benchDatabase(
 
     const peerStats = await peers.stats();
     if (peerStats.serverErrors) notes.push(`oidc-provider reported ${peerStats.serverErrors} server errors so far.`);
-    return { report: { db: dbName, label: sg.databaseLabel, cases: results, bursts, notes }, soak: soakResult };
+    return { report: { db: dbName, label: sg.databaseLabel, cases: results, bursts, attack, notes }, soak: soakResult };
   } finally {
     const problem = await sgChild.stop();
     if (problem) console.error(`! cleaning up scopegate (${dbName}): ${problem}`);
@@ -656,6 +843,15 @@ function evaluateGoals(reports: DbReport[], soak: Soak | undefined): Goal[] {
       measured: checkSql.map((x) => `${x.what} ${fmt(x.sql, 2)}`).join(", "),
       status: status(checkSql.every((x) => x.sql < 0.05)),
     });
+    if (r.attack) {
+      const x = attackRatios(r.attack);
+      goals.push({
+        goal: `a protected read's p50 during the alias attack ≤ ${ATTACK_LATENCY_GOAL}× during a { __typename } flood`,
+        db: r.db,
+        measured: `p50 ${fmtRatio(x.p50VsFlood)} (p99 ${fmtRatio(x.p99VsFlood)}); ÷ alone: p50 ${fmtRatio(x.p50)}, p99 ${fmtRatio(x.p99)}`,
+        status: status(x.p50VsFlood <= ATTACK_LATENCY_GOAL),
+      });
+    }
     const fives = r.bursts.reduce((a, b) => a + b.result.status5xx, 0);
     goals.push({
       goal: `zero 5xx at concurrency ${BURST_CONNECTIONS}`,
@@ -778,6 +974,33 @@ function markdown(reports: DbReport[], soak: Soak | undefined, goals: Goal[], pe
         `| ${b.endpoint} | ${b.result.requests} | ${fmt(b.result.okRps)} | ${b.result.status5xx} | ${b.result.errors} | ${fmt(b.result.p99, 1)} | ${b.result.firstError?.replace(/\|/g, "\\|").slice(0, 160) ?? ""} |`,
       );
     }
+    if (r.attack) {
+      const a = r.attack;
+      const ratios = attackRatios(a);
+      const attacks = a.attack.reduce((n, x) => n + x.requests, 0);
+      const refusals = a.attack.reduce((n, x) => n + x.ok, 0);
+      L.push(
+        "",
+        `The alias attack: a protected read (${VICTIM_ITEMS} items) at ${VICTIM_RATE} req/s over ${VICTIM_CONNECTIONS} connections, alone and while another process sends ` +
+          `${ATTACK_ALIASES} aliases of \`measurements(first: 100)\` at full speed over ${ATTACK_CONNECTIONS} connections (answered: ${a.refusal}); ` +
+          `${refusals} of ${attacks} attack requests refused by a limit, ${fmt(median(a.attack.map((x) => x.okRps)))} refusals/s ` +
+          `(the reference flood: ${fmt(median(a.flood.map((x) => x.okRps)))} answers/s):`,
+        "",
+        "| protected read | p50 ms | p99 ms | req/s | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
+      );
+      for (const [label, runs] of [
+        ["alone", a.alone],
+        ["during the attack", a.attacked],
+        ["during a `{ __typename }` flood (reference)", a.flooded],
+      ] as const) {
+        L.push(
+          `| ${label} | ${fmt(median(runs.map((x) => x.p50)), 1)} | ${fmt(median(runs.map((x) => x.p99)), 1)} | ${fmt(median(runs.map((x) => x.okRps)))} | ${runs.reduce((n, x) => n + x.errors, 0)} |`,
+        );
+      }
+      L.push(`| during the attack ÷ alone | ${fmtRatio(ratios.p50)} | ${fmtRatio(ratios.p99)} | | |`);
+      L.push(`| during the attack ÷ during the flood | ${fmtRatio(ratios.p50VsFlood)} | ${fmtRatio(ratios.p99VsFlood)} | | |`);
+    }
     if (r.notes.length) L.push("", ...r.notes.map((n) => `- ${n}`));
     L.push("");
   }
@@ -820,6 +1043,7 @@ async function main(): Promise<void> {
   console.log(
     `load: autocannon here, servers in child processes; ${CONNECTIONS} connections, ${WARMUP_S} s warm-up, ${ROUNDS} alternating rounds of ${ROUND_S} s per case; hard limit ${HARD_LIMIT_S} s`,
   );
+  if (ONLY) console.log(`BENCH_ONLY: ${[...ONLY].join(", ")}`);
   console.log(
     `databases: embedded${databaseUrl ? " and PostgreSQL (BENCH_DATABASE_URL)" : " only (set BENCH_DATABASE_URL=postgres://... to add PostgreSQL)"}`,
   );
@@ -839,6 +1063,11 @@ async function main(): Promise<void> {
       const pgRun = await benchDatabase(databaseUrl, peers, peerInfo, true);
       reports.push(pgRun.report);
       soak = pgRun.soak;
+    }
+    if (ONLY) {
+      console.log(`\nBENCH_ONLY=${[...ONLY].join(",")}: a partial run; no goals, RESULTS.md not written.`);
+      console.log(`total run time ${fmt(elapsedS(), 1)} s`);
+      return;
     }
     const goals = evaluateGoals(reports, soak);
     console.log("\n== Goals ==");

@@ -2,7 +2,8 @@
  * A child process of `npm run bench` that runs servers, so that no server
  * shares an event loop with the load generator (bench/run.ts). Role
  * "scopegate": scopegate and its fixed-viewer twin on one database. Role
- * "peers": oidc-provider and bare graphql-yoga. The parent talks to it over
+ * "peers": oidc-provider and bare graphql-yoga. Role "attacker" is no server:
+ * it sends the alias attack (bench/run.ts, aliasAttack). The parent talks to it over
  * Node's IPC channel only (never through a route of the product): it asks for
  * set-up (refresh tokens to spend), counters (SQL statements, RSS) and stop.
  */
@@ -103,6 +104,25 @@ if (role === "scopegate") {
     return info;
   };
   handlers.mintRefreshTokens = (count) => peer!.mintRefreshTokens(count as number);
+} else if (role === "attacker") {
+  // Load from a process of its own, beside the parent's: the alias attack (or a flood of the
+  // cheapest request, for reference) while the parent measures a normal read.
+  const { checkLimitRefusal, runLoad } = await import("./load.ts");
+  handlers.attack = (args) => {
+    const { url, headers, body, connections, durationS, refused } = args as {
+      url: string;
+      headers: Record<string, string>;
+      body: string;
+      connections: number;
+      durationS: number;
+      /** true: every answer must be a refusal (400 from the GraphQL limits; 429 if a rate limit answers first); false: any 2xx */
+      refused: boolean;
+    };
+    const spec = refused
+      ? { url, headers, body, check: checkLimitRefusal, okStatuses: [400, 429] }
+      : { url, headers, body, check: () => null };
+    return runLoad(spec, { connections, durationS });
+  };
 } else {
   throw new Error(`bench/server-process.ts: unknown role ${String(role)}`);
 }
