@@ -64,7 +64,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.use(pageSecurityHeaders());
 
   // The rest of an oversized body is never read, so the connection cannot be reused.
-  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => c.json({ error: "request_too_large" }, 413, { Connection: "close" }) }));
+  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => tooLarge(c) }));
   // Likewise a body refused unread (for its content type, say): past a few hundred KB the
   // connection was dropped under the client's next request; this way the client knows.
   app.use(async (c, next) => {
@@ -210,6 +210,20 @@ function graphqlRateLimited(c: Context<AppEnv>, retryAfterSeconds: number, who: 
       "Cache-Control": "no-store",
     },
   );
+}
+
+/** 413 for a body over the limit, in the error form of the surface it was sent to; the connection closes. */
+function tooLarge(c: Context<AppEnv>): Response | Promise<Response> {
+  c.header("Connection", "close");
+  const message = "The request body is over 1 MiB.";
+  switch (surfaceOf(c.req.path)) {
+    case "graphql":
+      return c.json({ errors: [{ message, extensions: { code: "REQUEST_TOO_LARGE" } }] }, 413);
+    case "api":
+      return c.json({ error: "request_too_large", error_description: message }, 413);
+    case "page":
+      return errorPage(c, invalidInput(undefined, message), 413);
+  }
 }
 
 /** Which error form a path answers in: the API's (JSON) or a page's (HTML; the authorization endpoint is a page). */

@@ -27,16 +27,17 @@ export function domainErrorOf(err: unknown): DomainError | null {
 /**
  * The one mapping of errors to HTML pages (app.ts onError, for every page
  * route): a DomainError's message on a page with its status (unavailable with
- * Retry-After); anything else a 500 page that says nothing about the cause.
+ * Retry-After; `status` for a refusal the HTTP layer names, 413); anything else
+ * a 500 page that says nothing about the cause.
  * Pages that show an error in place (a form field, a card) classify it with
  * domainErrorOf and PAGE_STATUS too.
  */
-export function errorPage(c: Context, err: unknown): Response | Promise<Response> {
+export function errorPage(c: Context, err: unknown, status?: 413): Response | Promise<Response> {
   const domain = domainErrorOf(err);
   const kind = domain?.code ?? "unexpected";
   const message = domain ? domain.message : "Something went wrong on our side. Please try again.";
   if (domain && "retryAfterSeconds" in domain) c.header("Retry-After", String(domain.retryAfterSeconds));
   c.header("Cache-Control", "no-store");
   const body = notFoundBody(TITLES[kind], message, { href: "/", label: "Back to scopegate" });
-  return c.html(layout({ title: TITLES[kind], body: html`${body}` }), domain ? PAGE_STATUS[domain.code] : 500);
+  return c.html(layout({ title: TITLES[kind], body: html`${body}` }), status ?? (domain ? PAGE_STATUS[domain.code] : 500));
 }

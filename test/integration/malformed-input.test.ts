@@ -133,6 +133,32 @@ describe("refusals at the door", () => {
     });
   });
 
+  it("a body over 1 MiB is 413 in the form of the surface it was sent to, and closes the connection", async () => {
+    const body = `a=${"x".repeat(1024 * 1024)}`;
+    const answers: Record<string, { status: number; type: string | null; connection: string | null; text: string }> = {};
+    for (const path of ["/login", "/v1/oauth/authorize", "/v1/oauth/token", "/graphql"]) {
+      const res = await fetch(`${server.url}${path}`, { method: "POST", headers: FORM, body });
+      answers[path] = {
+        status: res.status,
+        type: res.headers.get("content-type"),
+        connection: res.headers.get("connection"),
+        text: await res.text(),
+      };
+    }
+    for (const a of Object.values(answers)) expect(a).toMatchObject({ status: 413, connection: "close" });
+    for (const page of ["/login", "/v1/oauth/authorize"]) {
+      expect(answers[page]!.type).toMatch(/^text\/html/);
+      expect(answers[page]!.text).toContain("The request body is over 1 MiB.");
+    }
+    expect(JSON.parse(answers["/v1/oauth/token"]!.text)).toEqual({
+      error: "request_too_large",
+      error_description: "The request body is over 1 MiB.",
+    });
+    expect(JSON.parse(answers["/graphql"]!.text)).toEqual({
+      errors: [{ message: "The request body is over 1 MiB.", extensions: { code: "REQUEST_TOO_LARGE" } }],
+    });
+  });
+
   it("a body refused unread closes the connection, so that the client's next request is not lost with it", async () => {
     // 300 KB: past what the HTTP server drains, the connection was dropped under the next request
     const body = `a=${"x".repeat(300_000)}`;
