@@ -42,8 +42,9 @@ export default defineConfig(async (): Promise<ViteUserConfig> => {
           test: {
             name: kind,
             include: ["test/integration/**/*.test.ts"],
-            // *.postgres.test.ts need a real server (several instances on one database)
-            exclude: kind === "postgres" ? [] : ["test/integration/**/*.postgres.test.ts"],
+            // *.postgres.test.ts need a real server (several instances on one database);
+            // *.pglite.test.ts are about the embedded database's own data folder
+            exclude: kind === "postgres" ? ["test/integration/**/*.pglite.test.ts"] : ["test/integration/**/*.postgres.test.ts"],
             globalSetup: ["./test/global-setup.ts"],
             env: { TEST_DATABASE: kind },
           },

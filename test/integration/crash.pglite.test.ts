@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/index.ts";
 import { CrashLoad, checkDatabase, seedCrashFixture, type CrashFixture } from "../helpers/crash.ts";
 import { embeddedDataDirFromTemplate } from "../helpers/db.ts";
-import { currentKind } from "../helpers/kinds.ts";
 import { runUntilExit, ServerProcess } from "../helpers/process.ts";
 import { freePort } from "../helpers/server.ts";
 
@@ -15,9 +14,8 @@ import { freePort } from "../helpers/server.ts";
 // requests, then started again on the same data folder. PGlite replays its
 // WAL at start-up (see "Durability" in src/db/embedded.ts): what a client saw
 // committed must be there, and nothing half-made usable. The PostgreSQL
-// variant is crash.postgres.test.ts; this one runs in the pglite project only.
-
-const describeHere = currentKind() === "pglite" ? describe : ((() => {}) as unknown as typeof describe);
+// variant is crash.postgres.test.ts; this one runs in the pglite project only
+// (*.pglite.test.ts, see vitest.config.ts).
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 1);
 
 let dir: string;
@@ -33,7 +31,7 @@ function start(): ServerProcess {
   return p;
 }
 
-describeHere("SIGKILL under load, on the embedded database", () => {
+describe("SIGKILL under load, on the embedded database", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "scopegate-crash-"));
     dataDir = join(dir, "data");
