@@ -7,7 +7,9 @@
 //
 // The seed is fixed so that a run is repeatable; FUZZ_SEED=<n> changes it (a
 // failure prints the seed and path to replay it with FUZZ_SEED and FUZZ_PATH),
-// FUZZ_RUNS=<n> runs every property n times instead of its default count.
+// FUZZ_RUNS=<n> runs every property n times instead of its default count, and
+// FUZZ_LOG=1 prints every request with its status and time. A new endpoint or
+// page needs its line here; a new GraphQL argument is found in the schema.
 import fc from "fast-check";
 import {
   type GraphQLArgument,
