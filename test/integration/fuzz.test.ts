@@ -204,14 +204,20 @@ async function judge(req: Req, surface: (a: Answer) => string | null): Promise<v
   }
 }
 
+/** The test's time limit for a property of `runs` runs by default: ample on a loaded 2-core machine. */
+function timeoutFor(runs: number): number {
+  return Math.max(60_000, (RUNS ?? runs) * 300);
+}
+
 /** Runs the property; a failure says how to replay it (the same seed and path find the same case first). */
 async function assertProperty<T>(arb: fc.Arbitrary<T>, runs: number, predicate: (plan: T) => Promise<void>) {
   const details = await fc.check(fc.asyncProperty(arb, predicate), {
     seed: SEED,
     ...(PATH ? { path: PATH } : {}),
     numRuns: RUNS ?? runs,
-    // A failure found is reported even when shrinking it takes too long.
-    interruptAfterTimeLimit: 90_000,
+    // Stopped short of the test's time limit, so that a failure found is reported even when shrinking it takes long.
+    interruptAfterTimeLimit: timeoutFor(runs) - 15_000,
+    markInterruptAsFailure: true,
   });
   if (details.failed) {
     const replay = `Replay: FUZZ_SEED=${details.seed} FUZZ_PATH=${details.counterexamplePath ?? ""} TEST_DATABASES=${process.env.TEST_DATABASE}`;
@@ -358,123 +364,146 @@ function withQuery(path: string, entries: [string, unknown][], raw: boolean): st
 // ---------------------------------------------------------------- the REST endpoints
 
 describe("every REST endpoint refuses hostile input with its own error", () => {
-  it("token endpoint, every grant type", async () => {
-    const plan = fc.record({
-      grantType: fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom("authorization_code", "refresh_token", "client_credentials") },
-        { weight: 1, arbitrary: nastyString },
-      ),
-      params: params({
-        code: fixtureOr("code"),
-        redirect_uri: fixtureOr("redirect", "pubRedirect"),
-        code_verifier: fixtureOr("verifier"),
-        refresh_token: fixtureOr("refresh"),
-        scope,
-        resource: fixtureOr("graphqlResource", "mcpResource"),
-        client_id: fixtureOr("confId", "pubId"),
-        client_secret: fixtureOr("confSecret"),
-      }),
-      auth: clientAuth,
-      encoding,
-      cookie: cookieChoice,
-    });
-    await assertProperty(plan, 120, async (p) => {
-      const b = body([["grant_type", p.grantType], ...p.params], p.encoding);
-      await judge(
-        {
-          method: "POST",
-          path: OAUTH_PATHS.token,
-          headers: { "content-type": b.type, ...authorization(p.auth), ...cookies(p.cookie, "") },
-          body: b.body,
-        },
-        apiProblem,
-      );
-    });
-  }, 120_000);
-
-  it("introspection and revocation", async () => {
-    const plan = fc.record({
-      path: fc.constantFrom(OAUTH_PATHS.introspect, OAUTH_PATHS.revoke),
-      params: params({
-        token: fixtureOr("userToken", "ccToken", "refresh", "idToken", "code"),
-        token_type_hint: fc.oneof(fc.constantFrom("access_token", "refresh_token"), nastyString),
-        client_id: fixtureOr("confId", "pubId"),
-        client_secret: fixtureOr("confSecret"),
-      }),
-      auth: clientAuth,
-      encoding,
-    });
-    await assertProperty(plan, 80, async (p) => {
-      const b = body(p.params, p.encoding);
-      await judge(
-        { method: "POST", path: p.path, headers: { "content-type": b.type, ...authorization(p.auth) }, body: b.body },
-        apiProblem,
-      );
-    });
-  }, 120_000);
-
-  it("userinfo, GET and POST", async () => {
-    const plan = fc.record({
-      method: fc.constantFrom("GET", "POST"),
-      auth: fc.oneof(
-        {
-          weight: 3,
-          arbitrary: fc.record({ kind: fc.constant("bearer" as const), token: fixtureOr("userToken", "ccToken", "refresh", "idToken") }),
-        },
-        { weight: 1, arbitrary: clientAuth },
-      ),
-      params: params({ access_token: fixtureOr("userToken"), schema: nastyString }),
-      raw: fc.boolean(),
-      encoding,
-    });
-    await assertProperty(plan, 40, async (p) => {
-      if (p.method === "GET") {
-        await judge({ method: "GET", path: withQuery(OAUTH_PATHS.userinfo, p.params, p.raw), headers: authorization(p.auth) }, apiProblem);
-      } else {
-        const b = body(p.params, p.encoding);
+  it(
+    "token endpoint, every grant type",
+    async () => {
+      const plan = fc.record({
+        grantType: fc.oneof(
+          { weight: 3, arbitrary: fc.constantFrom("authorization_code", "refresh_token", "client_credentials") },
+          { weight: 1, arbitrary: nastyString },
+        ),
+        params: params({
+          code: fixtureOr("code"),
+          redirect_uri: fixtureOr("redirect", "pubRedirect"),
+          code_verifier: fixtureOr("verifier"),
+          refresh_token: fixtureOr("refresh"),
+          scope,
+          resource: fixtureOr("graphqlResource", "mcpResource"),
+          client_id: fixtureOr("confId", "pubId"),
+          client_secret: fixtureOr("confSecret"),
+        }),
+        auth: clientAuth,
+        encoding,
+        cookie: cookieChoice,
+      });
+      await assertProperty(plan, 120, async (p) => {
+        const b = body([["grant_type", p.grantType], ...p.params], p.encoding);
         await judge(
-          { method: "POST", path: OAUTH_PATHS.userinfo, headers: { "content-type": b.type, ...authorization(p.auth) }, body: b.body },
+          {
+            method: "POST",
+            path: OAUTH_PATHS.token,
+            headers: { "content-type": b.type, ...authorization(p.auth), ...cookies(p.cookie, "") },
+            body: b.body,
+          },
           apiProblem,
         );
-      }
-    });
-  }, 60_000);
+      });
+    },
+    timeoutFor(120),
+  );
 
-  it("discovery, JWKS and health", async () => {
-    const plan = fc.record({
-      path: fc.constantFrom(
-        ...Object.values(WELL_KNOWN_PATHS),
-        `${WELL_KNOWN_PATHS.protectedResource}/graphql`,
-        OAUTH_PATHS.jwks,
-        "/healthz",
-        "/metrics",
-      ),
-      method: fc.constantFrom("GET", "GET", "HEAD", "POST", "OPTIONS"),
-      params: params({ resource: fixtureOr("graphqlResource"), kid: nastyString }),
-      raw: fc.boolean(),
-      auth: clientAuth,
-    });
-    await assertProperty(plan, 30, async (p) => {
-      await judge({ method: p.method, path: withQuery(p.path, p.params, p.raw), headers: authorization(p.auth) }, apiProblem);
-    });
-  }, 60_000);
+  it(
+    "introspection and revocation",
+    async () => {
+      const plan = fc.record({
+        path: fc.constantFrom(OAUTH_PATHS.introspect, OAUTH_PATHS.revoke),
+        params: params({
+          token: fixtureOr("userToken", "ccToken", "refresh", "idToken", "code"),
+          token_type_hint: fc.oneof(fc.constantFrom("access_token", "refresh_token"), nastyString),
+          client_id: fixtureOr("confId", "pubId"),
+          client_secret: fixtureOr("confSecret"),
+        }),
+        auth: clientAuth,
+        encoding,
+      });
+      await assertProperty(plan, 80, async (p) => {
+        const b = body(p.params, p.encoding);
+        await judge(
+          { method: "POST", path: p.path, headers: { "content-type": b.type, ...authorization(p.auth) }, body: b.body },
+          apiProblem,
+        );
+      });
+    },
+    timeoutFor(80),
+  );
 
-  it("static assets: the pages' stylesheet and script, GraphiQL's files", async () => {
-    const plan = fc.record({
-      path: fc.constantFrom(STYLESHEET_URL, DEVELOPERS_SCRIPT_PATH, `${GRAPHIQL_ASSETS}/:file`, `${GRAPHIQL_ASSETS}/favicon.ico`),
-      file: nastyString,
-      method: fc.constantFrom("GET", "HEAD", "POST"),
-      params: params({ v: nastyString }),
-      raw: fc.boolean(),
-    });
-    await assertProperty(plan, 20, async (p) => {
-      const path = p.path.replace(":file", percentEncode(p.file) || "x");
-      // An asset, the one not-found answer (JSON), or a refusal: assets are under the pages' paths.
-      await judge({ method: p.method, path: withQuery(path, p.params, p.raw) }, (a) =>
-        a.status >= 400 ? apiProblem(a) && pageProblem(a) : null,
-      );
-    });
-  }, 60_000);
+  it(
+    "userinfo, GET and POST",
+    async () => {
+      const plan = fc.record({
+        method: fc.constantFrom("GET", "POST"),
+        auth: fc.oneof(
+          {
+            weight: 3,
+            arbitrary: fc.record({ kind: fc.constant("bearer" as const), token: fixtureOr("userToken", "ccToken", "refresh", "idToken") }),
+          },
+          { weight: 1, arbitrary: clientAuth },
+        ),
+        params: params({ access_token: fixtureOr("userToken"), schema: nastyString }),
+        raw: fc.boolean(),
+        encoding,
+      });
+      await assertProperty(plan, 40, async (p) => {
+        if (p.method === "GET") {
+          await judge(
+            { method: "GET", path: withQuery(OAUTH_PATHS.userinfo, p.params, p.raw), headers: authorization(p.auth) },
+            apiProblem,
+          );
+        } else {
+          const b = body(p.params, p.encoding);
+          await judge(
+            { method: "POST", path: OAUTH_PATHS.userinfo, headers: { "content-type": b.type, ...authorization(p.auth) }, body: b.body },
+            apiProblem,
+          );
+        }
+      });
+    },
+    timeoutFor(40),
+  );
+
+  it(
+    "discovery, JWKS and health",
+    async () => {
+      const plan = fc.record({
+        path: fc.constantFrom(
+          ...Object.values(WELL_KNOWN_PATHS),
+          `${WELL_KNOWN_PATHS.protectedResource}/graphql`,
+          OAUTH_PATHS.jwks,
+          "/healthz",
+          "/metrics",
+        ),
+        method: fc.constantFrom("GET", "GET", "HEAD", "POST", "OPTIONS"),
+        params: params({ resource: fixtureOr("graphqlResource"), kid: nastyString }),
+        raw: fc.boolean(),
+        auth: clientAuth,
+      });
+      await assertProperty(plan, 30, async (p) => {
+        await judge({ method: p.method, path: withQuery(p.path, p.params, p.raw), headers: authorization(p.auth) }, apiProblem);
+      });
+    },
+    timeoutFor(30),
+  );
+
+  it(
+    "static assets: the pages' stylesheet and script, GraphiQL's files",
+    async () => {
+      const plan = fc.record({
+        path: fc.constantFrom(STYLESHEET_URL, DEVELOPERS_SCRIPT_PATH, `${GRAPHIQL_ASSETS}/:file`, `${GRAPHIQL_ASSETS}/favicon.ico`),
+        file: nastyString,
+        method: fc.constantFrom("GET", "HEAD", "POST"),
+        params: params({ v: nastyString }),
+        raw: fc.boolean(),
+      });
+      await assertProperty(plan, 20, async (p) => {
+        const path = p.path.replace(":file", percentEncode(p.file) || "x");
+        // An asset, the one not-found answer (JSON), or a refusal: assets are under the pages' paths.
+        await judge({ method: p.method, path: withQuery(path, p.params, p.raw) }, (a) =>
+          a.status >= 400 ? apiProblem(a) && pageProblem(a) : null,
+        );
+      });
+    },
+    timeoutFor(20),
+  );
 
   const authorizeParams = params({
     response_type: fc.oneof(fc.constant("code"), nastyString),
@@ -493,40 +522,49 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
     login_hint: fixtureOr("email"),
   });
 
-  it("authorization endpoint, GET", async () => {
-    const plan = fc.record({ params: authorizeParams, raw: fc.boolean(), cookie: cookieChoice, garbage: nastyString });
-    await assertProperty(plan, 100, async (p) => {
-      await judge({ method: "GET", path: withQuery(OAUTH_PATHS.authorize, p.params, p.raw), headers: cookies(p.cookie, p.garbage) }, (a) =>
-        pageProblem(a, registered()),
-      );
-    });
-  }, 120_000);
+  it(
+    "authorization endpoint, GET",
+    async () => {
+      const plan = fc.record({ params: authorizeParams, raw: fc.boolean(), cookie: cookieChoice, garbage: nastyString });
+      await assertProperty(plan, 100, async (p) => {
+        await judge(
+          { method: "GET", path: withQuery(OAUTH_PATHS.authorize, p.params, p.raw), headers: cookies(p.cookie, p.garbage) },
+          (a) => pageProblem(a, registered()),
+        );
+      });
+    },
+    timeoutFor(100),
+  );
 
-  it("authorization endpoint, POST (the consent form)", async () => {
-    const plan = fc.record({
-      params: authorizeParams,
-      form: params({
-        csrf: fixtureOr("csrf", "preCsrf"),
-        decision: fc.oneof(fc.constantFrom("allow", "deny"), nastyString),
-        grant_scope: fc.oneof(fc.constantFrom(...SCOPES), nastyString),
-      }),
-      encoding,
-      cookie: cookieChoice,
-      garbage: nastyString,
-    });
-    await assertProperty(plan, 80, async (p) => {
-      const b = body([...p.params, ...p.form], p.encoding);
-      await judge(
-        {
-          method: "POST",
-          path: OAUTH_PATHS.authorize,
-          headers: { "content-type": b.type, ...cookies(p.cookie, p.garbage) },
-          body: b.body,
-        },
-        (a) => pageProblem(a, registered()),
-      );
-    });
-  }, 120_000);
+  it(
+    "authorization endpoint, POST (the consent form)",
+    async () => {
+      const plan = fc.record({
+        params: authorizeParams,
+        form: params({
+          csrf: fixtureOr("csrf", "preCsrf"),
+          decision: fc.oneof(fc.constantFrom("allow", "deny"), nastyString),
+          grant_scope: fc.oneof(fc.constantFrom(...SCOPES), nastyString),
+        }),
+        encoding,
+        cookie: cookieChoice,
+        garbage: nastyString,
+      });
+      await assertProperty(plan, 80, async (p) => {
+        const b = body([...p.params, ...p.form], p.encoding);
+        await judge(
+          {
+            method: "POST",
+            path: OAUTH_PATHS.authorize,
+            headers: { "content-type": b.type, ...cookies(p.cookie, p.garbage) },
+            body: b.body,
+          },
+          (a) => pageProblem(a, registered()),
+        );
+      });
+    },
+    timeoutFor(80),
+  );
 });
 
 // ---------------------------------------------------------------- the pages
@@ -543,46 +581,50 @@ function routed(template: string, path: string): boolean {
 describe("every page and its forms refuse hostile input with a page", () => {
   const returnTo = fc.oneof(fc.constantFrom("/", "/account", "/v1/oauth/authorize?client_id=x"), nastyString);
 
-  it("pages, GET", async () => {
-    const plan = fc.record({
-      path: fc.constantFrom(
-        "/",
-        "/login",
-        "/signup",
-        "/logout",
-        "/account",
-        "/account/apps",
-        "/account/activity",
-        "/account/export",
-        "/account/delete",
-        "/account/password",
-        "/developers",
-        "/account/apps/:grant/revoke",
-      ),
-      segment: fixtureOr("grantId"),
-      rawSegment: fc.boolean(),
-      params: params({
-        return_to: returnTo,
-        prompt: fc.oneof(fc.constant("login"), nastyString),
-        app: fixtureOr("victimClientId", "confId"),
-        after: fixtureOr("cursor"),
-        revoked: fixtureOr("grantId"),
-        updated: fixtureOr("grantId"),
-        ended: nastyString,
-        password: fc.oneof(fc.constant("changed"), nastyString),
-      }),
-      raw: fc.boolean(),
-      cookie: cookieChoice,
-      garbage: nastyString,
-    });
-    await assertProperty(plan, 80, async (p) => {
-      const segment = resolveString(p.segment, F);
-      const path = p.path.replace(":grant", p.rawSegment ? segment.replace(/[/?#]/g, "") : percentEncode(segment));
-      await judge({ method: "GET", path: withQuery(path, p.params, p.raw), headers: cookies(p.cookie, p.garbage) }, (a) =>
-        pageProblem(a, [], (x) => !routed(p.path, path) && x.status === 404 && apiProblem(x) === null),
-      );
-    });
-  }, 120_000);
+  it(
+    "pages, GET",
+    async () => {
+      const plan = fc.record({
+        path: fc.constantFrom(
+          "/",
+          "/login",
+          "/signup",
+          "/logout",
+          "/account",
+          "/account/apps",
+          "/account/activity",
+          "/account/export",
+          "/account/delete",
+          "/account/password",
+          "/developers",
+          "/account/apps/:grant/revoke",
+        ),
+        segment: fixtureOr("grantId"),
+        rawSegment: fc.boolean(),
+        params: params({
+          return_to: returnTo,
+          prompt: fc.oneof(fc.constant("login"), nastyString),
+          app: fixtureOr("victimClientId", "confId"),
+          after: fixtureOr("cursor"),
+          revoked: fixtureOr("grantId"),
+          updated: fixtureOr("grantId"),
+          ended: nastyString,
+          password: fc.oneof(fc.constant("changed"), nastyString),
+        }),
+        raw: fc.boolean(),
+        cookie: cookieChoice,
+        garbage: nastyString,
+      });
+      await assertProperty(plan, 80, async (p) => {
+        const segment = resolveString(p.segment, F);
+        const path = p.path.replace(":grant", p.rawSegment ? segment.replace(/[/?#]/g, "") : percentEncode(segment));
+        await judge({ method: "GET", path: withQuery(path, p.params, p.raw), headers: cookies(p.cookie, p.garbage) }, (a) =>
+          pageProblem(a, [], (x) => !routed(p.path, path) && x.status === 404 && apiProblem(x) === null),
+        );
+      });
+    },
+    timeoutFor(80),
+  );
 
   // (Never the session's CSRF token on /logout: the session would end for the tests after this one.)
   const FORMS: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
@@ -601,32 +643,36 @@ describe("every page and its forms refuse hostile input with a page", () => {
     "/account/apps/:grant/scopes": { csrf: fixtureOr("csrf"), keep: fc.oneof(fc.constantFrom(...SCOPES), nastyString) },
   };
 
-  it("page forms, POST", async () => {
-    const plan = fc.constantFrom(...Object.keys(FORMS)).chain((path) =>
-      fc.record({
-        path: fc.constant(path),
-        fields: params(FORMS[path]!),
-        segment: fixtureOr("grantId"),
-        encoding,
-        cookie: cookieChoice,
-        garbage: nastyString,
-      }),
-    );
-    await assertProperty(plan, 60, async (p) => {
-      const b = body(p.fields, p.encoding);
-      const path = p.path.replace(":grant", percentEncode(resolveString(p.segment, F)));
-      await judge({ method: "POST", path, headers: { "content-type": b.type, ...cookies(p.cookie, p.garbage) }, body: b.body }, (a) =>
-        pageProblem(
-          a,
-          [],
-          (x) =>
-            // The export is a JSON download, when the form was right.
-            (path === "/account/export" && x.status === 200 && /json/.test(x.headers.get("content-type") ?? "")) ||
-            (!routed(p.path, path) && x.status === 404 && apiProblem(x) === null),
-        ),
+  it(
+    "page forms, POST",
+    async () => {
+      const plan = fc.constantFrom(...Object.keys(FORMS)).chain((path) =>
+        fc.record({
+          path: fc.constant(path),
+          fields: params(FORMS[path]!),
+          segment: fixtureOr("grantId"),
+          encoding,
+          cookie: cookieChoice,
+          garbage: nastyString,
+        }),
       );
-    });
-  }, 120_000);
+      await assertProperty(plan, 60, async (p) => {
+        const b = body(p.fields, p.encoding);
+        const path = p.path.replace(":grant", percentEncode(resolveString(p.segment, F)));
+        await judge({ method: "POST", path, headers: { "content-type": b.type, ...cookies(p.cookie, p.garbage) }, body: b.body }, (a) =>
+          pageProblem(
+            a,
+            [],
+            (x) =>
+              // The export is a JSON download, when the form was right.
+              (path === "/account/export" && x.status === 200 && /json/.test(x.headers.get("content-type") ?? "")) ||
+              (!routed(p.path, path) && x.status === 404 && apiProblem(x) === null),
+          ),
+        );
+      });
+    },
+    timeoutFor(60),
+  );
 });
 
 // ---------------------------------------------------------------- GraphQL
@@ -844,149 +890,166 @@ describe("every GraphQL argument refuses hostile values with a GraphQL error", (
     expect(sites.length).toBeGreaterThanOrEqual(12);
   });
 
-  it("each argument of each field and mutation, in variables and inline", async () => {
-    // Sites by name, so that a counterexample prints the field, not its definition.
-    const byName = new Map(sites.map((s) => [[...s.path, s.field.name].join("."), s]));
-    const plan = fc.constantFrom(...byName.keys()).chain((name) =>
-      fc.record({
-        site: fc.constant(name),
-        args: fc.tuple(
-          ...byName.get(name)!.field.args.map((arg) =>
-            fc.record({
-              mode: fc.constantFrom<ArgMode>("variable", "variable", "variable", "inline", "inline", "omit", "wrong-declared", "duplicate"),
-              value: argumentValue(arg),
-            }),
-          ),
-        ),
-        extraVariable: fc.option(anyJson, { freq: 6, nil: undefined }),
-        viewer,
-        transport: fc.constantFrom("post", "post", "post", "get", "post-graphql-response"),
-      }),
-    );
-    await assertProperty(plan, 300, async (p) => {
-      const { query, variables } = operation(byName.get(p.site)!, p.args, p.extraVariable);
-      const resolved = resolve(variables, F);
-      const headers = viewerHeaders(p.viewer);
-      if (p.transport === "get") {
-        const q = queryString(
-          [
-            ["query", query],
-            ["variables", jsonText(resolved)],
-          ],
-          false,
-        );
-        await judge({ method: "GET", path: `/graphql?${q}`, headers: { accept: "application/json", ...headers } }, (a) =>
-          graphqlProblem(a, false),
-        );
-        return;
-      }
-      const accept = p.transport === "post" ? "application/json" : "application/graphql-response+json";
-      await judge(
-        {
-          method: "POST",
-          path: "/graphql",
-          headers: { "content-type": "application/json", accept, ...headers },
-          body: wtf8(jsonText({ query, variables: resolved, operationName: "Fuzz" })),
-        },
-        (a) => graphqlProblem(a, false),
-      );
-    });
-  }, 180_000);
-
-  it("requests that no GraphQL client would send: wrong shapes, encodings, content types, nesting", async () => {
-    const DEEP_VARIABLES = "query($a: String) { me { measurements(after: $a) { __typename } } }";
-    const requestBody = fc.oneof(
-      { weight: 2, arbitrary: RAW_BODIES },
-      { weight: 2, arbitrary: anyJson.map((v) => wtf8(jsonText(v))) },
-      {
-        weight: 4,
-        arbitrary: fc
-          .record({
-            query: fc.oneof(
-              fc.constantFrom("{ me { id } }", DEEP_VARIABLES, "mutation { deleteMeasurement(id: 1) { id } }"),
-              nastyString,
-              anyJson,
+  it(
+    "each argument of each field and mutation, in variables and inline",
+    async () => {
+      // Sites by name, so that a counterexample prints the field, not its definition.
+      const byName = new Map(sites.map((s) => [[...s.path, s.field.name].join("."), s]));
+      const plan = fc.constantFrom(...byName.keys()).chain((name) =>
+        fc.record({
+          site: fc.constant(name),
+          args: fc.tuple(
+            ...byName.get(name)!.field.args.map((arg) =>
+              fc.record({
+                mode: fc.constantFrom<ArgMode>(
+                  "variable",
+                  "variable",
+                  "variable",
+                  "inline",
+                  "inline",
+                  "omit",
+                  "wrong-declared",
+                  "duplicate",
+                ),
+                value: argumentValue(arg),
+              }),
             ),
-            variables: anyJson,
-            operationName: fc.option(fc.oneof(nastyString, anyJson), { nil: undefined }),
-            extensions: fc.option(anyJson, { nil: undefined }),
-          })
-          .map((o) => wtf8(jsonText(o))),
-      },
-      {
-        weight: 2,
-        arbitrary: fc
-          .tuple(fc.constantFrom(100, 1_000, 5_000, 50_000), fc.constantFrom<"array" | "object">("array", "object"))
-          .map(([d, k]) => wtf8(`{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":${deepJson(d, k).text}}}`)),
-      },
-      {
-        weight: 1,
-        arbitrary: fc
-          .constantFrom(
-            '{"query":"{ me { id } }","query":"mutation { deleteMeasurement(id: \\"x\\") { id } }"}',
-            '[{"query":"{ me { id } }"},{"query":"{ me { id } }"}]',
-            `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"\\ud800"}}`,
-            `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"\\udfff\\ud800"}}`,
-            `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"${"\\ud800".repeat(1000)}"}}`,
-            '{"query":"query($n: String) { __typename }","variables":{"n":"\\ud800"}}',
-            '{"query":"{ __typename }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"\\ud800"}}}',
-            '{"query":"{ __typename }","variables":{"__proto__":{"x":1}}}',
-          )
-          .map((s) => Buffer.from(s)),
-      },
-    );
-    const plan = fc.oneof(
-      {
-        weight: 3,
-        arbitrary: fc.record({
-          method: fc.constant("POST" as const),
-          body: requestBody,
-          contentType: fc.oneof(
-            { weight: 4, arbitrary: fc.constant("application/json") },
-            { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
           ),
+          extraVariable: fc.option(anyJson, { freq: 6, nil: undefined }),
           viewer,
-          accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*", "text/html", ""),
+          transport: fc.constantFrom("post", "post", "post", "get", "post-graphql-response"),
         }),
-      },
-      {
-        weight: 1,
-        arbitrary: fc.record({
-          method: fc.constant("GET" as const),
-          params: params({
-            query: fc.oneof(fc.constantFrom("{ me { id } }", DEEP_VARIABLES), nastyString),
-            variables: fc.oneof(anyJson.map(jsonText), nastyString),
-            operationName: nastyString,
-            extensions: anyJson.map(jsonText),
-          }),
-          raw: fc.boolean(),
-          viewer,
-          accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*", "text/html", ""),
-        }),
-      },
-    );
-    await assertProperty(plan, 120, async (p) => {
-      const accept: Record<string, string> = p.accept ? { accept: p.accept } : {};
-      // GraphiQL: a browser's GET for HTML is answered with the page.
-      const html = p.method === "GET" && /text\/html/.test(p.accept);
-      if (p.method === "GET") {
-        await judge(
-          { method: "GET", path: withQuery("/graphql", p.params, p.raw), headers: { ...accept, ...viewerHeaders(p.viewer) } },
-          (a) => graphqlProblem(a, html),
-        );
-      } else {
+      );
+      await assertProperty(plan, 300, async (p) => {
+        const { query, variables } = operation(byName.get(p.site)!, p.args, p.extraVariable);
+        const resolved = resolve(variables, F);
+        const headers = viewerHeaders(p.viewer);
+        if (p.transport === "get") {
+          const q = queryString(
+            [
+              ["query", query],
+              ["variables", jsonText(resolved)],
+            ],
+            false,
+          );
+          await judge({ method: "GET", path: `/graphql?${q}`, headers: { accept: "application/json", ...headers } }, (a) =>
+            graphqlProblem(a, false),
+          );
+          return;
+        }
+        const accept = p.transport === "post" ? "application/json" : "application/graphql-response+json";
         await judge(
           {
             method: "POST",
             path: "/graphql",
-            headers: { "content-type": p.contentType, ...accept, ...viewerHeaders(p.viewer) },
-            body: p.body,
+            headers: { "content-type": "application/json", accept, ...headers },
+            body: wtf8(jsonText({ query, variables: resolved, operationName: "Fuzz" })),
           },
-          (a) => graphqlProblem(a, html),
+          (a) => graphqlProblem(a, false),
         );
-      }
-    });
-  }, 120_000);
+      });
+    },
+    timeoutFor(300),
+  );
+
+  it(
+    "requests that no GraphQL client would send: wrong shapes, encodings, content types, nesting",
+    async () => {
+      const DEEP_VARIABLES = "query($a: String) { me { measurements(after: $a) { __typename } } }";
+      const requestBody = fc.oneof(
+        { weight: 2, arbitrary: RAW_BODIES },
+        { weight: 2, arbitrary: anyJson.map((v) => wtf8(jsonText(v))) },
+        {
+          weight: 4,
+          arbitrary: fc
+            .record({
+              query: fc.oneof(
+                fc.constantFrom("{ me { id } }", DEEP_VARIABLES, "mutation { deleteMeasurement(id: 1) { id } }"),
+                nastyString,
+                anyJson,
+              ),
+              variables: anyJson,
+              operationName: fc.option(fc.oneof(nastyString, anyJson), { nil: undefined }),
+              extensions: fc.option(anyJson, { nil: undefined }),
+            })
+            .map((o) => wtf8(jsonText(o))),
+        },
+        {
+          weight: 2,
+          arbitrary: fc
+            .tuple(fc.constantFrom(100, 1_000, 5_000, 50_000), fc.constantFrom<"array" | "object">("array", "object"))
+            .map(([d, k]) => wtf8(`{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":${deepJson(d, k).text}}}`)),
+        },
+        {
+          weight: 1,
+          arbitrary: fc
+            .constantFrom(
+              '{"query":"{ me { id } }","query":"mutation { deleteMeasurement(id: \\"x\\") { id } }"}',
+              '[{"query":"{ me { id } }"},{"query":"{ me { id } }"}]',
+              `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"\\ud800"}}`,
+              `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"\\udfff\\ud800"}}`,
+              `{"query":${JSON.stringify(DEEP_VARIABLES)},"variables":{"a":"${"\\ud800".repeat(1000)}"}}`,
+              '{"query":"query($n: String) { __typename }","variables":{"n":"\\ud800"}}',
+              '{"query":"{ __typename }","extensions":{"persistedQuery":{"version":1,"sha256Hash":"\\ud800"}}}',
+              '{"query":"{ __typename }","variables":{"__proto__":{"x":1}}}',
+            )
+            .map((s) => Buffer.from(s)),
+        },
+      );
+      const plan = fc.oneof(
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            method: fc.constant("POST" as const),
+            body: requestBody,
+            contentType: fc.oneof(
+              { weight: 4, arbitrary: fc.constant("application/json") },
+              { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) },
+            ),
+            viewer,
+            accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*", "text/html", ""),
+          }),
+        },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            method: fc.constant("GET" as const),
+            params: params({
+              query: fc.oneof(fc.constantFrom("{ me { id } }", DEEP_VARIABLES), nastyString),
+              variables: fc.oneof(anyJson.map(jsonText), nastyString),
+              operationName: nastyString,
+              extensions: anyJson.map(jsonText),
+            }),
+            raw: fc.boolean(),
+            viewer,
+            accept: fc.constantFrom("application/json", "application/graphql-response+json", "*/*", "text/html", ""),
+          }),
+        },
+      );
+      await assertProperty(plan, 120, async (p) => {
+        const accept: Record<string, string> = p.accept ? { accept: p.accept } : {};
+        // GraphiQL: a browser's GET for HTML is answered with the page.
+        const html = p.method === "GET" && /text\/html/.test(p.accept);
+        if (p.method === "GET") {
+          await judge(
+            { method: "GET", path: withQuery("/graphql", p.params, p.raw), headers: { ...accept, ...viewerHeaders(p.viewer) } },
+            (a) => graphqlProblem(a, html),
+          );
+        } else {
+          await judge(
+            {
+              method: "POST",
+              path: "/graphql",
+              headers: { "content-type": p.contentType, ...accept, ...viewerHeaders(p.viewer) },
+              body: p.body,
+            },
+            (a) => graphqlProblem(a, html),
+          );
+        }
+      });
+    },
+    timeoutFor(120),
+  );
 });
 
 describe("afterwards", () => {
