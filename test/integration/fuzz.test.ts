@@ -40,7 +40,7 @@ import {
   deepJson,
   EnumName,
   type Entries,
-  type Fx,
+  Fx,
   type Fixtures,
   fixtureOr,
   formBody,
@@ -254,6 +254,32 @@ function params(known: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<[str
   return fc.tuple(fc.tuple(...present), extra).map(([p, e]) => [...p.filter((x): x is [string, unknown] => x !== null), ...e]);
 }
 
+/**
+ * A complete, valid request with one or two of its parameters replaced by
+ * something hostile, removed, repeated, or one added: the hostile value reaches
+ * the checks that come after the ones a random request already fails.
+ */
+function nearlyValid(base: [string, unknown][]): fc.Arbitrary<[string, unknown][]> {
+  const edit = fc.record({
+    kind: fc.constantFrom("replace", "remove", "repeat", "add"),
+    at: fc.nat(),
+    name: nastyString,
+    value: param(nastyString),
+  });
+  return fc.array(edit, { minLength: 1, maxLength: 2 }).map((edits) => {
+    const out = [...base];
+    for (const e of edits) {
+      const i = e.at % Math.max(out.length, 1);
+      const [name] = out[i] ?? [e.name];
+      if (e.kind === "replace") out[i] = [name, e.value];
+      else if (e.kind === "remove") out.splice(i, 1);
+      else if (e.kind === "repeat") out.push([name, e.value]);
+      else out.push([e.name, e.value]);
+    }
+    return out;
+  });
+}
+
 type Encoding = { enc: "form" | "form-raw" | "json" | "multipart" | "raw"; contentType: string | null; raw: Buffer };
 const encoding: fc.Arbitrary<Encoding> = fc.record({
   enc: fc.oneof(
@@ -367,7 +393,7 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
   it(
     "token endpoint, every grant type",
     async () => {
-      const plan = fc.record({
+      const random = fc.record({
         grantType: fc.oneof(
           { weight: 3, arbitrary: fc.constantFrom("authorization_code", "refresh_token", "client_credentials") },
           { weight: 1, arbitrary: nastyString },
@@ -386,8 +412,36 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
         encoding,
         cookie: cookieChoice,
       });
+      const confidential: Auth = { kind: "basic", id: new Fx("confId"), secret: new Fx("confSecret"), encode: false };
+      const nearly = fc.record({
+        entries: fc
+          .constantFrom<[string, unknown][]>(
+            [
+              ["grant_type", "client_credentials"],
+              ["scope", "profile:read data:read"],
+            ],
+            [
+              ["grant_type", "authorization_code"],
+              ["code", new Fx("code")],
+              ["redirect_uri", new Fx("redirect")],
+              ["code_verifier", new Fx("verifier")],
+            ],
+            [
+              ["grant_type", "refresh_token"],
+              ["refresh_token", new Fx("refresh")],
+            ],
+          )
+          .chain(nearlyValid),
+        auth: fc.oneof({ weight: 3, arbitrary: fc.constant(confidential) }, { weight: 1, arbitrary: clientAuth }),
+        encoding,
+        cookie: cookieChoice,
+      });
+      const plan = fc.oneof(
+        random.map((p) => ({ ...p, entries: [["grant_type", p.grantType], ...p.params] as [string, unknown][] })),
+        nearly,
+      );
       await assertProperty(plan, 120, async (p) => {
-        const b = body([["grant_type", p.grantType], ...p.params], p.encoding);
+        const b = body(p.entries, p.encoding);
         await judge(
           {
             method: "POST",
@@ -505,7 +559,17 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
     timeoutFor(20),
   );
 
-  const authorizeParams = params({
+  const AUTHORIZE: [string, unknown][] = [
+    ["response_type", "code"],
+    ["client_id", new Fx("confId")],
+    ["redirect_uri", new Fx("redirect")],
+    ["scope", "openid profile:read"],
+    ["code_challenge", new Fx("challenge")],
+    ["code_challenge_method", "S256"],
+    ["state", "xyz"],
+    ["nonce", "n"],
+  ];
+  const randomAuthorizeParams = params({
     response_type: fc.oneof(fc.constant("code"), nastyString),
     client_id: fixtureOr("confId", "pubId"),
     redirect_uri: fixtureOr("redirect", "pubRedirect"),
@@ -521,6 +585,7 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
     request: nastyString,
     login_hint: fixtureOr("email"),
   });
+  const authorizeParams = fc.oneof(randomAuthorizeParams, nearlyValid(AUTHORIZE));
 
   it(
     "authorization endpoint, GET",
@@ -541,11 +606,18 @@ describe("every REST endpoint refuses hostile input with its own error", () => {
     async () => {
       const plan = fc.record({
         params: authorizeParams,
-        form: params({
-          csrf: fixtureOr("csrf", "preCsrf"),
-          decision: fc.oneof(fc.constantFrom("allow", "deny"), nastyString),
-          grant_scope: fc.oneof(fc.constantFrom(...SCOPES), nastyString),
-        }),
+        form: fc.oneof(
+          params({
+            csrf: fixtureOr("csrf", "preCsrf"),
+            decision: fc.oneof(fc.constantFrom("allow", "deny"), nastyString),
+            grant_scope: fc.oneof(fc.constantFrom(...SCOPES), nastyString),
+          }),
+          nearlyValid([
+            ["csrf", new Fx("csrf")],
+            ["decision", "allow"],
+            ["grant_scope", "profile:read"],
+          ]),
+        ),
         encoding,
         cookie: cookieChoice,
         garbage: nastyString,
