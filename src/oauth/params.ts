@@ -12,11 +12,12 @@ const MAX_PARAM_LENGTH = 4096;
  */
 export async function readOAuthParams(c: Context): Promise<Record<string, string>> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  const out: Record<string, string> = {};
+  // No prototype: a parameter named constructor or __proto__ is a parameter like any other.
+  const out: Record<string, string> = Object.create(null);
   if (type === "application/x-www-form-urlencoded") {
     const text = await c.req.text();
     for (const [key, value] of new URLSearchParams(text)) {
-      if (key in out) throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
+      if (Object.hasOwn(out, key)) throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
       out[key] = value;
     }
   } else if (type === "application/json") {

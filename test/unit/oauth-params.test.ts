@@ -61,6 +61,17 @@ describe("readOAuthParams", () => {
     });
     expect(res.status).toBe(200);
   });
+
+  it("takes parameters named like Object's own properties as parameters (they were refused as repeated, or lost)", async () => {
+    for (const [type, body] of [
+      ["application/x-www-form-urlencoded", "constructor=a&toString=b&__proto__=c"],
+      ["application/json", '{"constructor":"a","toString":"b","__proto__":"c"}'],
+    ]) {
+      const res = await app.request("/params", { method: "POST", headers: { "content-type": type! }, body: body! });
+      expect({ type, status: res.status }).toEqual({ type, status: 200 });
+      expect(await res.json()).toEqual(JSON.parse('{"constructor":"a","toString":"b","__proto__":"c"}'));
+    }
+  });
 });
 
 describe("Basic client credentials", () => {
