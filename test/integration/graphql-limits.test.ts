@@ -95,8 +95,8 @@ describe("GraphQL limits", () => {
     expect(query.length).toBeLessThan(LIMITS.length);
     const error = await expectRefused("tokens", query);
     expect(error.message).toBe("Token limit of 2000 exceeded.");
-    // what was refused before parsing as too deep still is, now by its token count
-    await expectRefused("tokens", "{ me ".repeat(2000));
+    // brackets nested deeper than LIMITS.nesting are refused before parsing, before tokens are counted
+    await expectRefused("nesting", "{ me ".repeat(2000));
   });
 
   it("length: a query over 20,000 characters is refused before it is parsed", async () => {
