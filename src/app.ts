@@ -69,6 +69,8 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   // connection was dropped under the client's next request; this way the client knows.
   app.use(async (c, next) => {
     await next();
+    // GET and HEAD carry no body; not touching raw.body keeps @hono/node-server from building a full Request for them.
+    if (c.req.method === "GET" || c.req.method === "HEAD") return;
     const raw = c.req.raw;
     if (raw.body && !raw.bodyUsed && c.req.header("content-length") !== "0") c.header("Connection", "close");
   });
