@@ -187,7 +187,7 @@ export interface KeyStoreOptions {
   refreshMs?: number;
   /** automatic rotation (SIGNING_KEY_ROTATE_AFTER, SIGNING_KEY_PUBLISH_BEFORE_USE) */
   schedule?: RotationSchedule;
-  /** the clock the schedule is read with (tests move it) */
+  /** the clock the schedule and the unknown-kid reload limit are read with (tests move it) */
   now?: () => number;
 }
 
@@ -397,8 +397,8 @@ export class KeyStore {
   async verificationKey(kid: string | undefined, use: KeyUse): Promise<CryptoKey | null> {
     if (!kid) return null;
     let key = (await this.fresh()).find((k) => k.kid === kid);
-    if (!key && Date.now() - this.unknownKidReloadAt >= UNKNOWN_KID_RELOAD_MS) {
-      this.unknownKidReloadAt = Date.now();
+    if (!key && this.now() - this.unknownKidReloadAt >= UNKNOWN_KID_RELOAD_MS) {
+      this.unknownKidReloadAt = this.now();
       await this.reload();
       key = this.keys.find((k) => k.kid === kid);
     }
