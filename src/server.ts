@@ -21,6 +21,8 @@ export interface RunningServer {
   db: Database;
   /** the signing keys (tests drive their rotation) */
   keys: KeyStore;
+  /** the batched audit events (tests fill it) */
+  audit: AuditBuffer;
   http: Server;
   /** what a first start seeded (null when nothing was seeded) */
   seeded: DemoCredentials | null;
@@ -105,6 +107,7 @@ export async function startServer(
       port,
       db,
       keys,
+      audit,
       http,
       seeded,
       flushAudit: () => audit.flush(),

@@ -17,7 +17,7 @@ export const AUDIT_BUFFER_MAX = 20_000;
  * revocations are audited in their own transactions (recordAudit) instead.
  *
  * Bounded: while the database does not take the events, they are kept and
- * retried; once AUDIT_BUFFER_MAX are waiting, assertRoom() refuses new
+ * retried; once AUDIT_BUFFER_MAX are waiting (a write in progress included), assertRoom() refuses new
  * requests with 503, so no event is dropped. A request checks for room before
  * it does its work and pushes after, so the bound can be passed by what the
  * requests already admitted add (a few events each).
@@ -26,14 +26,20 @@ export class AuditBuffer {
   private events: (AuditEntry & { at: Date })[] = [];
   private grantsUsed = new Map<string, Date>();
   private lastUsedWritten = new Map<string, number>();
+  /** events taken by a write that has not finished: still held, and put back if it fails */
+  private writing = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly max: number;
 
   constructor(
     private readonly prisma: Db,
     private readonly sql: Sql,
     private readonly logger: Logger,
-  ) {}
+    options: { /** events held at most (tests use a small one) */ max?: number } = {},
+  ) {
+    this.max = options.max ?? AUDIT_BUFFER_MAX;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), FLUSH_EVERY_MS);
@@ -42,14 +48,16 @@ export class AuditBuffer {
 
   /** Throws UnavailableError (503) when the buffer is full. Call before doing work that will push. */
   assertRoom(): void {
-    if (this.events.length >= AUDIT_BUFFER_MAX) {
+    // A write in progress counts: its events come back if it fails, so the buffer
+    // would otherwise take another max on each failed write while the database is down.
+    if (this.pending() >= this.max) {
       throw new UnavailableError("The audit trail cannot be written right now; try again shortly.", 2);
     }
   }
 
-  /** Events waiting to be written. */
+  /** Events waiting to be written (those of a write in progress included). */
   pending(): number {
-    return this.events.length;
+    return this.events.length + this.writing;
   }
 
   push(entry: AuditEntry): void {
@@ -73,6 +81,8 @@ export class AuditBuffer {
     if (!events.length && !grants.size) return;
     this.events = [];
     this.grantsUsed = new Map();
+    this.writing = events.length;
+    let unwritten = events;
     try {
       if (events.length) {
         // One statement whatever the batch size: column arrays, unnested. (Prisma's
@@ -93,6 +103,9 @@ export class AuditBuffer {
           ],
         );
       }
+      // Written: a failure below (lastUsedAt) must not write them a second time.
+      unwritten = [];
+      this.writing = 0;
       for (const [grantId, at] of grants) {
         const threshold = new Date(at.getTime() - LAST_USED_RESOLUTION_MS);
         await this.prisma.grant.updateMany({
@@ -103,9 +116,11 @@ export class AuditBuffer {
       }
     } catch (err) {
       // Put them back: the next flush tries again rather than losing the trail.
-      this.events = events.concat(this.events);
+      this.events = unwritten.concat(this.events);
       for (const [k, v] of grants) if (!this.grantsUsed.has(k)) this.grantsUsed.set(k, v);
       this.logger.error({ err, pending: this.events.length }, "could not write audit events; will retry");
+    } finally {
+      this.writing = 0;
     }
   }
 

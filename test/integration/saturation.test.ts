@@ -4,6 +4,7 @@
 // only connection is held, every endpoint that needs the database says 503.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUp } from "../../src/accounts/accounts.ts";
+import { AUDIT_BUFFER_MAX } from "../../src/audit/buffer.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import { signedInUser } from "../helpers/oauth.ts";
 import type { WebClient } from "../helpers/http.ts";
@@ -197,5 +198,24 @@ describe("bursts of 64 concurrent requests on a pool of one", () => {
       expectDegradedNotBroken(answers);
       for (const a of answers.filter((x) => x.status < 500)) expect(a.status).toBe(200);
     }
+  });
+});
+
+describe("while the audit buffer is full", () => {
+  it("a bearer request to /graphql and the token endpoint answer 503 with Retry-After, no event is dropped, and both answer again once it is written", async () => {
+    // Stopping writes what is pending and stops the timer: from here the buffer only fills.
+    await server.audit.stop();
+    try {
+      for (let i = server.audit.pending(); i < AUDIT_BUFFER_MAX; i++) server.audit.push({ action: "data.read", detail: "filler" });
+      expectGraphQLUnavailable(await answer(await graphql()));
+      expectOAuthUnavailable(await answer(await tokenRequest({ grant_type: "client_credentials", scope: "data:read" })));
+      expect(server.audit.pending()).toBe(AUDIT_BUFFER_MAX);
+    } finally {
+      await server.audit.flush();
+      server.audit.start();
+    }
+    expect(await server.db.prisma.auditEvent.count({ where: { detail: "filler" } })).toBe(AUDIT_BUFFER_MAX);
+    expect((await graphql()).status).toBe(200);
+    expect((await tokenRequest({ grant_type: "client_credentials", scope: "data:read" })).status).toBe(200);
   });
 });
