@@ -1,6 +1,7 @@
 import * as oauth from "oauth4webapi";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256 } from "../../src/lib/crypto.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import {
   authorizationUrl,
@@ -157,6 +158,33 @@ describe("authorization code flow, end to end with oauth4webapi", () => {
     expect(events.map((e) => e.action)).toEqual(
       expect.arrayContaining(["grant.created", "token.issued", "grant.revoked", "refresh_token.reused"]),
     );
+  });
+
+  it("stores refresh tokens only as a SHA-256 hash: after the code exchange and after rotation, no row holds one in clear", async () => {
+    const reg = await confidential();
+    const { tokens } = await codeFlow(reg, "offline_access data:read");
+    const first = tokens.refresh_token!;
+    const second = (await refresh(reg, first)).refresh_token!;
+    const grant = await server.db.prisma.grant.findFirstOrThrow({ where: { userId, clientId: reg.rowId } });
+    const rows = await server.db.prisma.refreshToken.findMany({ where: { grantId: grant.id } });
+    expect(rows.map((r) => r.tokenHash).sort()).toEqual([sha256(first), sha256(second)].sort());
+    // No column of any table, as PostgreSQL prints it, holds either token (or its bytes in hex).
+    const tables = await server.db.sql<{ name: string }>(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    );
+    const holding = async (needles: string[]) => {
+      const found: string[] = [];
+      for (const { name } of tables) {
+        const [row] = await server.db.sql<{ n: number }>(
+          `SELECT count(*)::int AS n FROM "${name}" t WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS s(v) WHERE strpos(t::text, s.v) > 0)`,
+          [needles],
+        );
+        if (row!.n) found.push(name);
+      }
+      return found;
+    };
+    expect(await holding([sha256(first)])).toEqual(["RefreshToken"]); // the search finds what is there
+    expect(await holding([first, second, ...[first, second].map((t) => Buffer.from(t, "base64url").toString("hex"))])).toEqual([]);
   });
 
   it("parallel redemptions of one code or one refresh token: exactly one wins, the others get invalid_grant, none a 5xx", async () => {
