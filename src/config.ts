@@ -31,6 +31,8 @@ export interface Config {
   keyEncryption: { secret?: string; previousSecret?: string };
   /** Automatic rotation of the signing keys (src/oauth/key-schedule.ts). */
   signingKeys: { rotateAfterMs: number | null; publishBeforeUseMs: number };
+  /** WEBHOOKS_ALLOW_LOOPBACK: webhook endpoints may be http:// and loopback (tests, local development); never in production (src/lib/guarded-fetch.ts). */
+  webhooksAllowLoopback: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -239,6 +241,7 @@ const envSchema = z.object({
   SIGNING_KEY_ROTATE_AFTER: duration("SIGNING_KEY_ROTATE_AFTER", 3_600_000, 3650 * 86_400_000, SIGNING_KEY_ROTATE_AFTER_MS, true),
   // From 5 minutes: the JWKS is cached up to max-age=300 by clients that honour it.
   SIGNING_KEY_PUBLISH_BEFORE_USE: duration("SIGNING_KEY_PUBLISH_BEFORE_USE", 300_000, 30 * 86_400_000, SIGNING_KEY_PUBLISH_BEFORE_USE_MS),
+  WEBHOOKS_ALLOW_LOOPBACK: bool("WEBHOOKS_ALLOW_LOOPBACK"),
 });
 
 /** Reads and checks the environment; throws ConfigError with a one-line message. */
@@ -292,5 +295,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rotateAfterMs: e.SIGNING_KEY_ROTATE_AFTER,
       publishBeforeUseMs: e.SIGNING_KEY_PUBLISH_BEFORE_USE ?? SIGNING_KEY_PUBLISH_BEFORE_USE_MS,
     },
+    webhooksAllowLoopback: e.WEBHOOKS_ALLOW_LOOPBACK ?? false,
   };
 }

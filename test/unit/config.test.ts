@@ -30,6 +30,7 @@ describe("loadConfig defaults", () => {
       hotPathLimits: { tokenPerClient: 3000, graphqlPerToken: 3000, graphqlPerSession: 1200 },
       keyEncryption: {},
       signingKeys: { rotateAfterMs: 90 * 86_400_000, publishBeforeUseMs: 86_400_000 },
+      webhooksAllowLoopback: false,
     });
   });
 
@@ -182,6 +183,16 @@ describe("DATA_DIR, SEED_DEMO, LOG_LEVEL, HOST", () => {
 
   it("refuses a SEED_DEMO that is not a boolean", () => {
     expect(configError({ SEED_DEMO: "maybe" }).message).toBe('SEED_DEMO must be true or false (got "maybe")');
+  });
+
+  it("WEBHOOKS_ALLOW_LOOPBACK is off unless set, and must be a boolean", () => {
+    expect(loadConfig({}).webhooksAllowLoopback).toBe(false);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "" }).webhooksAllowLoopback).toBe(false);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "true" }).webhooksAllowLoopback).toBe(true);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "0" }).webhooksAllowLoopback).toBe(false);
+    expect(configError({ WEBHOOKS_ALLOW_LOOPBACK: "sometimes" }).message).toBe(
+      'WEBHOOKS_ALLOW_LOOPBACK must be true or false (got "sometimes")',
+    );
   });
 
   it("LOG_LEVEL takes pino's levels", () => {
