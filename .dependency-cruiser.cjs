@@ -11,7 +11,7 @@ const LAYERS = [
   ["audit"], // the audit trail
   ["consent"], // scopes, grants, connected apps
   ["clients"], // client registration and administration
-  ["accounts"], // users, sign-in sessions, passwords, export, deletion
+  ["accounts", "webhooks"], // users, sign-in sessions, passwords, export, deletion; webhook signing and (next) endpoints and delivery
   ["oauth"], // the protocol: endpoints, grant types, tokens, keys, the revocation view
   ["auth"], // request -> viewer
   ["metrics"],
