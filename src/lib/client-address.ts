@@ -1,4 +1,5 @@
 import { BlockList, isIP } from "node:net";
+import { ipv6Groups } from "./ip.ts";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context } from "hono";
 
@@ -115,23 +116,11 @@ export function requestAddress(c: Context, trusted: TrustedProxies): string {
  */
 export function addressLimitKey(address: string): string {
   if (isIP(address) !== 6) return address;
-  const groups = expandIPv6(address);
-  return groups ? `${groups.slice(0, 4).join(":")}::/64` : address;
-}
-
-function expandIPv6(address: string): string[] | null {
-  let a = address;
-  // An embedded IPv4 tail (::1.2.3.4) becomes its two groups.
-  const v4 = a.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
-  if (v4) {
-    const [b0, b1, b2, b3] = v4.slice(1).map(Number) as [number, number, number, number];
-    a = `${a.slice(0, v4.index)}${((b0 << 8) | b1).toString(16)}:${((b2 << 8) | b3).toString(16)}`;
-  }
-  const [head = "", tail] = a.split("::") as [string, string | undefined];
-  const left = head ? head.split(":") : [];
-  const right = tail ? tail.split(":") : [];
-  const fill = tail === undefined ? 0 : 8 - left.length - right.length;
-  if (fill < 0) return null;
-  const groups = [...left, ...Array<string>(fill).fill("0"), ...right].map((g) => Number.parseInt(g || "0", 16).toString(16));
-  return groups.length === 8 ? groups : null;
+  const groups = ipv6Groups(address);
+  return groups
+    ? `${groups
+        .slice(0, 4)
+        .map((g) => g.toString(16))
+        .join(":")}::/64`
+    : address;
 }

@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import http from "node:http";
 import https from "node:https";
 import { BlockList, isIP } from "node:net";
+import { ipv6Groups } from "./ip.ts";
 
 /**
  * The one way to fetch a URL that a user supplied (webhook endpoints now;
@@ -90,21 +91,8 @@ for (const [net, bits] of NON_PUBLIC_V6_GLOBAL) v6List.addSubnet(net, bits, "ipv
 const loopbackV4 = new BlockList();
 loopbackV4.addSubnet("127.0.0.0", 8, "ipv4");
 
-/** The eight 16-bit groups of an IPv6 address (as `isIP` accepts it, with or without a dotted IPv4 tail). */
-function v6Groups(address: string): number[] {
-  let text = address.toLowerCase();
-  const dotted = text.match(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = "", tail] = text.split("::") as [string, string | undefined];
-  const parse = (s: string) => (s === "" ? [] : s.split(":").map((g) => Number.parseInt(g, 16)));
-  const h = parse(head);
-  if (tail === undefined) return h;
-  const t = parse(tail);
-  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
-}
+/** The groups of an IPv6 literal that `isIP` has accepted (so always eight). */
+const v6Groups = (address: string): number[] => ipv6Groups(address)!;
 
 const v4FromGroups = (hi: number, lo: number) => `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 
