@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { hasLoneSurrogate } from "../lib/text.ts";
 
 /**
  * What a new password must be (NIST SP 800-63B-4, section 3.1.1.2, for a
@@ -60,7 +61,7 @@ export function passwordProblem(password: string, account: { email?: string; nam
   if (password.length === 0) return PASSWORD_MESSAGES.empty;
   if (password.length > MAX_PASSWORD_LENGTH) return PASSWORD_MESSAGES.tooLong;
   // A lone surrogate would be hashed as U+FFFD: two different passwords would then match.
-  if (/\p{Cs}/u.test(password)) return PASSWORD_MESSAGES.malformed;
+  if (hasLoneSurrogate(password)) return PASSWORD_MESSAGES.malformed;
   const n = normalizePassword(password);
   if ([...n].length < MIN_PASSWORD_LENGTH) return PASSWORD_MESSAGES.tooShort;
   // The same value with and without its spaces: "kettle kettle kettle" is "kettlekettlekettle".

@@ -6,6 +6,13 @@
  * U+FFFD, so two different values would be stored, hashed or compared as one.
  */
 const NOT_TEXT = /\u0000|\p{Cs}/u;
+// In a /u pattern a well-formed pair is one code point, so \p{Cs} matches only a lone surrogate.
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Whether `value` holds a UTF-16 surrogate without its pair: it would be encoded (hashed, signed, stored) as U+FFFD. */
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}
 
 /** Why `value` is not text a request may carry, or null when it is. */
 export function textProblem(value: string): string | null {

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
+import { hasLoneSurrogate } from "../lib/text.ts";
 
 /**
  * Signing webhook deliveries the Standard Webhooks way
@@ -23,7 +24,6 @@ export const KEY_ENCRYPTION_LABEL = "webhooks";
 const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{1,120}$/;
 // Strict standard base64 (padded), as the spec writes secrets.
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export class WebhookSignatureError extends Error {}
 
@@ -91,7 +91,7 @@ export function signWebhook({ id, timestamp, body, secrets }: SignWebhookInput):
     throw new WebhookSignatureError("a webhook timestamp is whole seconds since the epoch");
   }
   // A string that is not valid Unicode would be sent as other bytes than the ones signed.
-  if (typeof body !== "string" || LONE_SURROGATE.test(body)) {
+  if (typeof body !== "string" || hasLoneSurrogate(body)) {
     throw new WebhookSignatureError("a webhook body is the exact string sent (valid Unicode)");
   }
   if (!Array.isArray(secrets) || secrets.length === 0) {
