@@ -220,7 +220,7 @@ function tooLarge(c: Context<AppEnv>): Response | Promise<Response> {
   const message = "The request body is over 1 MiB.";
   switch (surfaceOf(c.req.path)) {
     case "graphql":
-      return c.json({ errors: [{ message, extensions: { code: "REQUEST_TOO_LARGE" } }] }, 413);
+      return graphqlRefusal(c.req.header("accept"), 413, "REQUEST_TOO_LARGE", message, { Connection: "close" });
     case "api":
       return c.json({ error: "request_too_large", error_description: message }, 413);
     case "page":

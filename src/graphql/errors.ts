@@ -73,14 +73,15 @@ export function graphqlErrorBody(error: unknown, logger?: Logger): { status: num
 }
 
 /**
- * A request refused before execution (bad credentials, a missing CSRF token, a rate limit: 429 RATE_LIMITED with Retry-After), in
+ * A request refused before execution (bad credentials, a missing CSRF token, a body over the limit, a rate limit: 429 RATE_LIMITED
+ * with Retry-After), in
  * GraphQL's error form: `{"errors":[{message, extensions: {code}}]}`, in the
  * media type the client asked for (GraphQL over HTTP: application/graphql-response+json
  * when accepted, application/json otherwise).
  */
 export function graphqlRefusal(
   accept: string | undefined,
-  status: 401 | 403 | 429,
+  status: 401 | 403 | 413 | 429,
   code: string,
   message: string,
   headers: Record<string, string> = {},
