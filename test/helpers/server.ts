@@ -1,6 +1,6 @@
 import net from "node:net";
 import { loadConfig, type Config } from "../../src/config.ts";
-import { openDatabase } from "../../src/db/index.ts";
+import { openDatabase, type Database } from "../../src/db/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createTestDatabase } from "./db.ts";
@@ -36,6 +36,32 @@ export function freePort(): Promise<number> {
 }
 
 /**
+ * The configuration of a test server on 127.0.0.1:`port`: ISSUER its own URL
+ * (unless `env` names another, as instances sharing one database do), no demo
+ * data, the tests' KEY_ENCRYPTION_SECRET; `env` on top.
+ */
+export function testConfig(port: number, env: Record<string, string> = {}): Config {
+  return {
+    ...loadConfig({
+      PORT: String(port),
+      ISSUER: `http://127.0.0.1:${port}`,
+      SEED_DEMO: "false",
+      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
+      ...env,
+    }),
+    host: "127.0.0.1",
+  };
+}
+
+/** One server per opened database (instances of one deployment: the same issuer), each on a port of its own. */
+export async function startInstances(dbs: Database[], issuer: string, env: Record<string, string> = {}): Promise<RunningServer[]> {
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
+  const servers: RunningServer[] = [];
+  for (const db of dbs) servers.push(await startServer(testConfig(await freePort(), { ISSUER: issuer, ...env }), logger, { db }));
+  return servers;
+}
+
+/**
  * A real scopegate server on a fresh database of this project's kind,
  * listening on 127.0.0.1 with ISSUER set to its own URL.
  */
@@ -45,19 +71,9 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const testDb = await createTestDatabase();
   const port = await freePort();
+  const config: Config = { ...testConfig(port, { ...SPARE_ADDRESS_LIMITS, ...env }), database: testDb.target };
+  // Where the tests reach it, also when `env` names another ISSUER (the https cookie tests).
   const issuer = `http://127.0.0.1:${port}`;
-  const config: Config = {
-    ...loadConfig({
-      PORT: String(port),
-      ISSUER: issuer,
-      SEED_DEMO: "false",
-      ...SPARE_ADDRESS_LIMITS,
-      KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-      ...env,
-    }),
-    host: "127.0.0.1",
-    database: testDb.target,
-  };
   const db = await openDatabase(testDb.target, { onQuery: options.onQuery, pool: config.databasePool });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
   const server = await startServer(config, logger, { db });

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { freePort, startTestServer, TEST_KEY_ENCRYPTION_SECRET, type TestServer } from "../helpers/server.ts";
+import { freePort, startTestServer, testConfig, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -26,15 +25,7 @@ describe("GET /healthz", () => {
     const t = await createTestDatabase();
     const db = await openDatabase(t.target);
     const port = await freePort();
-    const config = {
-      ...loadConfig({
-        PORT: String(port),
-        ISSUER: `http://127.0.0.1:${port}`,
-        SEED_DEMO: "false",
-        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-      }),
-      host: "127.0.0.1",
-    };
+    const config = testConfig(port);
     const own = await startServer(config, createLogger("silent", false), { db });
     try {
       expect((await fetch(`${own.url}/healthz`)).status).toBe(200);

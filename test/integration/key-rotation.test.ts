@@ -3,7 +3,7 @@ import * as oauth from "oauth4webapi";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { signUp } from "../../src/accounts/accounts.ts";
 import { insertClient } from "../../src/clients/clients.ts";
-import { loadConfig, type Config } from "../../src/config.ts";
+import type { Config } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import { createLogger } from "../../src/lib/log.ts";
@@ -11,7 +11,7 @@ import { RETIRED_KEY_PUBLISHED_MS } from "../../src/oauth/key-schedule.ts";
 import { KeyStore } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
+import { freePort, TEST_KEY_ENCRYPTION_SECRET, testConfig } from "../helpers/server.ts";
 
 const D = 86_400_000;
 const keyEncryption = new KeyEncryption(TEST_KEY_ENCRYPTION_SECRET);
@@ -117,13 +117,7 @@ describe("automatic rotation seen by a real client (jose's createRemoteJWKSet)",
     db = await openDatabase(t.target);
     const port = await freePort();
     config = {
-      ...loadConfig({
-        PORT: String(port),
-        ISSUER: `http://127.0.0.1:${port}`,
-        SEED_DEMO: "false",
-        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-      }),
-      host: "127.0.0.1",
+      ...testConfig(port),
       signingKeys: { rotateAfterMs: 90 * D, publishBeforeUseMs: PUBLISH_MS },
     };
     server = await startServer(config, createLogger("silent", false), { db });

@@ -13,7 +13,7 @@ import { insertClient } from "../../src/clients/clients.ts";
 import { rotateSigningKeys } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import { embeddedDataDirFromTemplate, openTestDatabase } from "../helpers/db.ts";
-import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
+import { freePort, testConfig } from "../helpers/server.ts";
 import { currentKind } from "../helpers/kinds.ts";
 
 const opts = { [oauth.allowInsecureRequests]: true } as const;
@@ -55,15 +55,7 @@ describe("signing keys", () => {
   beforeAll(async () => {
     db = await openTestDatabase();
     const port = await freePort();
-    config = {
-      ...loadConfig({
-        PORT: String(port),
-        ISSUER: `http://127.0.0.1:${port}`,
-        SEED_DEMO: "false",
-        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-      }),
-      host: "127.0.0.1",
-    };
+    config = testConfig(port);
   });
   afterAll(async () => {
     await db?.drop();

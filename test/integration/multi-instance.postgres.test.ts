@@ -1,12 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { signUp } from "../../src/accounts/accounts.ts";
-import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/lib/log.ts";
 import { insertClient } from "../../src/clients/clients.ts";
-import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
+import { freePort, startInstances } from "../helpers/server.ts";
 
 // Two stateless instances on one PostgreSQL, as DESIGN.md's "Scale" describes
 // (runs in the postgres project only: see vitest.config.ts).
@@ -14,22 +11,10 @@ describe("two instances on one PostgreSQL", () => {
   it("share keys and clients, and a revocation on one holds on the other within a second", async () => {
     const t = await createTestDatabase();
     const issuer = `http://127.0.0.1:${await freePort()}`; // one public issuer in front of both
-    const logger = createLogger("silent", false);
     const dbs = [await openDatabase(t.target), await openDatabase(t.target)];
     const servers = [];
     try {
-      for (const db of dbs) {
-        const config = {
-          ...loadConfig({
-            PORT: String(await freePort()),
-            ISSUER: issuer,
-            SEED_DEMO: "false",
-            KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-          }),
-          host: "127.0.0.1",
-        };
-        servers.push(await startServer(config, logger, { db }));
-      }
+      servers.push(...(await startInstances(dbs, issuer)));
       const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];
       const u = await signUp(dbs[0]!.prisma, { name: "M", email: "m@example.com", password: "correct horse battery" });
       if (!u.ok) throw new Error("signup");

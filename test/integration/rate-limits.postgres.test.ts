@@ -1,12 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { signUp } from "../../src/accounts/accounts.ts";
 import { insertClient } from "../../src/clients/clients.ts";
-import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/lib/log.ts";
-import { startServer } from "../../src/server.ts";
 import { createTestDatabase } from "../helpers/db.ts";
-import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
+import { freePort, startInstances } from "../helpers/server.ts";
 
 // Two instances on one PostgreSQL share a hot-path limit: each counts in
 // memory and adds its counts to RateLimitWindow about once a second, reading
@@ -15,23 +12,10 @@ describe("two instances sharing a rate limit", () => {
   it("see each other's counts after a sync, and the timer syncs without being asked", async () => {
     const t = await createTestDatabase();
     const issuer = `http://127.0.0.1:${await freePort()}`;
-    const logger = createLogger("silent", false);
     const dbs = [await openDatabase(t.target), await openDatabase(t.target)];
     const servers = [];
     try {
-      for (const db of dbs) {
-        const config = {
-          ...loadConfig({
-            PORT: String(await freePort()),
-            ISSUER: issuer,
-            SEED_DEMO: "false",
-            KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-            TOKEN_RATE_LIMIT_PER_CLIENT: "6",
-          }),
-          host: "127.0.0.1",
-        };
-        servers.push(await startServer(config, logger, { db }));
-      }
+      servers.push(...(await startInstances(dbs, issuer, { TOKEN_RATE_LIMIT_PER_CLIENT: "6" })));
       const [a, b] = servers as [(typeof servers)[0], (typeof servers)[0]];
       const u = await signUp(dbs[0]!.prisma, { name: "M", email: "m@example.com", password: "correct horse battery" });
       if (!u.ok) throw new Error("signup");

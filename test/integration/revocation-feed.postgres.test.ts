@@ -3,20 +3,18 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deleteAccount } from "../../src/accounts/deletion.ts";
 import { signUp } from "../../src/accounts/accounts.ts";
-import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
-import { createLogger } from "../../src/lib/log.ts";
 import { revokeClient, rotateClientSecret, updateClient } from "../../src/clients/client-admin.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import { createAuthorizationCode } from "../../src/oauth/codes.ts";
 import { narrowConnectedApp, revokeConnectedApp } from "../../src/consent/connected-apps.ts";
 import { grantAccess } from "../../src/consent/grants.ts";
 import { rotateSigningKeys } from "../../src/oauth/keys.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
+import type { RunningServer } from "../../src/server.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
-import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
+import { freePort, startInstances, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 
 // Two instances on one PostgreSQL (issue 10): credential checks are answered
 // from each instance's memory, so a revocation made through one instance must
@@ -38,21 +36,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   issuer = `http://127.0.0.1:${await freePort()}`; // one public issuer in front of both
   dbs = [await openDatabase(t.target), await openDatabase(t.target)];
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent", false);
-  const servers: RunningServer[] = [];
-  for (const db of dbs) {
-    const config = {
-      ...loadConfig({
-        PORT: String(await freePort()),
-        ISSUER: issuer,
-        SEED_DEMO: "false",
-        KEY_ENCRYPTION_SECRET: TEST_KEY_ENCRYPTION_SECRET,
-      }),
-      host: "127.0.0.1",
-    };
-    servers.push(await startServer(config, logger, { db }));
-  }
-  [a, b] = servers as [RunningServer, RunningServer];
+  [a, b] = (await startInstances(dbs, issuer)) as [RunningServer, RunningServer];
 });
 
 afterAll(async () => {
