@@ -77,3 +77,26 @@ export async function embeddedDataDirFromTemplate(dataDir: string, template: "mi
   const embedded = await startEmbeddedDatabase({ dataDir, loadDataDir: new Blob([dump]) });
   await embedded.stop();
 }
+
+const openedInstances: { t: TestDatabase; dbs: Database[] }[] = [];
+
+/**
+ * A fresh database, opened `n` times: separate pools (instances) on PostgreSQL;
+ * one in-memory database on PGlite. Closed and dropped by closeInstances()
+ * (call it in afterEach).
+ */
+export async function openInstances(n: number): Promise<Database[]> {
+  const t = await createTestDatabase();
+  const first = await openDatabase(t.target);
+  const dbs = [first];
+  for (let i = 1; i < n; i++) dbs.push(t.kind === "postgres" ? await openDatabase(t.target) : first);
+  openedInstances.push({ t, dbs: [...new Set(dbs)] });
+  return dbs;
+}
+
+export async function closeInstances(): Promise<void> {
+  for (const { t, dbs } of openedInstances.splice(0)) {
+    for (const db of dbs) await db.close();
+    await t.drop();
+  }
+}

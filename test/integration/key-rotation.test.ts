@@ -10,34 +10,18 @@ import { createLogger } from "../../src/lib/log.ts";
 import { RETIRED_KEY_PUBLISHED_MS } from "../../src/oauth/key-schedule.ts";
 import { KeyStore } from "../../src/oauth/keys.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+import { closeInstances, createTestDatabase, openInstances, type TestDatabase } from "../helpers/db.ts";
 import { freePort, TEST_KEY_ENCRYPTION_SECRET, testConfig } from "../helpers/server.ts";
 
 const D = 86_400_000;
 const keyEncryption = new KeyEncryption(TEST_KEY_ENCRYPTION_SECRET);
 const kids = (jwks: { keys: { kid?: string }[] }) => jwks.keys.map((k) => k.kid!).sort();
 
-const opened: { t: TestDatabase; dbs: Database[] }[] = [];
-afterEach(async () => {
-  for (const { t, dbs } of opened.splice(0)) {
-    for (const db of dbs) await db.close();
-    await t.drop();
-  }
-});
-
-/** A fresh database, opened `n` times: separate pools (instances) on PostgreSQL; one in-memory database on PGlite. */
-async function instances(n: number): Promise<Database[]> {
-  const t = await createTestDatabase();
-  const first = await openDatabase(t.target);
-  const dbs = [first];
-  for (let i = 1; i < n; i++) dbs.push(t.kind === "postgres" ? await openDatabase(t.target) : first);
-  opened.push({ t, dbs: [...new Set(dbs)] });
-  return dbs;
-}
+afterEach(closeInstances);
 
 describe("automatic signing-key rotation (a clock the test moves)", () => {
   it("a key past its age gets a successor that is published at once, signs after the publish delay, while the old one verifies until its tokens expire", async () => {
-    const [db] = (await instances(1)) as [Database];
+    const [db] = (await openInstances(1)) as [Database];
     let now = Date.now();
     const schedule = { rotateAfterMs: 90 * D, publishBeforeUseMs: D };
     const store = new KeyStore(db.prisma, { keyEncryption, schedule, now: () => now });
@@ -85,7 +69,7 @@ describe("automatic signing-key rotation (a clock the test moves)", () => {
   });
 
   it("instances checking at the same moment create one successor per use between them", async () => {
-    const dbs = await instances(3);
+    const dbs = await openInstances(3);
     let now = Date.now();
     const schedule = { rotateAfterMs: 90 * D, publishBeforeUseMs: D };
     const stores = dbs.map((db) => new KeyStore(db.prisma, { keyEncryption, schedule, now: () => now }));

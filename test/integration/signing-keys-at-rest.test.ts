@@ -1,36 +1,20 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
-import { openDatabase, type Database } from "../../src/db/index.ts";
+import type { Database } from "../../src/db/index.ts";
 import { KeyEncryptionSetupError } from "../../src/db/key-encryption-secret.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
 import { KeyStore, SIGNING_KEYS_LABEL, SigningKeyEncryptionError } from "../../src/oauth/keys.ts";
 import { startServer } from "../../src/server.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.ts";
+import { closeInstances, openInstances } from "../helpers/db.ts";
 import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
 
 const SECRET_A = TEST_KEY_ENCRYPTION_SECRET;
 const SECRET_B = "the-next-key-encryption-secret-0123456789";
 const SECRET_C = "a-key-encryption-secret-nobody-configured-01";
 
-const opened: { t: TestDatabase; dbs: Database[] }[] = [];
-afterEach(async () => {
-  for (const { t, dbs } of opened.splice(0)) {
-    for (const db of dbs) await db.close();
-    await t.drop();
-  }
-});
-
-/** A fresh database, opened `n` times: separate pools (instances) on PostgreSQL; one in-memory database on PGlite. */
-async function instances(n: number): Promise<Database[]> {
-  const t = await createTestDatabase();
-  const first = await openDatabase(t.target);
-  const dbs = [first];
-  for (let i = 1; i < n; i++) dbs.push(t.kind === "postgres" ? await openDatabase(t.target) : first);
-  opened.push({ t, dbs: [...new Set(dbs)] });
-  return dbs;
-}
+afterEach(closeInstances);
 
 /** A key row as the versions before sealing wrote it: the private JWK in clear. */
 async function clearKeyRow(use: "access" | "id", retiredAt: Date | null = null) {
@@ -54,7 +38,7 @@ async function privateColumn(db: Database): Promise<{ kid: string; text: string 
 
 describe("private signing keys at rest", () => {
   it("are stored sealed (AES-256-GCM under KEY_ENCRYPTION_SECRET): the table holds no private key material", async () => {
-    const [db] = (await instances(1)) as [Database];
+    const [db] = (await openInstances(1)) as [Database];
     const keyEncryption = new KeyEncryption(SECRET_A);
     const keys = new KeyStore(db.prisma, { keyEncryption });
     await keys.init();
@@ -77,7 +61,7 @@ describe("private signing keys at rest", () => {
   });
 
   it("stored in clear by an earlier version are sealed at the first start, once, even with several instances starting together", async () => {
-    const dbs = await instances(3);
+    const dbs = await openInstances(3);
     const db = dbs[0]!;
     const access = await clearKeyRow("access");
     const id = await clearKeyRow("id");
@@ -118,7 +102,7 @@ describe("private signing keys at rest", () => {
   });
 
   it("KEY_ENCRYPTION_SECRET_PREVIOUS opens keys while the secret is rotated; they are sealed again under the new secret at start", async () => {
-    const [db] = (await instances(1)) as [Database];
+    const [db] = (await openInstances(1)) as [Database];
     await new KeyStore(db.prisma, { keyEncryption: new KeyEncryption(SECRET_A) }).init();
     const underA = await privateColumn(db);
     const accessKid = underA[0]!.kid;
@@ -148,7 +132,7 @@ describe("private signing keys at rest", () => {
   });
 
   it("a retired key that no secret opens does not stop a start (its private part is never needed again)", async () => {
-    const [db] = (await instances(1)) as [Database];
+    const [db] = (await openInstances(1)) as [Database];
     const lost = await clearKeyRow("access", new Date(Date.now() - 3_600_000));
     const sealedElsewhere = new KeyEncryption(SECRET_C).seal(SIGNING_KEYS_LABEL, JSON.stringify(lost.privateJwk), lost.kid);
     await db.prisma.signingKey.create({ data: { ...lost, privateJwk: sealedElsewhere } });
@@ -167,7 +151,7 @@ describe("private signing keys at rest", () => {
   });
 
   it("the server needs KEY_ENCRYPTION_SECRET on PostgreSQL; the embedded database brings its own", async () => {
-    const [db] = (await instances(1)) as [Database];
+    const [db] = (await openInstances(1)) as [Database];
     const port = await freePort();
     const config = { ...loadConfig({ PORT: String(port), ISSUER: `http://127.0.0.1:${port}`, SEED_DEMO: "false" }), host: "127.0.0.1" };
     const logger = createLogger("silent", false);
