@@ -12,6 +12,7 @@ import { signUp } from "../../src/accounts/accounts.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import type { Database } from "../../src/db/index.ts";
 import { WebClient } from "./http.ts";
+import type { Exit, ServerProcess } from "./process.ts";
 import { authorizationUrl, checkboxes, insecure, location, PASSWORD, submitConsent } from "./oauth.ts";
 
 export const CRASH_REDIRECT = "http://localhost:3000/callback";
@@ -176,6 +177,24 @@ export class CrashLoad {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.workers);
+  }
+
+  /**
+   * One crash: `workers` concurrent workers on `server` until the load is warm
+   * and busy, then SIGKILL at a random moment of it. Returns how the process
+   * ended and the failures seen while the server was up (both for the caller to assert).
+   */
+  async killUnderLoad(server: ServerProcess, workers: number): Promise<{ signal: Exit["signal"]; failures: string[] }> {
+    await this.prepare();
+    this.start(workers);
+    // Warm and busy first, then a random moment of the load.
+    await this.warmedUp(8);
+    await new Promise((r) => setTimeout(r, 200 + Math.random() * 1_300));
+    server.child.kill("SIGKILL");
+    this.markKilled();
+    const { signal } = await server.exited;
+    await this.stop();
+    return { signal, failures: this.failures };
   }
 
   /**

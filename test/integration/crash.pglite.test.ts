@@ -57,15 +57,9 @@ describe("SIGKILL under load, on the embedded database", () => {
       for (let round = 0; round < ROUNDS; round++) {
         const server = start();
         await server.ready();
-        await load.prepare();
-        load.start(8);
-        await load.warmedUp(8);
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 1_300));
-        server.child.kill("SIGKILL");
-        load.markKilled();
-        expect((await server.exited).signal).toBe("SIGKILL");
-        await load.stop();
-        expect(load.failures, "answers while the server was up").toEqual([]);
+        const killed = await load.killUnderLoad(server, 8);
+        expect(killed.signal).toBe("SIGKILL");
+        expect(killed.failures, "answers while the server was up").toEqual([]);
 
         // The lock file and socket of the killed process are taken over, and the log says why.
         const again = start();

@@ -66,16 +66,9 @@ describe("SIGKILL under load, on PostgreSQL", () => {
       for (let round = 0; round < ROUNDS; round++) {
         const server = start();
         await server.ready();
-        await load.prepare();
-        load.start(12);
-        // Warm and busy first, then a random moment of the load.
-        await load.warmedUp(8);
-        await new Promise((r) => setTimeout(r, 200 + Math.random() * 1_300));
-        server.child.kill("SIGKILL");
-        load.markKilled();
-        expect((await server.exited).signal).toBe("SIGKILL");
-        await load.stop();
-        expect(load.failures, "answers while the server was up").toEqual([]);
+        const killed = await load.killUnderLoad(server, 12);
+        expect(killed.signal).toBe("SIGKILL");
+        expect(killed.failures, "answers while the server was up").toEqual([]);
 
         const again = start();
         await again.ready();
