@@ -9,9 +9,10 @@ const LAYERS = [
   ["lib"], // small shared helpers: crypto, log, time, cursors, the domain error type
   ["db", "generated"], // the database and the Prisma client
   ["audit"], // the audit trail
+  ["webhooks"], // the webhook outbox (written in the transaction of each change), endpoints, signing and delivery
   ["consent"], // scopes, grants, connected apps
   ["clients"], // client registration and administration
-  ["accounts", "webhooks"], // users, sign-in sessions, passwords, export, deletion; webhook signing and (next) endpoints and delivery
+  ["accounts"], // users, sign-in sessions, passwords, export, deletion
   ["oauth"], // the protocol: endpoints, grant types, tokens, keys, the revocation view
   ["auth"], // request -> viewer
   ["metrics"],

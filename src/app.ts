@@ -137,6 +137,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
         viewer: bearer.viewer,
         prisma: deps.prisma,
         sql: deps.sql,
+        webhooks: deps.webhooks,
         issuer: deps.config.issuer,
         audit: deps.audit,
       });
@@ -169,7 +170,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       }
       viewer = { kind: "account", userId: session.userId, session };
     }
-    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, sql: deps.sql, csrfToken: session?.csrfToken, issuer: deps.config.issuer });
+    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, sql: deps.sql, webhooks: deps.webhooks, csrfToken: session?.csrfToken, issuer: deps.config.issuer });
   });
 
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));

@@ -6,6 +6,7 @@ import { MIN_SECRET_LENGTH } from "./lib/key-encryption.ts";
 import { SIGNING_KEY_PUBLISH_BEFORE_USE_MS, SIGNING_KEY_ROTATE_AFTER_MS } from "./lib/lifetimes.ts";
 import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-limits.ts";
 import { parseTrustProxy } from "./lib/client-address.ts";
+import { DEFAULT_WEBHOOK_DELIVERY, type WebhookDeliveryOptions } from "./webhooks/delivery.ts";
 
 export interface Config {
   port: number;
@@ -31,8 +32,12 @@ export interface Config {
   keyEncryption: { secret?: string; previousSecret?: string };
   /** Automatic rotation of the signing keys (src/oauth/key-schedule.ts). */
   signingKeys: { rotateAfterMs: number | null; publishBeforeUseMs: number };
-  /** WEBHOOKS_ALLOW_LOOPBACK: webhook endpoints may be http:// and loopback (tests, local development); never in production (src/lib/guarded-fetch.ts). */
-  webhooksAllowLoopback: boolean;
+  /**
+   * WEBHOOKS_ALLOW_LOOPBACK (endpoints may be http:// and loopback: tests, local development, never production),
+   * WEBHOOKS_TIMEOUT, WEBHOOKS_RETRY_SCHEDULE, WEBHOOKS_RETENTION, WEBHOOKS_POLL_INTERVAL, WEBHOOKS_CONCURRENCY
+   * (src/webhooks/delivery.ts).
+   */
+  webhooks: Omit<WebhookDeliveryOptions, "lookup">;
 }
 
 export class ConfigError extends Error {}
@@ -83,6 +88,17 @@ const keySecret = (name: string) =>
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** 90d, 12h, 30m, 45s or 500ms: the largest unit that holds it whole. */
+function formatDuration(ms: number): string {
+  for (const [unit, size] of Object.entries(DURATION_UNITS).reverse()) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+function parseDuration(v: string): number {
+  const m = v.trim().match(/^(\d+)(ms|s|m|h|d)?$/);
+  return m ? Number(m[1]) * DURATION_UNITS[m[2] ?? "ms"]! : Number.NaN;
+}
+
 /**
  * A duration such as 90d, 12h, 30m, 45s or 500ms (a bare number is milliseconds) from min to max,
  * in milliseconds; the default when unset; with `offAllowed`, "off" (or 0) turns it off (null).
@@ -94,16 +110,33 @@ const duration = (name: string, min: number, max: number, fallback: number, offA
     .transform((v, ctx): number | null => {
       if (v === undefined || v === "") return fallback;
       if (offAllowed && /^(off|0)$/i.test(v)) return null;
-      const m = v.match(/^(\d+)(ms|s|m|h|d)?$/);
-      const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? "ms"]! : Number.NaN;
-      if (!m || ms < min || ms > max) {
+      const ms = parseDuration(v);
+      if (!(ms >= min && ms <= max)) {
         ctx.addIssue({
           code: "custom",
-          message: `${name} must be a duration such as 90d, 12h or 30m from ${min / 60_000} minutes to ${max / 86_400_000} days${offAllowed ? ', or "off"' : ""} (got "${v}")`,
+          message: `${name} must be a duration such as 90d, 12h, 30m or 45s from ${formatDuration(min)} to ${formatDuration(max)}${offAllowed ? ', or "off"' : ""} (got "${v}")`,
         });
         return z.NEVER;
       }
       return ms;
+    });
+
+/** Comma-separated durations (WEBHOOKS_RETRY_SCHEDULE), each from min to max; the default when unset. */
+const durationList = (name: string, min: number, max: number, maxItems: number, fallback: readonly number[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): readonly number[] => {
+      if (v === undefined || v.trim() === "") return fallback;
+      const items = v.split(",").map(parseDuration);
+      if (items.length > maxItems || !items.every((ms) => ms >= min && ms <= max)) {
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} must be up to ${maxItems} comma-separated durations such as 5s,5m,30m,2h, each from ${formatDuration(min)} to ${formatDuration(max)} (got "${v.slice(0, 200)}")`,
+        });
+        return z.NEVER;
+      }
+      return items;
     });
 
 const envSchema = z.object({
@@ -242,6 +275,11 @@ const envSchema = z.object({
   // From 5 minutes: the JWKS is cached up to max-age=300 by clients that honour it.
   SIGNING_KEY_PUBLISH_BEFORE_USE: duration("SIGNING_KEY_PUBLISH_BEFORE_USE", 300_000, 30 * 86_400_000, SIGNING_KEY_PUBLISH_BEFORE_USE_MS),
   WEBHOOKS_ALLOW_LOOPBACK: bool("WEBHOOKS_ALLOW_LOOPBACK"),
+  WEBHOOKS_TIMEOUT: duration("WEBHOOKS_TIMEOUT", 100, 60_000, DEFAULT_WEBHOOK_DELIVERY.timeoutMs),
+  WEBHOOKS_RETRY_SCHEDULE: durationList("WEBHOOKS_RETRY_SCHEDULE", 10, 7 * 86_400_000, 50, DEFAULT_WEBHOOK_DELIVERY.retryScheduleMs),
+  WEBHOOKS_RETENTION: duration("WEBHOOKS_RETENTION", 1_000, 3650 * 86_400_000, DEFAULT_WEBHOOK_DELIVERY.retentionMs),
+  WEBHOOKS_POLL_INTERVAL: duration("WEBHOOKS_POLL_INTERVAL", 10, 60_000, DEFAULT_WEBHOOK_DELIVERY.pollIntervalMs),
+  WEBHOOKS_CONCURRENCY: wholeNumber("WEBHOOKS_CONCURRENCY", 1, 1000, DEFAULT_WEBHOOK_DELIVERY.concurrency),
 });
 
 /** Reads and checks the environment; throws ConfigError with a one-line message. */
@@ -295,6 +333,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rotateAfterMs: e.SIGNING_KEY_ROTATE_AFTER,
       publishBeforeUseMs: e.SIGNING_KEY_PUBLISH_BEFORE_USE ?? SIGNING_KEY_PUBLISH_BEFORE_USE_MS,
     },
-    webhooksAllowLoopback: e.WEBHOOKS_ALLOW_LOOPBACK ?? false,
+    webhooks: {
+      allowLoopback: e.WEBHOOKS_ALLOW_LOOPBACK ?? false,
+      timeoutMs: e.WEBHOOKS_TIMEOUT!,
+      retryScheduleMs: e.WEBHOOKS_RETRY_SCHEDULE,
+      retentionMs: e.WEBHOOKS_RETENTION!,
+      pollIntervalMs: e.WEBHOOKS_POLL_INTERVAL!,
+      concurrency: e.WEBHOOKS_CONCURRENCY,
+    },
   };
 }

@@ -8,6 +8,7 @@ import type { HotPathLimits } from "./db/rate-limit-windows.ts";
 import type { Metrics } from "./metrics/metrics.ts";
 import type { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import type { Revocations } from "./oauth/revocations.ts";
+import type { WebhookSettings } from "./webhooks/endpoints.ts";
 
 /** What every route handler can reach. */
 export interface AppDeps {
@@ -28,6 +29,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** the token endpoint per client, GraphQL per token and per session: counted in memory, synced about once a second */
   rateLimits: HotPathLimits;
+  /** what managing webhook endpoints needs: WEBHOOKS_ALLOW_LOOPBACK and the key that seals their secrets */
+  webhooks: WebhookSettings;
 }
 
 export type AppEnv = {

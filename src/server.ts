@@ -5,6 +5,7 @@ import { createApp, type AppHooks } from "./app.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type Database } from "./db/index.ts";
 import type { Logger } from "./lib/log.ts";
+import type { Lookup } from "./lib/guarded-fetch.ts";
 import { keyEncryptionFor } from "./db/key-encryption-secret.ts";
 import { KeyStore } from "./oauth/keys.ts";
 import { AccessTokenChecker } from "./oauth/access-tokens.ts";
@@ -13,6 +14,7 @@ import { AuditBuffer } from "./audit/buffer.ts";
 import { hotPathLimits, RateLimitSync } from "./db/rate-limit-windows.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
+import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
 
 export interface RunningServer {
   /** http://host:port the server listens on */
@@ -55,15 +57,22 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { db?: Database /** programmatic only (see AppHooks) */; hooks?: AppHooks } = {},
+  options: {
+    db?: Database;
+    /** programmatic only (see AppHooks) */
+    hooks?: AppHooks;
+    /** tests: how webhook delivery resolves names */
+    webhookLookup?: Lookup;
+  } = {},
 ): Promise<RunningServer> {
   const db = options.db ?? (await openDatabase(config.database, { pool: config.databasePool, logger }));
   let stopRevocations: () => Promise<void> = async () => {};
   try {
     if (db.appliedMigrations.length) logger.info({ migrations: db.appliedMigrations }, "applied migrations");
     // KEY_ENCRYPTION_SECRET, or the embedded database's own; PostgreSQL without it is refused here.
+    const keyEncryption = keyEncryptionFor(config.keyEncryption, db);
     const keys = new KeyStore(db.prisma, {
-      keyEncryption: keyEncryptionFor(config.keyEncryption, db),
+      keyEncryption,
       logger,
       schedule: config.signingKeys,
     });
@@ -79,7 +88,19 @@ export async function startServer(
     metrics.setPoolSource(() => db.poolStats());
     metrics.setRevocationLagSource(() => revocations.lagMs() / 1000);
     const app = createApp(
-      { config, prisma: db.prisma, sql: db.sql, logger, keys, audit, revocations, accessTokens, metrics, rateLimits },
+      {
+        config,
+        prisma: db.prisma,
+        sql: db.sql,
+        logger,
+        keys,
+        audit,
+        revocations,
+        accessTokens,
+        metrics,
+        rateLimits,
+        webhooks: { allowLoopback: config.webhooks.allowLoopback, keyEncryption },
+      },
       options.hooks,
     );
     const http = createServer(getRequestListener(app.fetch));
@@ -101,6 +122,11 @@ export async function startServer(
     // (events recorded before this are kept in the buffer and written at its first flush).
     audit.start();
     rateLimitSync.start();
+    const webhookDelivery = new WebhookDeliveryWorker(db.sql, keyEncryption, logger, {
+      ...config.webhooks,
+      ...(options.webhookLookup && { lookup: options.webhookLookup }),
+    });
+    webhookDelivery.start();
     let closing: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -123,6 +149,8 @@ export async function startServer(
             });
             http.closeIdleConnections();
           });
+          // Attempts in flight finish (each within WEBHOOKS_TIMEOUT) and are recorded.
+          await webhookDelivery.stop();
           await audit.stop();
           await keys.stop();
           await rateLimitSync.stop();

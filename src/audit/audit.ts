@@ -13,7 +13,9 @@ export type AuditAction =
   | "client.secret_rotated"
   | "client.revoked"
   | "data.read"
-  | "data.written";
+  | "data.written"
+  /** a webhook delivery carried the user's data to a client's endpoint (src/webhooks/delivery.ts) */
+  | "webhook.sent";
 
 export interface AuditEntry {
   action: AuditAction;

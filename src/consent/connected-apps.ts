@@ -4,6 +4,7 @@ import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { type DomainError, invalidInput, notFound } from "../lib/errors.ts";
+import { recordWebhookEvent } from "../webhooks/events.ts";
 import { revokeGrant } from "./grants.ts";
 import { DATA_SCOPES, PROTOCOL_SCOPES, SCOPE_DESCRIPTIONS } from "./scopes.ts";
 
@@ -144,6 +145,14 @@ export async function narrowConnectedApp(prisma: Db, userId: string, grantId: st
       clientId: app.clientId,
       grantId: app.id,
       detail: `narrowed by the user: removed ${removed.join(" ")}; scopes: ${scopes.join(" ")}; access tokens carrying them revoked`,
+    });
+    await recordWebhookEvent(tx, {
+      type: "grant.narrowed",
+      userId,
+      grantId: app.id,
+      clientRowId: app.clientId,
+      scopes,
+      removedScopes: removed,
     });
     return tx.grant.findUniqueOrThrow({ where: { id: app.id }, include: { client: true } });
   });

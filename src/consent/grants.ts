@@ -3,6 +3,7 @@ import type { Grant, OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange } from "../db/changes.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
+import { recordWebhookEvent } from "../webhooks/events.ts";
 
 /** The user's live grant to a client (a connected app), if any. */
 export function findLiveGrant(db: DbTx, userId: string, clientRowId: string): Promise<Grant | null> {
@@ -82,5 +83,7 @@ export async function revokeGrant(tx: DbTx, grantId: string, reason: string): Pr
     grantId,
     detail: reason,
   });
+  // The partner hears that it must stop, whatever scopes it had.
+  await recordWebhookEvent(tx, { type: "grant.revoked", userId: grant.userId, grantId, clientRowId: grant.clientId });
   return true;
 }

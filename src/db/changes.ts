@@ -36,6 +36,7 @@ export const CHANGE_CHANNEL = "scopegate_changes";
 interface TxContext {
   db: Db;
   committed: Change[];
+  afterCommit: (() => void)[];
 }
 
 const openTransactions = new WeakMap<object, TxContext>();
@@ -54,12 +55,22 @@ export async function transaction<T>(db: Db, fn: (tx: DbTx) => Promise<T>, optio
   let context: TxContext | undefined;
   const result = await db.$transaction(async (tx) => {
     // A retried callback starts again with nothing recorded.
-    context = { db, committed: [] };
+    context = { db, committed: [], afterCommit: [] };
     openTransactions.set(tx, context);
     return fn(tx);
   }, options);
   if (context?.committed.length) listeners.get(db)?.(context.committed);
+  for (const fn of context?.afterCommit ?? []) fn();
   return result;
+}
+
+/**
+ * Runs `fn` once the transaction opened with transaction() has committed
+ * (never when it rolls back), e.g. to wake a worker for the rows it wrote.
+ * Outside such a transaction it does nothing: whoever waits polls as well.
+ */
+export function afterCommit(tx: DbTx, fn: () => void): void {
+  openTransactions.get(tx)?.afterCommit.push(fn);
 }
 
 /** Records a change inside a transaction opened with transaction(). */

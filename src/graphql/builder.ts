@@ -5,6 +5,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
 import type { Db, Sql } from "../db/index.ts";
+import type { WebhookSettings } from "../webhooks/endpoints.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import { GraphQLError, Kind } from "graphql";
@@ -15,6 +16,8 @@ export interface GraphQLContext {
   viewer: Viewer;
   prisma: Db;
   sql: Sql;
+  /** managing webhook endpoints: WEBHOOKS_ALLOW_LOOPBACK and the key that seals their secrets */
+  webhooks: WebhookSettings;
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { Measurement, MeasurementType as MeasurementTypeName } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
+import { transaction } from "../db/changes.ts";
+import { recordWebhookEvent } from "../webhooks/events.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
 import { invalidInput, notFound } from "../lib/errors.ts";
 import type { Position } from "../lib/cursor.ts";
@@ -116,7 +118,7 @@ async function writeAudited<T>(
   detail: string,
   write: (tx: Parameters<Parameters<GraphQLContext["prisma"]["$transaction"]>[0]>[0]) => Promise<T>,
 ): Promise<T> {
-  return ctx.prisma.$transaction(async (tx) => {
+  return transaction(ctx.prisma, async (tx) => {
     const result = await write(tx);
     if (ctx.viewer.kind === "token") {
       await recordAudit(tx, {
@@ -139,7 +141,11 @@ builder.mutationField("recordMeasurement", (t) =>
     resolve: async (query, _root, { input }, ctx) => {
       const userId = actingUser(ctx);
       const data = checkMeasurement(input);
-      return writeAudited(ctx, "recordMeasurement", data.type, (tx) => tx.measurement.create({ ...query, data: { ...data, userId } }));
+      return writeAudited(ctx, "recordMeasurement", data.type, async (tx) => {
+        const row = await tx.measurement.create({ data: { ...data, userId } });
+        await recordWebhookEvent(tx, { type: "measurement.created", userId, measurement: row });
+        return tx.measurement.findUniqueOrThrow({ ...query, where: { id: row.id } });
+      });
     },
   }),
 );
@@ -156,6 +162,8 @@ builder.mutationField("updateMeasurement", (t) =>
         // Scoped by user: another user's id answers exactly like an unknown one.
         const { count } = await tx.measurement.updateMany({ where: { id: String(id), userId }, data });
         if (count === 0) throw notFound("Measurement");
+        const row = await tx.measurement.findUniqueOrThrow({ where: { id: String(id) } });
+        await recordWebhookEvent(tx, { type: "measurement.updated", userId, measurement: row });
         return tx.measurement.findUniqueOrThrow({ ...query, where: { id: String(id) } });
       });
     },
@@ -173,6 +181,7 @@ builder.mutationField("deleteMeasurement", (t) =>
         const row = await tx.measurement.findFirst({ ...query, where: { id: String(id), userId } });
         if (!row) throw notFound("Measurement");
         await tx.measurement.delete({ where: { id: row.id } });
+        await recordWebhookEvent(tx, { type: "measurement.deleted", userId, measurementId: row.id });
         return row;
       });
     },

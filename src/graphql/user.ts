@@ -1,5 +1,7 @@
 import { LocalDateResolver } from "graphql-scalars";
 import { z } from "zod";
+import { transaction } from "../db/changes.ts";
+import { recordWebhookEvent } from "../webhooks/events.ts";
 import { builder } from "./builder.ts";
 import { invalidInput } from "../lib/errors.ts";
 
@@ -86,7 +88,13 @@ builder.mutationField("updateProfile", (t) =>
           data.birthDate = parsed.data;
         }
       }
-      return ctx.prisma.user.update({ ...query, where: { id: ctx.viewer.userId }, data });
+      const userId = ctx.viewer.userId;
+      if (Object.keys(data).length === 0) return ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: userId } });
+      return transaction(ctx.prisma, async (tx) => {
+        const user = await tx.user.update({ where: { id: userId }, data });
+        await recordWebhookEvent(tx, { type: "profile.updated", userId, profile: user });
+        return tx.user.findUniqueOrThrow({ ...query, where: { id: userId } });
+      });
     },
   }),
 );

@@ -215,7 +215,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
       headers: ctx?.csrfToken ? JSON.stringify({ "X-CSRF-Token": ctx.csrfToken }) : undefined,
       credentials: "same-origin",
     }),
-    context: ({ viewer, prisma, sql }) => ({ viewer, prisma, sql }),
+    context: ({ viewer, prisma, sql, webhooks }) => ({ viewer, prisma, sql, webhooks }),
     logging: {
       debug: (...args) => logger.debug({ args }, "graphql"),
       info: (...args) => logger.info({ args }, "graphql"),

@@ -30,7 +30,14 @@ describe("loadConfig defaults", () => {
       hotPathLimits: { tokenPerClient: 3000, graphqlPerToken: 3000, graphqlPerSession: 1200 },
       keyEncryption: {},
       signingKeys: { rotateAfterMs: 90 * 86_400_000, publishBeforeUseMs: 86_400_000 },
-      webhooksAllowLoopback: false,
+      webhooks: {
+        allowLoopback: false,
+        timeoutMs: 5_000,
+        retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+        retentionMs: 30 * 86_400_000,
+        pollIntervalMs: 1_000,
+        concurrency: 16,
+      },
     });
   });
 
@@ -186,13 +193,40 @@ describe("DATA_DIR, SEED_DEMO, LOG_LEVEL, HOST", () => {
   });
 
   it("WEBHOOKS_ALLOW_LOOPBACK is off unless set, and must be a boolean", () => {
-    expect(loadConfig({}).webhooksAllowLoopback).toBe(false);
-    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "" }).webhooksAllowLoopback).toBe(false);
-    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "true" }).webhooksAllowLoopback).toBe(true);
-    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "0" }).webhooksAllowLoopback).toBe(false);
+    expect(loadConfig({}).webhooks.allowLoopback).toBe(false);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "" }).webhooks.allowLoopback).toBe(false);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "true" }).webhooks.allowLoopback).toBe(true);
+    expect(loadConfig({ WEBHOOKS_ALLOW_LOOPBACK: "0" }).webhooks.allowLoopback).toBe(false);
     expect(configError({ WEBHOOKS_ALLOW_LOOPBACK: "sometimes" }).message).toBe(
       'WEBHOOKS_ALLOW_LOOPBACK must be true or false (got "sometimes")',
     );
+  });
+
+  it("the webhook delivery settings take durations, and a schedule is a list of them; the defaults retry for more than a day", () => {
+    const defaults = loadConfig({}).webhooks;
+    expect(defaults.retryScheduleMs.reduce((a, b) => a + b, 0)).toBeGreaterThan(86_400_000);
+    const c = loadConfig({
+      WEBHOOKS_TIMEOUT: "2s",
+      WEBHOOKS_RETRY_SCHEDULE: "100ms, 200ms,1s",
+      WEBHOOKS_RETENTION: "2s",
+      WEBHOOKS_POLL_INTERVAL: "50ms",
+      WEBHOOKS_CONCURRENCY: "4",
+    }).webhooks;
+    expect(c).toMatchObject({
+      timeoutMs: 2_000,
+      retryScheduleMs: [100, 200, 1_000],
+      retentionMs: 2_000,
+      pollIntervalMs: 50,
+      concurrency: 4,
+    });
+    expect(configError({ WEBHOOKS_TIMEOUT: "5m" }).message).toBe(
+      'WEBHOOKS_TIMEOUT must be a duration such as 90d, 12h, 30m or 45s from 100ms to 1m (got "5m")',
+    );
+    expect(configError({ WEBHOOKS_RETRY_SCHEDULE: "5s,soon" }).message).toMatch(
+      /^WEBHOOKS_RETRY_SCHEDULE must be up to 50 comma-separated durations/,
+    );
+    expect(configError({ WEBHOOKS_RETRY_SCHEDULE: "5s,,5s" }).message).toMatch(/^WEBHOOKS_RETRY_SCHEDULE must be/);
+    expect(configError({ WEBHOOKS_CONCURRENCY: "0" }).message).toMatch(/^WEBHOOKS_CONCURRENCY/);
   });
 
   it("LOG_LEVEL takes pino's levels", () => {

@@ -98,3 +98,16 @@ export type RateLimitBucket = Prisma.RateLimitBucketModel
  * per key and minute, not per request, so that the hot paths write nothing per request.
  */
 export type RateLimitWindow = Prisma.RateLimitWindowModel
+/**
+ * Model WebhookEndpoint
+ * Where a client's owner wants events sent (src/webhooks/endpoints.ts). The URL
+ * passed checkOutboundUrl() when it was saved and is checked again at every delivery.
+ */
+export type WebhookEndpoint = Prisma.WebhookEndpointModel
+/**
+ * Model WebhookDelivery
+ * The outbox: one event for one endpoint, written in the transaction of the change
+ * that caused it, then sent (and retried) by the delivery worker of any instance
+ * (src/webhooks/delivery.ts).
+ */
+export type WebhookDelivery = Prisma.WebhookDeliveryModel

@@ -320,6 +320,7 @@ export type OAuthClientWhereInput = {
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
+  webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
 }
 
 export type OAuthClientOrderByWithRelationInput = {
@@ -346,6 +347,7 @@ export type OAuthClientOrderByWithRelationInput = {
   grants?: Prisma.GrantOrderByRelationAggregateInput
   authorizationCodes?: Prisma.AuthorizationCodeOrderByRelationAggregateInput
   auditEvents?: Prisma.AuditEventOrderByRelationAggregateInput
+  webhookEndpoints?: Prisma.WebhookEndpointOrderByRelationAggregateInput
 }
 
 export type OAuthClientWhereUniqueInput = Prisma.AtLeast<{
@@ -375,6 +377,7 @@ export type OAuthClientWhereUniqueInput = Prisma.AtLeast<{
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
+  webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
 }, "id" | "clientId">
 
 export type OAuthClientOrderByWithAggregationInput = {
@@ -452,6 +455,7 @@ export type OAuthClientCreateInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateInput = {
@@ -477,6 +481,7 @@ export type OAuthClientUncheckedCreateInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUpdateInput = {
@@ -502,6 +507,7 @@ export type OAuthClientUpdateInput = {
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateInput = {
@@ -527,6 +533,7 @@ export type OAuthClientUncheckedUpdateInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientCreateManyInput = {
@@ -819,6 +826,20 @@ export type OAuthClientUpdateOneWithoutAuditEventsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.OAuthClientUpdateToOneWithWhereWithoutAuditEventsInput, Prisma.OAuthClientUpdateWithoutAuditEventsInput>, Prisma.OAuthClientUncheckedUpdateWithoutAuditEventsInput>
 }
 
+export type OAuthClientCreateNestedOneWithoutWebhookEndpointsInput = {
+  create?: Prisma.XOR<Prisma.OAuthClientCreateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedCreateWithoutWebhookEndpointsInput>
+  connectOrCreate?: Prisma.OAuthClientCreateOrConnectWithoutWebhookEndpointsInput
+  connect?: Prisma.OAuthClientWhereUniqueInput
+}
+
+export type OAuthClientUpdateOneRequiredWithoutWebhookEndpointsNestedInput = {
+  create?: Prisma.XOR<Prisma.OAuthClientCreateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedCreateWithoutWebhookEndpointsInput>
+  connectOrCreate?: Prisma.OAuthClientCreateOrConnectWithoutWebhookEndpointsInput
+  upsert?: Prisma.OAuthClientUpsertWithoutWebhookEndpointsInput
+  connect?: Prisma.OAuthClientWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.OAuthClientUpdateToOneWithWhereWithoutWebhookEndpointsInput, Prisma.OAuthClientUpdateWithoutWebhookEndpointsInput>, Prisma.OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput>
+}
+
 export type OAuthClientCreateWithoutOwnerInput = {
   id?: string
   clientId: string
@@ -841,6 +862,7 @@ export type OAuthClientCreateWithoutOwnerInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateWithoutOwnerInput = {
@@ -865,6 +887,7 @@ export type OAuthClientUncheckedCreateWithoutOwnerInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientCreateOrConnectWithoutOwnerInput = {
@@ -940,6 +963,7 @@ export type OAuthClientCreateWithoutGrantsInput = {
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateWithoutGrantsInput = {
@@ -964,6 +988,7 @@ export type OAuthClientUncheckedCreateWithoutGrantsInput = {
   revokedAt?: Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientCreateOrConnectWithoutGrantsInput = {
@@ -1004,6 +1029,7 @@ export type OAuthClientUpdateWithoutGrantsInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateWithoutGrantsInput = {
@@ -1028,6 +1054,7 @@ export type OAuthClientUncheckedUpdateWithoutGrantsInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientCreateWithoutAuthorizationCodesInput = {
@@ -1052,6 +1079,7 @@ export type OAuthClientCreateWithoutAuthorizationCodesInput = {
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateWithoutAuthorizationCodesInput = {
@@ -1076,6 +1104,7 @@ export type OAuthClientUncheckedCreateWithoutAuthorizationCodesInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientCreateOrConnectWithoutAuthorizationCodesInput = {
@@ -1116,6 +1145,7 @@ export type OAuthClientUpdateWithoutAuthorizationCodesInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput = {
@@ -1140,6 +1170,7 @@ export type OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientCreateWithoutAuditEventsInput = {
@@ -1164,6 +1195,7 @@ export type OAuthClientCreateWithoutAuditEventsInput = {
   owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
@@ -1188,6 +1220,7 @@ export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
   revokedAt?: Date | string | null
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutClientInput
 }
 
 export type OAuthClientCreateOrConnectWithoutAuditEventsInput = {
@@ -1228,6 +1261,7 @@ export type OAuthClientUpdateWithoutAuditEventsInput = {
   owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
@@ -1252,6 +1286,123 @@ export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutClientNestedInput
+}
+
+export type OAuthClientCreateWithoutWebhookEndpointsInput = {
+  id?: string
+  clientId: string
+  name: string
+  environment: $Enums.ClientEnvironment
+  type: $Enums.ClientType
+  redirectUris?: Prisma.OAuthClientCreateredirectUrisInput | string[]
+  scopes?: Prisma.OAuthClientCreatescopesInput | string[]
+  grantTypes?: Prisma.OAuthClientCreategrantTypesInput | string[]
+  firstParty?: boolean
+  accessTokenTtl?: number
+  refreshTokens?: boolean
+  secretHash?: string | null
+  secretHint?: string | null
+  previousSecretHash?: string | null
+  previousSecretExpiresAt?: Date | string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  revokedAt?: Date | string | null
+  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  grants?: Prisma.GrantCreateNestedManyWithoutClientInput
+  authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
+  auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
+}
+
+export type OAuthClientUncheckedCreateWithoutWebhookEndpointsInput = {
+  id?: string
+  clientId: string
+  name: string
+  environment: $Enums.ClientEnvironment
+  type: $Enums.ClientType
+  redirectUris?: Prisma.OAuthClientCreateredirectUrisInput | string[]
+  scopes?: Prisma.OAuthClientCreatescopesInput | string[]
+  grantTypes?: Prisma.OAuthClientCreategrantTypesInput | string[]
+  firstParty?: boolean
+  accessTokenTtl?: number
+  refreshTokens?: boolean
+  secretHash?: string | null
+  secretHint?: string | null
+  previousSecretHash?: string | null
+  previousSecretExpiresAt?: Date | string | null
+  ownerId: string
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  revokedAt?: Date | string | null
+  grants?: Prisma.GrantUncheckedCreateNestedManyWithoutClientInput
+  authorizationCodes?: Prisma.AuthorizationCodeUncheckedCreateNestedManyWithoutClientInput
+  auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutClientInput
+}
+
+export type OAuthClientCreateOrConnectWithoutWebhookEndpointsInput = {
+  where: Prisma.OAuthClientWhereUniqueInput
+  create: Prisma.XOR<Prisma.OAuthClientCreateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedCreateWithoutWebhookEndpointsInput>
+}
+
+export type OAuthClientUpsertWithoutWebhookEndpointsInput = {
+  update: Prisma.XOR<Prisma.OAuthClientUpdateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput>
+  create: Prisma.XOR<Prisma.OAuthClientCreateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedCreateWithoutWebhookEndpointsInput>
+  where?: Prisma.OAuthClientWhereInput
+}
+
+export type OAuthClientUpdateToOneWithWhereWithoutWebhookEndpointsInput = {
+  where?: Prisma.OAuthClientWhereInput
+  data: Prisma.XOR<Prisma.OAuthClientUpdateWithoutWebhookEndpointsInput, Prisma.OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput>
+}
+
+export type OAuthClientUpdateWithoutWebhookEndpointsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  clientId?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  environment?: Prisma.EnumClientEnvironmentFieldUpdateOperationsInput | $Enums.ClientEnvironment
+  type?: Prisma.EnumClientTypeFieldUpdateOperationsInput | $Enums.ClientType
+  redirectUris?: Prisma.OAuthClientUpdateredirectUrisInput | string[]
+  scopes?: Prisma.OAuthClientUpdatescopesInput | string[]
+  grantTypes?: Prisma.OAuthClientUpdategrantTypesInput | string[]
+  firstParty?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  accessTokenTtl?: Prisma.IntFieldUpdateOperationsInput | number
+  refreshTokens?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  secretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
+  authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
+  auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
+}
+
+export type OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  clientId?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  environment?: Prisma.EnumClientEnvironmentFieldUpdateOperationsInput | $Enums.ClientEnvironment
+  type?: Prisma.EnumClientTypeFieldUpdateOperationsInput | $Enums.ClientType
+  redirectUris?: Prisma.OAuthClientUpdateredirectUrisInput | string[]
+  scopes?: Prisma.OAuthClientUpdatescopesInput | string[]
+  grantTypes?: Prisma.OAuthClientUpdategrantTypesInput | string[]
+  firstParty?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  accessTokenTtl?: Prisma.IntFieldUpdateOperationsInput | number
+  refreshTokens?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  secretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
+  authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
+  auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientCreateManyOwnerInput = {
@@ -1297,6 +1448,7 @@ export type OAuthClientUpdateWithoutOwnerInput = {
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateWithoutOwnerInput = {
@@ -1321,6 +1473,7 @@ export type OAuthClientUncheckedUpdateWithoutOwnerInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUncheckedUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutClientNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutClientNestedInput
 }
 
 export type OAuthClientUncheckedUpdateManyWithoutOwnerInput = {
@@ -1353,12 +1506,14 @@ export type OAuthClientCountOutputType = {
   grants: number
   authorizationCodes: number
   auditEvents: number
+  webhookEndpoints: number
 }
 
 export type OAuthClientCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grants?: boolean | OAuthClientCountOutputTypeCountGrantsArgs
   authorizationCodes?: boolean | OAuthClientCountOutputTypeCountAuthorizationCodesArgs
   auditEvents?: boolean | OAuthClientCountOutputTypeCountAuditEventsArgs
+  webhookEndpoints?: boolean | OAuthClientCountOutputTypeCountWebhookEndpointsArgs
 }
 
 /**
@@ -1392,6 +1547,13 @@ export type OAuthClientCountOutputTypeCountAuditEventsArgs<ExtArgs extends runti
   where?: Prisma.AuditEventWhereInput
 }
 
+/**
+ * OAuthClientCountOutputType without action
+ */
+export type OAuthClientCountOutputTypeCountWebhookEndpointsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.WebhookEndpointWhereInput
+}
+
 
 export type OAuthClientSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -1417,6 +1579,7 @@ export type OAuthClientSelect<ExtArgs extends runtime.Types.Extensions.InternalA
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
+  webhookEndpoints?: boolean | Prisma.OAuthClient$webhookEndpointsArgs<ExtArgs>
   _count?: boolean | Prisma.OAuthClientCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["oAuthClient"]>
 
@@ -1494,6 +1657,7 @@ export type OAuthClientInclude<ExtArgs extends runtime.Types.Extensions.Internal
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
+  webhookEndpoints?: boolean | Prisma.OAuthClient$webhookEndpointsArgs<ExtArgs>
   _count?: boolean | Prisma.OAuthClientCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type OAuthClientIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1510,6 +1674,7 @@ export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.Interna
     grants: Prisma.$GrantPayload<ExtArgs>[]
     authorizationCodes: Prisma.$AuthorizationCodePayload<ExtArgs>[]
     auditEvents: Prisma.$AuditEventPayload<ExtArgs>[]
+    webhookEndpoints: Prisma.$WebhookEndpointPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1935,6 +2100,7 @@ export interface Prisma__OAuthClientClient<T, Null = never, ExtArgs extends runt
   grants<T extends Prisma.OAuthClient$grantsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$grantsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$GrantPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   authorizationCodes<T extends Prisma.OAuthClient$authorizationCodesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuthorizationCodePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   auditEvents<T extends Prisma.OAuthClient$auditEventsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$auditEventsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuditEventPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  webhookEndpoints<T extends Prisma.OAuthClient$webhookEndpointsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$webhookEndpointsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookEndpointPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -2448,6 +2614,30 @@ export type OAuthClient$auditEventsArgs<ExtArgs extends runtime.Types.Extensions
   take?: number
   skip?: number
   distinct?: Prisma.AuditEventScalarFieldEnum | Prisma.AuditEventScalarFieldEnum[]
+}
+
+/**
+ * OAuthClient.webhookEndpoints
+ */
+export type OAuthClient$webhookEndpointsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookEndpoint
+   */
+  select?: Prisma.WebhookEndpointSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the WebhookEndpoint
+   */
+  omit?: Prisma.WebhookEndpointOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.WebhookEndpointInclude<ExtArgs> | null
+  where?: Prisma.WebhookEndpointWhereInput
+  orderBy?: Prisma.WebhookEndpointOrderByWithRelationInput | Prisma.WebhookEndpointOrderByWithRelationInput[]
+  cursor?: Prisma.WebhookEndpointWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.WebhookEndpointScalarFieldEnum | Prisma.WebhookEndpointScalarFieldEnum[]
 }
 
 /**
