@@ -7,6 +7,7 @@ import "./oauth-client.ts";
 import "./measurement.ts";
 import "./activity.ts";
 import "./connected-app.ts";
+import "./webhook-endpoint.ts";
 
 let built: GraphQLSchema | undefined;
 
