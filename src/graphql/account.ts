@@ -23,6 +23,15 @@ export const AccountRef = builder.objectRef<AccountShape>("Account").implement({
       resolve: (query, account, _args, ctx) =>
         ctx.prisma.oAuthClient.findMany({ ...query, where: { ownerId: account.userId }, orderBy: { createdAt: "desc" } }),
     }),
+    oauthClient: t.prismaField({
+      type: OAuthClientRef,
+      description:
+        "One of the clients this account registered, by its client ID (null for any other): what to read its webhook deliveries through, " +
+        "which costs too much across every client at once.",
+      args: { clientId: t.arg.id({ required: true }) },
+      resolve: (query, account, { clientId }, ctx) =>
+        ctx.prisma.oAuthClient.findFirst({ ...query, where: { clientId: String(clientId), ownerId: account.userId } }),
+    }),
   }),
 });
 

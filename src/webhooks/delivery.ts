@@ -51,8 +51,11 @@ export const DEFAULT_WEBHOOK_DELIVERY: Omit<WebhookDeliveryOptions, "allowLoopba
 
 /** What a receiver may answer with before it counts as a failure; the body is not read further. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** A claim outlives the attempt's timeout by this much before another instance may try. */
-const CLAIM_MARGIN_MS = 30_000;
+/**
+ * A claim outlives the attempt's timeout by this much before another instance
+ * may try: time to record the outcome, and the instances' clock difference.
+ */
+const CLAIM_MARGIN_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
 const PRUNE_BATCH = 5_000;
 const USER_AGENT = "scopegate-webhooks/1";

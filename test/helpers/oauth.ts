@@ -175,3 +175,35 @@ export async function exchangeCode(
   const res = await oauth.authorizationCodeGrantRequest(as, client, auth, callback, redirectUri, verifier, insecure);
   return oauth.processAuthorizationCodeResponse(as, client, res, expectedNonce ? { expectedNonce } : undefined);
 }
+
+/**
+ * `user` connects `client` through the real code flow (consent page, Allow with
+ * `ticked` or every offered scope, code exchange with oauth4webapi); returns
+ * the tokens and the user's live grant.
+ */
+export async function connectApp(
+  server: TestServer,
+  as: oauth.AuthorizationServer,
+  user: { web: WebClient; user: { id: string } },
+  client: { id: string; clientId: string; redirectUris: string[] },
+  auth: oauth.ClientAuth,
+  scope: string,
+  ticked?: string[],
+) {
+  const redirectUri = client.redirectUris[0]!;
+  const req = await authorizationUrl(as, client.clientId, redirectUri, scope);
+  let res = await user.web.fetch(req.url.pathname + req.url.search);
+  if (res.status === 200) res = (await submitConsent(user.web, await res.text(), { decision: "allow", ticked })).res;
+  const params = oauth.validateAuthResponse(as, { client_id: client.clientId }, location(res, server.url), req.state);
+  const tokens = await exchangeCode(
+    as,
+    { client_id: client.clientId },
+    auth,
+    params,
+    redirectUri,
+    req.verifier,
+    scope.split(" ").includes("openid") ? req.nonce : undefined,
+  );
+  const grant = await server.db.prisma.grant.findFirstOrThrow({ where: { userId: user.user.id, clientId: client.id, revokedAt: null } });
+  return { tokens, grantId: grant.id };
+}
