@@ -15,6 +15,7 @@ import { hotPathLimits, RateLimitSync } from "./db/rate-limit-windows.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
+import { resealWebhookSecrets } from "./webhooks/endpoints.ts";
 
 export interface RunningServer {
   /** http://host:port the server listens on */
@@ -77,6 +78,7 @@ export async function startServer(
       schedule: config.signingKeys,
     });
     await keys.init();
+    await resealWebhookSecrets(db.prisma, keyEncryption, logger);
     const revocations = new Revocations(db, keys, logger);
     await revocations.start();
     stopRevocations = () => revocations.stop();

@@ -38,8 +38,12 @@ export interface WebhookDeliveryOptions {
   lookup?: Lookup;
 }
 
-/** Svix's schedule, which the Standard Webhooks authors run: about 28 hours of retries after the first attempt. */
-export const DEFAULT_RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000] as const;
+/**
+ * Svix's schedule (the Standard Webhooks authors run it) with one more 10-hour
+ * wait: about 37.6 hours of retries after the first attempt, so that even with
+ * every jitter at -20% they last more than a day (30 hours).
+ */
+export const DEFAULT_RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 36_000_000] as const;
 
 export const DEFAULT_WEBHOOK_DELIVERY: Omit<WebhookDeliveryOptions, "allowLoopback" | "lookup"> = {
   timeoutMs: 5_000,

@@ -7,7 +7,8 @@ import { checkOutboundUrl, OutboundRefusedError } from "../lib/guarded-fetch.ts"
 import type { KeyEncryption } from "../lib/key-encryption.ts";
 import { hasLoneSurrogate } from "../lib/text.ts";
 import { isWebhookEventType, requiredScope, WEBHOOK_EVENT_TYPES, wakeWebhookWorkers } from "./events.ts";
-import { newWebhookSecret, sealWebhookSecret } from "./signature.ts";
+import type { Logger } from "../lib/log.ts";
+import { KEY_ENCRYPTION_LABEL, newWebhookSecret, sealContext, sealWebhookSecret } from "./signature.ts";
 
 /**
  * A client's owner managing its webhook endpoints (GraphQL mutations and the
@@ -252,4 +253,38 @@ export async function resendWebhookDelivery(db: Db, ownerId: string, deliveryId:
   if (count === 0) throw invalidInput(undefined, "This delivery is being attempted right now; try again in a moment.");
   wakeWebhookWorkers();
   return db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id } });
+}
+
+/**
+ * After KEY_ENCRYPTION_SECRET was rotated (the old one in
+ * KEY_ENCRYPTION_SECRET_PREVIOUS): seals every endpoint's secrets again under
+ * the current one, at start-up, as the signing keys are, so that the previous
+ * secret can be dropped once every instance has restarted. A secret that
+ * neither opens is left as it is and logged: its deliveries fail with that
+ * reason until the owner rotates it, and the server still starts.
+ */
+export async function resealWebhookSecrets(db: Db, keyEncryption: KeyEncryption, logger?: Pick<Logger, "info" | "warn">): Promise<number> {
+  const rows = await db.webhookEndpoint.findMany({ select: { id: true, secret: true, previousSecret: true } });
+  let resealed = 0;
+  for (const row of rows) {
+    const stale = (sealed: string | null) => sealed !== null && !keyEncryption.isCurrent(sealed);
+    if (!stale(row.secret) && !stale(row.previousSecret)) continue;
+    try {
+      const reseal = (sealed: string) => keyEncryption.reseal(KEY_ENCRYPTION_LABEL, sealed, sealContext(row.id));
+      // Only if nobody changed it meanwhile (a rotation on another instance).
+      const { count } = await db.webhookEndpoint.updateMany({
+        where: { id: row.id, secret: row.secret, previousSecret: row.previousSecret },
+        data: { secret: reseal(row.secret), previousSecret: row.previousSecret === null ? null : reseal(row.previousSecret) },
+      });
+      resealed += count;
+    } catch (err) {
+      logger?.warn(
+        { endpointId: row.id },
+        `a webhook endpoint's signing secret was left as it is (${(err as Error).message}): set KEY_ENCRYPTION_SECRET_PREVIOUS ` +
+          "to the secret it was sealed under, or have its owner rotate it; its deliveries fail until then",
+      );
+    }
+  }
+  if (resealed) logger?.info({ endpoints: resealed }, "sealed webhook secrets under the current KEY_ENCRYPTION_SECRET");
+  return resealed;
 }

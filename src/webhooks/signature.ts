@@ -112,7 +112,8 @@ export function webhookTimestamp(now: Date = new Date()): number {
   return Math.floor(now.getTime() / 1000);
 }
 
-function context(endpointId: string): string {
+/** What a sealed secret is bound to: one endpoint's row. */
+export function sealContext(endpointId: string): string {
   if (typeof endpointId !== "string" || endpointId === "") {
     throw new WebhookSignatureError("a webhook secret is sealed for one endpoint id");
   }
@@ -122,12 +123,12 @@ function context(endpointId: string): string {
 /** The secret sealed for storage on one endpoint's row: it opens only for that endpoint. */
 export function sealWebhookSecret(keyEncryption: KeyEncryption, endpointId: string, secret: string): string {
   webhookSecretKey(secret);
-  return keyEncryption.seal(KEY_ENCRYPTION_LABEL, secret, context(endpointId));
+  return keyEncryption.seal(KEY_ENCRYPTION_LABEL, secret, sealContext(endpointId));
 }
 
 /** The secret sealed by sealWebhookSecret() for this endpoint; throws KeyEncryptionError when it does not open. */
 export function openWebhookSecret(keyEncryption: KeyEncryption, endpointId: string, sealed: string): string {
-  const secret = keyEncryption.openText(KEY_ENCRYPTION_LABEL, sealed, context(endpointId));
+  const secret = keyEncryption.openText(KEY_ENCRYPTION_LABEL, sealed, sealContext(endpointId));
   webhookSecretKey(secret);
   return secret;
 }

@@ -33,7 +33,7 @@ describe("loadConfig defaults", () => {
       webhooks: {
         allowLoopback: false,
         timeoutMs: 5_000,
-        retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000],
+        retryScheduleMs: [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000, 36_000_000],
         retentionMs: 30 * 86_400_000,
         pollIntervalMs: 1_000,
         concurrency: 16,
