@@ -30,6 +30,7 @@ const ACTIONS: Record<string, string> = {
   "client.revoked": "App revoked",
   "code.reused": "Security: code used twice",
   "refresh_token.reused": "Security: refresh token reused",
+  "webhook.sent": "Data sent by webhook",
 };
 
 const GRANT_TYPES: Record<string, string> = {
@@ -42,6 +43,7 @@ const GRANT_TYPES: Record<string, string> = {
 const TONE: Record<string, string> = {
   "data.read": "data",
   "data.written": "data",
+  "webhook.sent": "data",
   "grant.created": "granted",
   "grant.updated": "changed",
   "grant.revoked": "ended",
@@ -63,6 +65,12 @@ function describe(e: AuditEventWithClient): Html {
     }
     case "data.written":
       return html`Change: <code class="fields">${d}</code>`;
+    case "webhook.sent": {
+      // "<event> <webhook-id> to <host>: <outcome>" (src/webhooks/delivery.ts)
+      const m = /^(\S+) \S+ to (\S+): (.*)$/.exec(d);
+      if (!m) return html`${sentence(d)}`;
+      return html`<code class="fields">${m[1]}</code> sent to <code>${m[2]}</code> · ${m[3]}`;
+    }
     case "token.issued": {
       const gt = /grant_type=(\S+)/.exec(d)?.[1];
       const scope = /scope=([^+]*?)(?:\s\+|$)/.exec(d)?.[1]?.trim() ?? "";

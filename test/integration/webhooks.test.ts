@@ -180,6 +180,12 @@ describe("deliveries", () => {
     expect(sent[0].detail).toContain("measurement.created");
     expect(sent[0].detail).toContain("127.0.0.1");
     expect(sent[0].detail).not.toContain("do-not-log"); // the host only, never the path or query
+    // ...and on the user's activity page, in words.
+    const page = await (await readsData.web.fetch("/account/activity")).text();
+    expect(page).toContain("Data sent by webhook");
+    expect(page).toMatch(
+      /<code class="fields">measurement\.created<\/code> sent to <code>127\.0\.0\.1:\d+<\/code> · delivered \(HTTP 204\)/,
+    );
   });
 
   it("include writes made by the partner's own token and by the user's session", async () => {
