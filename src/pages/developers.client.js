@@ -1,6 +1,7 @@
 // The /developers page's script (served by src/pages/developers.ts, no build step).
 // It calls the GraphQL mutations with the account session cookie and the page's
-// CSRF token, shows a new secret once, and refreshes the server-rendered list.
+// CSRF token, shows a new secret once, and refreshes the server-rendered lists
+// (clients, and webhook endpoints with their deliveries).
 // Text only ever goes into the page through textContent.
 
 (() => {
@@ -16,6 +17,15 @@
   const ROTATE = `mutation RotateOAuthClientSecret($clientId: ID!, $gracePeriodSeconds: Int) {
     rotateOAuthClientSecret(clientId: $clientId, gracePeriodSeconds: $gracePeriodSeconds) { clientSecret client { ${CLIENT_FIELDS} } } }`;
   const REVOKE = `mutation RevokeOAuthClient($clientId: ID!) { revokeOAuthClient(clientId: $clientId) { ${CLIENT_FIELDS} } }`;
+
+  const ENDPOINT_FIELDS = "id url eventTypes enabled secretHint previousSecretExpiresAt";
+  const CREATE_WEBHOOK = `mutation CreateWebhookEndpoint($clientId: ID!, $input: CreateWebhookEndpointInput!) {
+    createWebhookEndpoint(clientId: $clientId, input: $input) { secret endpoint { ${ENDPOINT_FIELDS} } } }`;
+  const UPDATE_WEBHOOK = `mutation UpdateWebhookEndpoint($id: ID!, $input: UpdateWebhookEndpointInput!) {
+    updateWebhookEndpoint(id: $id, input: $input) { ${ENDPOINT_FIELDS} } }`;
+  const ROTATE_WEBHOOK = `mutation RotateWebhookSecret($id: ID!) { rotateWebhookSecret(id: $id) { secret endpoint { ${ENDPOINT_FIELDS} } } }`;
+  const DELETE_WEBHOOK = `mutation DeleteWebhookEndpoint($id: ID!) { deleteWebhookEndpoint(id: $id) { id url } }`;
+  const RESEND_WEBHOOK = `mutation ResendWebhookDelivery($id: ID!) { resendWebhookDelivery(id: $id) { id eventType status } }`;
 
   class GraphQLFailure extends Error {
     constructor(message, field) {
@@ -88,19 +98,30 @@
     $("secret-client-id").textContent = "";
   }
 
-  /** Fetches the page again and swaps in the server-rendered list (one renderer for the list). */
-  async function refreshList() {
+  /**
+   * Fetches the page again and swaps in the server-rendered contents of the
+   * elements with these ids (one renderer for each list). The focused control,
+   * when it has an id, keeps the focus in the fresh list.
+   */
+  async function refresh(ids, say) {
     try {
       const res = await fetch(location.pathname, { credentials: "same-origin", headers: { accept: "text/html" } });
       if (!res.ok) throw new Error(String(res.status));
       const doc = new DOMParser().parseFromString(await res.text(), "text/html");
-      const fresh = doc.getElementById("client-list");
-      if (!fresh) throw new Error("no list");
-      $("client-list").replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
+      const focused = document.activeElement?.id;
+      for (const id of ids) {
+        const fresh = doc.getElementById(id);
+        if (!fresh || !$(id)) throw new Error(`no ${id}`);
+        $(id).replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
+      }
+      if (focused && $(focused) && document.activeElement !== $(focused)) $(focused).focus();
     } catch {
-      notice("Saved. Reload the page to see the updated list.");
+      say("Saved. Reload the page to see the updated list.");
     }
   }
+
+  /** A new or revoked client also appears in, or leaves, the webhooks section. */
+  const refreshList = () => refresh(["client-list", "webhook-list"], notice);
 
   // ---- copy buttons ------------------------------------------------------------
 
@@ -158,7 +179,7 @@
     scope.querySelectorAll("[aria-invalid]").forEach((el) => {
       el.removeAttribute("aria-invalid");
     });
-    scope.querySelectorAll("[data-dialog-error], #create-error").forEach((el) => {
+    scope.querySelectorAll("[data-dialog-error], [data-form-error], #create-error").forEach((el) => {
       el.hidden = true;
       el.textContent = "";
     });
@@ -170,10 +191,10 @@
     if (slot) {
       slot.textContent = forField(failure.message, failure.field);
       slot.hidden = false;
-      const control = scope.querySelector(`#f-${CSS.escape(failure.field)}`);
+      const control = scope.querySelector(`[data-field="${CSS.escape(failure.field)}"], #f-${CSS.escape(failure.field)}`);
       if (control) {
         control.setAttribute("aria-invalid", "true");
-        const focusable = control.matches("input, textarea, select") ? control : control.querySelector("input");
+        const focusable = control.matches("input, textarea, select") ? control : control.querySelector("input:not(:disabled)");
         if (focusable) focusable.focus();
       }
       return;
@@ -234,16 +255,17 @@
 
   // ---- rotate and revoke, each behind a confirmation dialog ---------------------------
 
-  /** The client whose button opened a dialog. */
+  /** The client or webhook endpoint whose button opened a dialog. */
   let target = null;
 
-  function openDialog(dialog, client) {
-    target = client;
+  /** Opens a dialog about `subject`; its [data-fill=key] elements show subject[key] (a client's name, an endpoint's url). */
+  function openDialog(dialog, subject) {
+    target = subject;
     const dialogForm = dialog.querySelector("form");
     clearErrors(dialogForm);
     dialogForm.reset();
-    dialog.querySelectorAll('[data-fill="name"]').forEach((el) => {
-      el.textContent = client.name;
+    dialog.querySelectorAll("[data-fill]").forEach((el) => {
+      el.textContent = subject[el.dataset.fill] ?? "";
     });
     dialog.showModal();
   }
@@ -307,5 +329,163 @@
     await refreshList();
     if ($("secret-client-id").textContent === revoked.clientId) hideSecret();
     notice(`${revoked.name} was revoked. Its tokens no longer work.`);
+  });
+
+  // ---- webhooks: add, enable/disable, edit, rotate, delete, resend --------------------
+
+  const asFailure = (err) => (err instanceof GraphQLFailure ? err : new GraphQLFailure("Something went wrong."));
+  const utc = (iso) => `${new Date(iso).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+
+  function webhookNotice(text) {
+    const el = $("webhook-notice");
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function showWebhookSecret(endpoint, secret) {
+    const { id, url, previousSecretExpiresAt: overlapUntil } = endpoint;
+    const panel = $("webhook-secret-panel");
+    panel.dataset.endpointId = id;
+    panel.querySelectorAll('[data-fill="url"]').forEach((el) => {
+      el.textContent = url;
+    });
+    $("webhook-secret-value").textContent = secret;
+    const overlap = $("webhook-secret-overlap");
+    overlap.textContent = overlapUntil
+      ? `The previous secret keeps signing beside it until ${utc(overlapUntil)}: update your receiver before then.`
+      : "";
+    overlap.hidden = !overlapUntil;
+    panel.hidden = false;
+    panel.scrollIntoView({ block: "start", behavior: "smooth" });
+    panel.focus({ preventScroll: true });
+  }
+
+  function hideWebhookSecret() {
+    $("webhook-secret-panel").hidden = true;
+    delete $("webhook-secret-panel").dataset.endpointId;
+    $("webhook-secret-value").textContent = "";
+  }
+
+  $("webhook-secret-done").addEventListener("click", () => {
+    hideWebhookSecret();
+    webhookNotice("");
+  });
+
+  const refreshEndpoints = (clientId) => refresh([`wh-endpoints-${clientId}`], webhookNotice);
+
+  /** The endpoint a control belongs to, as the page rendered it. */
+  function endpointOf(el) {
+    const item = el.closest("[data-endpoint-id]");
+    const section = el.closest(".webhook-client");
+    if (!item || !section) return null;
+    const words = (s) => (s || "").split(" ").filter(Boolean);
+    return {
+      id: item.dataset.endpointId,
+      url: item.dataset.url,
+      eventTypes: words(item.dataset.eventTypes),
+      enabled: item.dataset.enabled === "true",
+      clientId: section.dataset.clientId,
+      offered: words(section.dataset.offered),
+      item,
+    };
+  }
+
+  // Add an endpoint: one form per client, inside the list that refreshList() swaps, hence delegated.
+  document.addEventListener("submit", async (event) => {
+    const addForm = event.target instanceof HTMLFormElement && event.target.matches("form.webhook-add") ? event.target : null;
+    if (!addForm) return;
+    event.preventDefault();
+    clearErrors(addForm);
+    webhookNotice("");
+    const data = new FormData(addForm);
+    const input = {
+      url: String(data.get("url") || "").trim(),
+      eventTypes: data.getAll("eventTypes").map(String),
+      enabled: data.get("enabled") === "on",
+    };
+    const clientId = addForm.dataset.clientId;
+    const submit = addForm.querySelector('button[type="submit"]');
+    submit.disabled = true;
+    try {
+      const { createWebhookEndpoint: created } = await graphql(CREATE_WEBHOOK, { clientId, input });
+      addForm.reset();
+      await refreshEndpoints(clientId);
+      showWebhookSecret(created.endpoint, created.secret);
+      webhookNotice(`Added ${created.endpoint.url}${created.endpoint.enabled ? "" : " (disabled)"}.`);
+    } catch (err) {
+      showError(addForm, asFailure(err), addForm.querySelector("[data-form-error]"));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  function openEndpointEdit(endpoint) {
+    const dialog = $("webhook-edit-dialog");
+    openDialog(dialog, endpoint);
+    dialog.querySelector('input[name="url"]').value = endpoint.url;
+    // The client's event types, and any it subscribed to before its client lost the scope (so it can be unticked).
+    dialog.querySelectorAll('input[name="eventTypes"]').forEach((box) => {
+      const shown = endpoint.offered.includes(box.value) || endpoint.eventTypes.includes(box.value);
+      box.closest("label").hidden = !shown;
+      box.disabled = !shown;
+      box.checked = endpoint.eventTypes.includes(box.value);
+    });
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button[data-wh-action]") : null;
+    if (!button) return;
+    const endpoint = endpointOf(button);
+    if (!endpoint) return;
+    const action = button.dataset.whAction;
+    if (action === "edit") return openEndpointEdit(endpoint);
+    if (action === "rotate") return openDialog($("webhook-rotate-dialog"), endpoint);
+    if (action === "delete") return openDialog($("webhook-delete-dialog"), endpoint);
+
+    const slot = endpoint.item.querySelector("[data-endpoint-error]");
+    slot.hidden = true;
+    slot.textContent = "";
+    webhookNotice("");
+    button.disabled = true;
+    try {
+      if (action === "toggle") {
+        await graphql(UPDATE_WEBHOOK, { id: endpoint.id, input: { enabled: !endpoint.enabled } });
+        await refreshEndpoints(endpoint.clientId);
+        webhookNotice(
+          endpoint.enabled ? `Disabled ${endpoint.url}: nothing is sent to it until you enable it again.` : `Enabled ${endpoint.url}.`,
+        );
+      } else if (action === "resend") {
+        const row = button.closest("[data-delivery-id]");
+        const { resendWebhookDelivery: queued } = await graphql(RESEND_WEBHOOK, { id: row.dataset.deliveryId });
+        await refreshEndpoints(endpoint.clientId);
+        webhookNotice(`${queued.eventType} ${queued.id} is being sent again. Reload the page to see how it went.`);
+      }
+    } catch (err) {
+      slot.textContent = asFailure(err).message;
+      slot.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  confirmWith("webhook-edit-dialog", async (endpoint, data) => {
+    const input = { url: String(data.get("url") || "").trim(), eventTypes: data.getAll("eventTypes").map(String) };
+    const { updateWebhookEndpoint: updated } = await graphql(UPDATE_WEBHOOK, { id: endpoint.id, input });
+    await refreshEndpoints(endpoint.clientId);
+    webhookNotice(`Saved ${updated.url}.`);
+  });
+
+  confirmWith("webhook-rotate-dialog", async (endpoint) => {
+    const { rotateWebhookSecret: rotated } = await graphql(ROTATE_WEBHOOK, { id: endpoint.id });
+    await refreshEndpoints(endpoint.clientId);
+    showWebhookSecret(rotated.endpoint, rotated.secret);
+    webhookNotice(`New signing secret for ${rotated.endpoint.url}.`);
+  });
+
+  confirmWith("webhook-delete-dialog", async (endpoint) => {
+    const { deleteWebhookEndpoint: deleted } = await graphql(DELETE_WEBHOOK, { id: endpoint.id });
+    await refreshEndpoints(endpoint.clientId);
+    if ($("webhook-secret-panel").dataset.endpointId === deleted.id) hideWebhookSecret();
+    webhookNotice(`Deleted ${deleted.url}.`);
   });
 })();

@@ -9,12 +9,14 @@ import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from "../clients/registrat
 import { DATA_SCOPES, SCOPE_DESCRIPTIONS } from "../consent/scopes.ts";
 import { layout, type Html } from "./layout.ts";
 import { badge, envBadge } from "./components.ts";
+import { type ClientWebhooks, loadClientWebhooks, webhookDialogs, webhooksSection } from "./developers-webhooks.ts";
 import { pagePolicy } from "./security-headers.ts";
 import { requireSession } from "./session.ts";
 
 /**
- * /developers: the signed-in user's OAuth clients ("API keys"). The list is
- * rendered here; creating, rotating and revoking happen in the browser script
+ * /developers: the signed-in user's OAuth clients ("API keys") and their
+ * webhook endpoints (developers-webhooks.ts). The lists are rendered here;
+ * creating, rotating and revoking happen in the browser script
  * (developers.client.js), which calls the GraphQL mutations with the account
  * session and the page's CSRF token, so page and API share one code path
  * (oauth/registration.ts, oauth/client-admin.ts).
@@ -190,7 +192,14 @@ const dialogs = html`<dialog id="rotate-dialog" aria-labelledby="rotate-title">
   </form>
 </dialog>`;
 
-function developersPage(opts: { email: string; csrf: string; isAdmin: boolean; clients: OAuthClient[] }): Html {
+function developersPage(opts: {
+  email: string;
+  csrf: string;
+  isAdmin: boolean;
+  clients: OAuthClient[];
+  webhooks: ClientWebhooks[];
+  allowLoopback: boolean;
+}): Html {
   return layout({
     title: "Developers",
     signedInAs: opts.email,
@@ -201,7 +210,7 @@ function developersPage(opts: { email: string; csrf: string; isAdmin: boolean; c
     <h1>Developers</h1>
     <p class="muted">OAuth clients (API keys) for your own apps. Discovery: <code>/.well-known/openid-configuration</code></p>
   </div>
-  <noscript><p class="form-error">This page needs JavaScript to create, rotate and revoke clients.</p></noscript>
+  <noscript><p class="form-error">This page needs JavaScript to create, rotate and revoke clients and to manage webhooks.</p></noscript>
   <p class="notice" id="notice" role="status" hidden></p>
 
   <section class="card page-card secret" id="secret-panel" tabindex="-1" aria-labelledby="secret-title" hidden>
@@ -222,8 +231,11 @@ function developersPage(opts: { email: string; csrf: string; isAdmin: boolean; c
     <h2 id="create-title">Create a client</h2>
     ${createForm(opts.isAdmin)}
   </section>
+
+  ${webhooksSection(opts.webhooks, opts.allowLoopback)}
 </div>
 ${dialogs}
+${webhookDialogs}
 <script src="${DEVELOPERS_SCRIPT_PATH}" defer></script>`,
   });
 }
@@ -235,7 +247,17 @@ export function developerPages(deps: AppDeps): Hono<AppEnv> {
   app.get(DEVELOPERS_PATH, pagePolicy("scripts"), requireSession(deps), async (c) => {
     const session = c.var.accountSession;
     const clients = await listClients(deps.prisma, session.userId);
-    return c.html(developersPage({ email: session.user.email, csrf: session.csrfToken, isAdmin: session.user.isAdmin, clients }));
+    const webhooks = await loadClientWebhooks(deps.prisma, session.userId, clients);
+    return c.html(
+      developersPage({
+        email: session.user.email,
+        csrf: session.csrfToken,
+        isAdmin: session.user.isAdmin,
+        clients,
+        webhooks,
+        allowLoopback: deps.webhooks.allowLoopback,
+      }),
+    );
   });
 
   app.get(DEVELOPERS_SCRIPT_PATH, (c) => {
