@@ -13,7 +13,7 @@ const LAYERS = [
   ["consent"], // scopes, grants, connected apps
   ["clients"], // client registration and administration
   ["accounts"], // users, sign-in sessions, passwords, export, deletion
-  ["oauth"], // the protocol: endpoints, grant types, tokens, keys, the revocation view
+  ["oauth", "connectors"], // the protocols: our authorization server; scopegate as OAuth client of other providers
   ["auth"], // request -> viewer
   ["metrics"],
   ["graphql", "pages", "mcp", "seed"], // the surfaces
@@ -41,7 +41,7 @@ module.exports = {
     },
     ...layerRules.map((rule) =>
       // The protocol and request layers see the application's wiring (AppDeps, AppEnv, Config) as types.
-      rule.from.path.match(/oauth|auth|metrics/)
+      rule.from.path.match(/oauth|connectors|auth|metrics/)
         ? { ...rule, to: { ...rule.to, path: folders(LAYERS.slice(LAYERS.findIndex((l) => rule.from.path === folders(l)) + 1).flat()) } }
         : rule,
     ),

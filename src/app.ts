@@ -24,6 +24,7 @@ import { pagePolicy, pageSecurityHeaders } from "./pages/security-headers.ts";
 import { loadSession } from "./accounts/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
+import { connectorRoutes } from "./connectors/routes.ts";
 import { AUTHORIZE_PATH } from "./oauth/authorize/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 import { requestMetrics } from "./metrics/middleware.ts";
@@ -109,6 +110,8 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   // The consent page and the authorization endpoint's error pages.
   app.use(AUTHORIZE_PATH, pagePolicy("authorization"));
   app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
+  // scopegate as OAuth client of the providers in CONNECTORS_FILE.
+  app.route("/", connectorRoutes(deps, { errorPage: authorizeErrorPage }));
 
   // GraphiQL, when a browser asks /graphql for HTML.
   app.use("/graphql", pagePolicy("graphiql"));
@@ -138,6 +141,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
         prisma: deps.prisma,
         sql: deps.sql,
         webhooks: deps.webhooks,
+        connectors: deps.connectors,
         issuer: deps.config.issuer,
         audit: deps.audit,
       });
@@ -170,7 +174,15 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       }
       viewer = { kind: "account", userId: session.userId, session };
     }
-    return yoga.fetch(c.req.raw, { viewer, prisma: deps.prisma, sql: deps.sql, webhooks: deps.webhooks, csrfToken: session?.csrfToken, issuer: deps.config.issuer });
+    return yoga.fetch(c.req.raw, {
+      viewer,
+      prisma: deps.prisma,
+      sql: deps.sql,
+      webhooks: deps.webhooks,
+      connectors: deps.connectors,
+      csrfToken: session?.csrfToken,
+      issuer: deps.config.issuer,
+    });
   });
 
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));

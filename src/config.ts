@@ -6,6 +6,7 @@ import { MIN_SECRET_LENGTH } from "./lib/key-encryption.ts";
 import { SIGNING_KEY_PUBLISH_BEFORE_USE_MS, SIGNING_KEY_ROTATE_AFTER_MS } from "./lib/lifetimes.ts";
 import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-limits.ts";
 import { parseTrustProxy } from "./lib/client-address.ts";
+import { ConnectorsFileError, loadConnectorsFile, type ConnectorProvider } from "./connectors/providers.ts";
 import { DEFAULT_WEBHOOK_DELIVERY, type WebhookDeliveryOptions } from "./webhooks/delivery.ts";
 
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
    * (src/webhooks/delivery.ts).
    */
   webhooks: Omit<WebhookDeliveryOptions, "lookup">;
+  /** CONNECTORS_FILE: the providers users may connect their accounts at (src/connectors); none when unset. */
+  connectors: ConnectorProvider[];
 }
 
 export class ConfigError extends Error {}
@@ -279,6 +282,7 @@ const envSchema = z.object({
   WEBHOOKS_RETRY_SCHEDULE: durationList("WEBHOOKS_RETRY_SCHEDULE", 10, 7 * 86_400_000, 50, DEFAULT_WEBHOOK_DELIVERY.retryScheduleMs),
   WEBHOOKS_RETENTION: duration("WEBHOOKS_RETENTION", 1_000, 3650 * 86_400_000, DEFAULT_WEBHOOK_DELIVERY.retentionMs),
   WEBHOOKS_POLL_INTERVAL: duration("WEBHOOKS_POLL_INTERVAL", 10, 60_000, DEFAULT_WEBHOOK_DELIVERY.pollIntervalMs),
+  CONNECTORS_FILE: z.string().optional(),
   WEBHOOKS_CONCURRENCY: wholeNumber("WEBHOOKS_CONCURRENCY", 1, 1000, DEFAULT_WEBHOOK_DELIVERY.concurrency),
 });
 
@@ -298,6 +302,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const port = e.PORT;
   const issuer = e.ISSUER ?? `http://localhost:${port || 4000}`;
+  let connectors: ConnectorProvider[] = [];
+  if (e.CONNECTORS_FILE) {
+    try {
+      connectors = loadConnectorsFile(e.CONNECTORS_FILE, issuer);
+    } catch (err) {
+      if (err instanceof ConnectorsFileError) throw new ConfigError(err.message);
+      throw err;
+    }
+  }
   const database: DatabaseTarget = e.DATABASE_URL
     ? { kind: "postgres", url: e.DATABASE_URL }
     : { kind: "embedded", dataDir: e.DATA_DIR || ".data" };
@@ -341,5 +354,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollIntervalMs: e.WEBHOOKS_POLL_INTERVAL!,
       concurrency: e.WEBHOOKS_CONCURRENCY,
     },
+    connectors,
   };
 }

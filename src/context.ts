@@ -9,6 +9,7 @@ import type { Metrics } from "./metrics/metrics.ts";
 import type { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import type { Revocations } from "./oauth/revocations.ts";
 import type { WebhookSettings } from "./webhooks/endpoints.ts";
+import type { Connectors } from "./connectors/connections.ts";
 
 /** What every route handler can reach. */
 export interface AppDeps {
@@ -31,6 +32,8 @@ export interface AppDeps {
   rateLimits: HotPathLimits;
   /** what managing webhook endpoints needs: WEBHOOKS_ALLOW_LOOPBACK and the key that seals their secrets */
   webhooks: WebhookSettings;
+  /** the configured providers (CONNECTORS_FILE) and the key that seals users' tokens there */
+  connectors: Connectors;
 }
 
 export type AppEnv = {

@@ -16,6 +16,7 @@ import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
 import { resealWebhookSecrets } from "./webhooks/endpoints.ts";
+import { ProviderClient } from "./connectors/provider-client.ts";
 
 export interface RunningServer {
   /** http://host:port the server listens on */
@@ -102,6 +103,11 @@ export async function startServer(
         metrics,
         rateLimits,
         webhooks: { allowLoopback: config.webhooks.allowLoopback, keyEncryption },
+        connectors: {
+          clients: new Map(config.connectors.map((p) => [p.slug, new ProviderClient(p)])),
+          keyEncryption,
+          logger,
+        },
       },
       options.hooks,
     );

@@ -1,13 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { recordChange, transaction } from "../db/changes.ts";
 import type { Db } from "../db/index.ts";
+import type { ProviderConnection } from "../generated/prisma/client.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { revokeClient } from "../clients/client-admin.ts";
 import { revokeGrant } from "../consent/grants.ts";
 import { dummyPasswordHash, verifyPassword } from "./passwords.ts";
 
 export type AccountDeletionResult =
-  | { ok: true; grantsRevoked: number; clientsRevoked: number }
+  | {
+      ok: true;
+      grantsRevoked: number;
+      clientsRevoked: number;
+      /** the links to other providers, deleted here; the caller revokes them at the providers */
+      connections: ProviderConnection[];
+    }
   | { ok: false; errors: Partial<Record<"password" | "form", string>> };
 
 /** Not a scrypt hash: verifyPassword() refuses every password against it. */
@@ -73,6 +80,10 @@ export async function deleteAccount(prisma: Db, input: { userId: string; passwor
       await tx.session.deleteMany({ where: { userId: input.userId } });
       await tx.measurement.deleteMany({ where: { userId: input.userId } });
       await tx.accountSession.deleteMany({ where: { userId: input.userId } });
+      // Links to other providers go now; the caller revokes their tokens there afterwards (network, best effort).
+      const connections = await tx.providerConnection.findMany({ where: { userId: input.userId } });
+      await tx.providerConnection.deleteMany({ where: { userId: input.userId } });
+      await tx.connectorState.deleteMany({ where: { userId: input.userId } });
       await tx.user.update({
         where: { id: input.userId },
         data: {
@@ -83,7 +94,7 @@ export async function deleteAccount(prisma: Db, input: { userId: string; passwor
           isAdmin: false,
         },
       });
-      return { ok: true as const, grantsRevoked, clientsRevoked: clients.length };
+      return { ok: true as const, grantsRevoked, clientsRevoked: clients.length, connections };
     },
     { timeout: 60_000 },
   );

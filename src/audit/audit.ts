@@ -15,7 +15,11 @@ export type AuditAction =
   | "data.read"
   | "data.written"
   /** a webhook delivery carried the user's data to a client's endpoint (src/webhooks/delivery.ts) */
-  | "webhook.sent";
+  | "webhook.sent"
+  /** a provider account was linked, could not be refreshed, or was unlinked (src/connectors) */
+  | "connection.created"
+  | "connection.refresh_failed"
+  | "connection.removed";
 
 export interface AuditEntry {
   action: AuditAction;

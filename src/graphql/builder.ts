@@ -6,6 +6,7 @@ import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos
 import type { Viewer } from "../auth/viewer.ts";
 import type { Db, Sql } from "../db/index.ts";
 import type { WebhookSettings } from "../webhooks/endpoints.ts";
+import type { Connectors } from "../connectors/connections.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";
 import { GraphQLError, Kind } from "graphql";
@@ -18,6 +19,8 @@ export interface GraphQLContext {
   sql: Sql;
   /** managing webhook endpoints: WEBHOOKS_ALLOW_LOOPBACK and the key that seals their secrets */
   webhooks: WebhookSettings;
+  /** the configured providers (CONNECTORS_FILE) and the key that seals users' tokens there */
+  connectors: Connectors;
 }
 
 /**

@@ -8,6 +8,7 @@ import "./measurement.ts";
 import "./activity.ts";
 import "./connected-app.ts";
 import "./webhook-endpoint.ts";
+import "./provider-connection.ts";
 
 let built: GraphQLSchema | undefined;
 

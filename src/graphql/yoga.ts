@@ -215,7 +215,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
       headers: ctx?.csrfToken ? JSON.stringify({ "X-CSRF-Token": ctx.csrfToken }) : undefined,
       credentials: "same-origin",
     }),
-    context: ({ viewer, prisma, sql, webhooks }) => ({ viewer, prisma, sql, webhooks }),
+    context: ({ viewer, prisma, sql, webhooks, connectors }) => ({ viewer, prisma, sql, webhooks, connectors }),
     logging: {
       debug: (...args) => logger.debug({ args }, "graphql"),
       info: (...args) => logger.info({ args }, "graphql"),

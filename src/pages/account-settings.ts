@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { html } from "hono/html";
 import { deleteAccount } from "../accounts/deletion.ts";
+import { revokeDeletedConnections } from "../connectors/connections.ts";
 import { exportAccount } from "../accounts/export.ts";
 import { changePassword, type PasswordChangeErrors } from "../accounts/password-change.ts";
 import { PASSWORD_HINT } from "../accounts/password-rules.ts";
@@ -218,6 +219,7 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
       { userId: session.userId, grantsRevoked: result.grantsRevoked, clientsRevoked: result.clientsRevoked },
       "account deleted",
     );
+    await revokeDeletedConnections(deps.prisma, deps.connectors, result.connections, "the user deleted their account");
     clearSessionCookie(c, deps.config.secureCookies);
     return c.html(deletedPage());
   });

@@ -31,6 +31,9 @@ const ACTIONS: Record<string, string> = {
   "code.reused": "Security: code used twice",
   "refresh_token.reused": "Security: refresh token reused",
   "webhook.sent": "Data sent by webhook",
+  "connection.created": "Account linked",
+  "connection.refresh_failed": "Linked account needs reconnecting",
+  "connection.removed": "Account unlinked",
 };
 
 const GRANT_TYPES: Record<string, string> = {
@@ -44,6 +47,9 @@ const TONE: Record<string, string> = {
   "data.read": "data",
   "data.written": "data",
   "webhook.sent": "data",
+  "connection.created": "granted",
+  "connection.refresh_failed": "ended",
+  "connection.removed": "ended",
   "grant.created": "granted",
   "grant.updated": "changed",
   "grant.revoked": "ended",

@@ -67,10 +67,10 @@ export async function startInstances(dbs: Database[], issuer: string, env: Recor
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  options: { onQuery?: (sql: string) => void } = {},
+  options: { onQuery?: (sql: string) => void /** a port chosen beforehand (its URL registered somewhere first) */; port?: number } = {},
 ): Promise<TestServer> {
   const testDb = await createTestDatabase();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const config: Config = { ...testConfig(port, { ...SPARE_ADDRESS_LIMITS, ...env }), database: testDb.target };
   // Where the tests reach it, also when `env` names another ISSUER (the https cookie tests).
   const issuer = `http://127.0.0.1:${port}`;

@@ -38,6 +38,7 @@ describe("loadConfig defaults", () => {
         pollIntervalMs: 1_000,
         concurrency: 16,
       },
+      connectors: [],
     });
   });
 

@@ -135,3 +135,15 @@ export type WebhookEndpoint = Prisma.WebhookEndpointModel
  * (src/webhooks/delivery.ts).
  */
 export type WebhookDelivery = Prisma.WebhookDeliveryModel
+/**
+ * Model ProviderConnection
+ * A user's link to an account at another provider (src/connectors): scopegate is
+ * the OAuth client there. One per user and provider.
+ */
+export type ProviderConnection = Prisma.ProviderConnectionModel
+/**
+ * Model ConnectorState
+ * A connect flow in progress: the one-time `state`, stored hashed, bound to the
+ * user and to the browser that started it (a cookie, stored hashed).
+ */
+export type ConnectorState = Prisma.ConnectorStateModel

@@ -405,7 +405,9 @@ export const ModelName = {
   RateLimitBucket: 'RateLimitBucket',
   RateLimitWindow: 'RateLimitWindow',
   WebhookEndpoint: 'WebhookEndpoint',
-  WebhookDelivery: 'WebhookDelivery'
+  WebhookDelivery: 'WebhookDelivery',
+  ProviderConnection: 'ProviderConnection',
+  ConnectorState: 'ConnectorState'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -421,7 +423,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "changeEvent" | "signingKey" | "auditEvent" | "accountSession" | "rateLimitBucket" | "rateLimitWindow" | "webhookEndpoint" | "webhookDelivery"
+    modelProps: "user" | "measurement" | "session" | "location" | "oAuthClient" | "grant" | "authorizationCode" | "refreshToken" | "changeEvent" | "signingKey" | "auditEvent" | "accountSession" | "rateLimitBucket" | "rateLimitWindow" | "webhookEndpoint" | "webhookDelivery" | "providerConnection" | "connectorState"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1609,6 +1611,154 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    ProviderConnection: {
+      payload: Prisma.$ProviderConnectionPayload<ExtArgs>
+      fields: Prisma.ProviderConnectionFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ProviderConnectionFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ProviderConnectionFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        findFirst: {
+          args: Prisma.ProviderConnectionFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ProviderConnectionFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        findMany: {
+          args: Prisma.ProviderConnectionFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>[]
+        }
+        create: {
+          args: Prisma.ProviderConnectionCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        createMany: {
+          args: Prisma.ProviderConnectionCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ProviderConnectionCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>[]
+        }
+        delete: {
+          args: Prisma.ProviderConnectionDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        update: {
+          args: Prisma.ProviderConnectionUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        deleteMany: {
+          args: Prisma.ProviderConnectionDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ProviderConnectionUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ProviderConnectionUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>[]
+        }
+        upsert: {
+          args: Prisma.ProviderConnectionUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ProviderConnectionPayload>
+        }
+        aggregate: {
+          args: Prisma.ProviderConnectionAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateProviderConnection>
+        }
+        groupBy: {
+          args: Prisma.ProviderConnectionGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ProviderConnectionGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ProviderConnectionCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ProviderConnectionCountAggregateOutputType> | number
+        }
+      }
+    }
+    ConnectorState: {
+      payload: Prisma.$ConnectorStatePayload<ExtArgs>
+      fields: Prisma.ConnectorStateFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ConnectorStateFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ConnectorStateFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        findFirst: {
+          args: Prisma.ConnectorStateFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ConnectorStateFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        findMany: {
+          args: Prisma.ConnectorStateFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>[]
+        }
+        create: {
+          args: Prisma.ConnectorStateCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        createMany: {
+          args: Prisma.ConnectorStateCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ConnectorStateCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>[]
+        }
+        delete: {
+          args: Prisma.ConnectorStateDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        update: {
+          args: Prisma.ConnectorStateUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        deleteMany: {
+          args: Prisma.ConnectorStateDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ConnectorStateUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ConnectorStateUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>[]
+        }
+        upsert: {
+          args: Prisma.ConnectorStateUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ConnectorStatePayload>
+        }
+        aggregate: {
+          args: Prisma.ConnectorStateAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateConnectorState>
+        }
+        groupBy: {
+          args: Prisma.ConnectorStateGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConnectorStateGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ConnectorStateCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ConnectorStateCountAggregateOutputType> | number
+        }
+      }
+    }
   }
 } & {
   other: {
@@ -1894,6 +2044,49 @@ export const WebhookDeliveryScalarFieldEnum = {
 export type WebhookDeliveryScalarFieldEnum = (typeof WebhookDeliveryScalarFieldEnum)[keyof typeof WebhookDeliveryScalarFieldEnum]
 
 
+export const ProviderConnectionScalarFieldEnum = {
+  id: 'id',
+  userId: 'userId',
+  provider: 'provider',
+  status: 'status',
+  scopes: 'scopes',
+  accessToken: 'accessToken',
+  refreshToken: 'refreshToken',
+  accessTokenExpiresAt: 'accessTokenExpiresAt',
+  subject: 'subject',
+  collectionId: 'collectionId',
+  spaceId: 'spaceId',
+  connectorId: 'connectorId',
+  tenantId: 'tenantId',
+  connectedAt: 'connectedAt',
+  lastRefreshedAt: 'lastRefreshedAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ProviderConnectionScalarFieldEnum = (typeof ProviderConnectionScalarFieldEnum)[keyof typeof ProviderConnectionScalarFieldEnum]
+
+
+export const ConnectorStateScalarFieldEnum = {
+  id: 'id',
+  stateHash: 'stateHash',
+  browserHash: 'browserHash',
+  userId: 'userId',
+  provider: 'provider',
+  codeVerifier: 'codeVerifier',
+  nonce: 'nonce',
+  returnTo: 'returnTo',
+  collectionId: 'collectionId',
+  spaceId: 'spaceId',
+  connectorId: 'connectorId',
+  tenantId: 'tenantId',
+  createdAt: 'createdAt',
+  expiresAt: 'expiresAt',
+  usedAt: 'usedAt'
+} as const
+
+export type ConnectorStateScalarFieldEnum = (typeof ConnectorStateScalarFieldEnum)[keyof typeof ConnectorStateScalarFieldEnum]
+
+
 export const SortOrder = {
   asc: 'asc',
   desc: 'desc'
@@ -2175,6 +2368,8 @@ export type GlobalOmitConfig = {
   rateLimitWindow?: Prisma.RateLimitWindowOmit
   webhookEndpoint?: Prisma.WebhookEndpointOmit
   webhookDelivery?: Prisma.WebhookDeliveryOmit
+  providerConnection?: Prisma.ProviderConnectionOmit
+  connectorState?: Prisma.ConnectorStateOmit
 }
 
 /* Types for Logging */

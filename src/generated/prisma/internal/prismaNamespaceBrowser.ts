@@ -64,7 +64,9 @@ export const ModelName = {
   RateLimitBucket: 'RateLimitBucket',
   RateLimitWindow: 'RateLimitWindow',
   WebhookEndpoint: 'WebhookEndpoint',
-  WebhookDelivery: 'WebhookDelivery'
+  WebhookDelivery: 'WebhookDelivery',
+  ProviderConnection: 'ProviderConnection',
+  ConnectorState: 'ConnectorState'
 } as const
 
 export type ModelName = (typeof ModelName)[keyof typeof ModelName]
@@ -327,6 +329,49 @@ export const WebhookDeliveryScalarFieldEnum = {
 } as const
 
 export type WebhookDeliveryScalarFieldEnum = (typeof WebhookDeliveryScalarFieldEnum)[keyof typeof WebhookDeliveryScalarFieldEnum]
+
+
+export const ProviderConnectionScalarFieldEnum = {
+  id: 'id',
+  userId: 'userId',
+  provider: 'provider',
+  status: 'status',
+  scopes: 'scopes',
+  accessToken: 'accessToken',
+  refreshToken: 'refreshToken',
+  accessTokenExpiresAt: 'accessTokenExpiresAt',
+  subject: 'subject',
+  collectionId: 'collectionId',
+  spaceId: 'spaceId',
+  connectorId: 'connectorId',
+  tenantId: 'tenantId',
+  connectedAt: 'connectedAt',
+  lastRefreshedAt: 'lastRefreshedAt',
+  updatedAt: 'updatedAt'
+} as const
+
+export type ProviderConnectionScalarFieldEnum = (typeof ProviderConnectionScalarFieldEnum)[keyof typeof ProviderConnectionScalarFieldEnum]
+
+
+export const ConnectorStateScalarFieldEnum = {
+  id: 'id',
+  stateHash: 'stateHash',
+  browserHash: 'browserHash',
+  userId: 'userId',
+  provider: 'provider',
+  codeVerifier: 'codeVerifier',
+  nonce: 'nonce',
+  returnTo: 'returnTo',
+  collectionId: 'collectionId',
+  spaceId: 'spaceId',
+  connectorId: 'connectorId',
+  tenantId: 'tenantId',
+  createdAt: 'createdAt',
+  expiresAt: 'expiresAt',
+  usedAt: 'usedAt'
+} as const
+
+export type ConnectorStateScalarFieldEnum = (typeof ConnectorStateScalarFieldEnum)[keyof typeof ConnectorStateScalarFieldEnum]
 
 
 export const SortOrder = {

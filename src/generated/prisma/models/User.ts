@@ -213,6 +213,8 @@ export type UserWhereInput = {
   grants?: Prisma.GrantListRelationFilter
   accountSessions?: Prisma.AccountSessionListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
+  providerConnections?: Prisma.ProviderConnectionListRelationFilter
+  connectorStates?: Prisma.ConnectorStateListRelationFilter
 }
 
 export type UserOrderByWithRelationInput = {
@@ -231,6 +233,8 @@ export type UserOrderByWithRelationInput = {
   grants?: Prisma.GrantOrderByRelationAggregateInput
   accountSessions?: Prisma.AccountSessionOrderByRelationAggregateInput
   auditEvents?: Prisma.AuditEventOrderByRelationAggregateInput
+  providerConnections?: Prisma.ProviderConnectionOrderByRelationAggregateInput
+  connectorStates?: Prisma.ConnectorStateOrderByRelationAggregateInput
 }
 
 export type UserWhereUniqueInput = Prisma.AtLeast<{
@@ -252,6 +256,8 @@ export type UserWhereUniqueInput = Prisma.AtLeast<{
   grants?: Prisma.GrantListRelationFilter
   accountSessions?: Prisma.AccountSessionListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
+  providerConnections?: Prisma.ProviderConnectionListRelationFilter
+  connectorStates?: Prisma.ConnectorStateListRelationFilter
 }, "id" | "email">
 
 export type UserOrderByWithAggregationInput = {
@@ -298,6 +304,8 @@ export type UserCreateInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateInput = {
@@ -316,6 +324,8 @@ export type UserUncheckedCreateInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserUpdateInput = {
@@ -334,6 +344,8 @@ export type UserUpdateInput = {
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateInput = {
@@ -352,6 +364,8 @@ export type UserUncheckedUpdateInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateManyInput = {
@@ -546,6 +560,34 @@ export type UserUpdateOneRequiredWithoutAccountSessionsNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutAccountSessionsInput, Prisma.UserUpdateWithoutAccountSessionsInput>, Prisma.UserUncheckedUpdateWithoutAccountSessionsInput>
 }
 
+export type UserCreateNestedOneWithoutProviderConnectionsInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutProviderConnectionsInput, Prisma.UserUncheckedCreateWithoutProviderConnectionsInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutProviderConnectionsInput
+  connect?: Prisma.UserWhereUniqueInput
+}
+
+export type UserUpdateOneRequiredWithoutProviderConnectionsNestedInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutProviderConnectionsInput, Prisma.UserUncheckedCreateWithoutProviderConnectionsInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutProviderConnectionsInput
+  upsert?: Prisma.UserUpsertWithoutProviderConnectionsInput
+  connect?: Prisma.UserWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutProviderConnectionsInput, Prisma.UserUpdateWithoutProviderConnectionsInput>, Prisma.UserUncheckedUpdateWithoutProviderConnectionsInput>
+}
+
+export type UserCreateNestedOneWithoutConnectorStatesInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutConnectorStatesInput, Prisma.UserUncheckedCreateWithoutConnectorStatesInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutConnectorStatesInput
+  connect?: Prisma.UserWhereUniqueInput
+}
+
+export type UserUpdateOneRequiredWithoutConnectorStatesNestedInput = {
+  create?: Prisma.XOR<Prisma.UserCreateWithoutConnectorStatesInput, Prisma.UserUncheckedCreateWithoutConnectorStatesInput>
+  connectOrCreate?: Prisma.UserCreateOrConnectWithoutConnectorStatesInput
+  upsert?: Prisma.UserUpsertWithoutConnectorStatesInput
+  connect?: Prisma.UserWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutConnectorStatesInput, Prisma.UserUpdateWithoutConnectorStatesInput>, Prisma.UserUncheckedUpdateWithoutConnectorStatesInput>
+}
+
 export type UserCreateWithoutMeasurementsInput = {
   id?: string
   email: string
@@ -561,6 +603,8 @@ export type UserCreateWithoutMeasurementsInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutMeasurementsInput = {
@@ -578,6 +622,8 @@ export type UserUncheckedCreateWithoutMeasurementsInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutMeasurementsInput = {
@@ -611,6 +657,8 @@ export type UserUpdateWithoutMeasurementsInput = {
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutMeasurementsInput = {
@@ -628,6 +676,8 @@ export type UserUncheckedUpdateWithoutMeasurementsInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutSessionsInput = {
@@ -645,6 +695,8 @@ export type UserCreateWithoutSessionsInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutSessionsInput = {
@@ -662,6 +714,8 @@ export type UserUncheckedCreateWithoutSessionsInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutSessionsInput = {
@@ -695,6 +749,8 @@ export type UserUpdateWithoutSessionsInput = {
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutSessionsInput = {
@@ -712,6 +768,8 @@ export type UserUncheckedUpdateWithoutSessionsInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutLocationsInput = {
@@ -729,6 +787,8 @@ export type UserCreateWithoutLocationsInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutLocationsInput = {
@@ -746,6 +806,8 @@ export type UserUncheckedCreateWithoutLocationsInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutLocationsInput = {
@@ -779,6 +841,8 @@ export type UserUpdateWithoutLocationsInput = {
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutLocationsInput = {
@@ -796,6 +860,8 @@ export type UserUncheckedUpdateWithoutLocationsInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutOauthClientsInput = {
@@ -813,6 +879,8 @@ export type UserCreateWithoutOauthClientsInput = {
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutOauthClientsInput = {
@@ -830,6 +898,8 @@ export type UserUncheckedCreateWithoutOauthClientsInput = {
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutOauthClientsInput = {
@@ -863,6 +933,8 @@ export type UserUpdateWithoutOauthClientsInput = {
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutOauthClientsInput = {
@@ -880,6 +952,8 @@ export type UserUncheckedUpdateWithoutOauthClientsInput = {
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutGrantsInput = {
@@ -897,6 +971,8 @@ export type UserCreateWithoutGrantsInput = {
   oauthClients?: Prisma.OAuthClientCreateNestedManyWithoutOwnerInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutGrantsInput = {
@@ -914,6 +990,8 @@ export type UserUncheckedCreateWithoutGrantsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedCreateNestedManyWithoutOwnerInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutGrantsInput = {
@@ -947,6 +1025,8 @@ export type UserUpdateWithoutGrantsInput = {
   oauthClients?: Prisma.OAuthClientUpdateManyWithoutOwnerNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutGrantsInput = {
@@ -964,6 +1044,8 @@ export type UserUncheckedUpdateWithoutGrantsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedUpdateManyWithoutOwnerNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutAuditEventsInput = {
@@ -981,6 +1063,8 @@ export type UserCreateWithoutAuditEventsInput = {
   oauthClients?: Prisma.OAuthClientCreateNestedManyWithoutOwnerInput
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutAuditEventsInput = {
@@ -998,6 +1082,8 @@ export type UserUncheckedCreateWithoutAuditEventsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedCreateNestedManyWithoutOwnerInput
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutAuditEventsInput = {
@@ -1031,6 +1117,8 @@ export type UserUpdateWithoutAuditEventsInput = {
   oauthClients?: Prisma.OAuthClientUpdateManyWithoutOwnerNestedInput
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutAuditEventsInput = {
@@ -1048,6 +1136,8 @@ export type UserUncheckedUpdateWithoutAuditEventsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedUpdateManyWithoutOwnerNestedInput
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
 }
 
 export type UserCreateWithoutAccountSessionsInput = {
@@ -1065,6 +1155,8 @@ export type UserCreateWithoutAccountSessionsInput = {
   oauthClients?: Prisma.OAuthClientCreateNestedManyWithoutOwnerInput
   grants?: Prisma.GrantCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
 }
 
 export type UserUncheckedCreateWithoutAccountSessionsInput = {
@@ -1082,6 +1174,8 @@ export type UserUncheckedCreateWithoutAccountSessionsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedCreateNestedManyWithoutOwnerInput
   grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
   auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
 }
 
 export type UserCreateOrConnectWithoutAccountSessionsInput = {
@@ -1115,6 +1209,8 @@ export type UserUpdateWithoutAccountSessionsInput = {
   oauthClients?: Prisma.OAuthClientUpdateManyWithoutOwnerNestedInput
   grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
 }
 
 export type UserUncheckedUpdateWithoutAccountSessionsInput = {
@@ -1132,6 +1228,192 @@ export type UserUncheckedUpdateWithoutAccountSessionsInput = {
   oauthClients?: Prisma.OAuthClientUncheckedUpdateManyWithoutOwnerNestedInput
   grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
   auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
+}
+
+export type UserCreateWithoutProviderConnectionsInput = {
+  id?: string
+  email: string
+  name: string
+  birthDate?: Date | string | null
+  passwordHash: string
+  isAdmin?: boolean
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  measurements?: Prisma.MeasurementCreateNestedManyWithoutUserInput
+  sessions?: Prisma.SessionCreateNestedManyWithoutUserInput
+  locations?: Prisma.LocationCreateNestedManyWithoutUserInput
+  oauthClients?: Prisma.OAuthClientCreateNestedManyWithoutOwnerInput
+  grants?: Prisma.GrantCreateNestedManyWithoutUserInput
+  accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
+  auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateCreateNestedManyWithoutUserInput
+}
+
+export type UserUncheckedCreateWithoutProviderConnectionsInput = {
+  id?: string
+  email: string
+  name: string
+  birthDate?: Date | string | null
+  passwordHash: string
+  isAdmin?: boolean
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  measurements?: Prisma.MeasurementUncheckedCreateNestedManyWithoutUserInput
+  sessions?: Prisma.SessionUncheckedCreateNestedManyWithoutUserInput
+  locations?: Prisma.LocationUncheckedCreateNestedManyWithoutUserInput
+  oauthClients?: Prisma.OAuthClientUncheckedCreateNestedManyWithoutOwnerInput
+  grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
+  accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
+  auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  connectorStates?: Prisma.ConnectorStateUncheckedCreateNestedManyWithoutUserInput
+}
+
+export type UserCreateOrConnectWithoutProviderConnectionsInput = {
+  where: Prisma.UserWhereUniqueInput
+  create: Prisma.XOR<Prisma.UserCreateWithoutProviderConnectionsInput, Prisma.UserUncheckedCreateWithoutProviderConnectionsInput>
+}
+
+export type UserUpsertWithoutProviderConnectionsInput = {
+  update: Prisma.XOR<Prisma.UserUpdateWithoutProviderConnectionsInput, Prisma.UserUncheckedUpdateWithoutProviderConnectionsInput>
+  create: Prisma.XOR<Prisma.UserCreateWithoutProviderConnectionsInput, Prisma.UserUncheckedCreateWithoutProviderConnectionsInput>
+  where?: Prisma.UserWhereInput
+}
+
+export type UserUpdateToOneWithWhereWithoutProviderConnectionsInput = {
+  where?: Prisma.UserWhereInput
+  data: Prisma.XOR<Prisma.UserUpdateWithoutProviderConnectionsInput, Prisma.UserUncheckedUpdateWithoutProviderConnectionsInput>
+}
+
+export type UserUpdateWithoutProviderConnectionsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  birthDate?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  passwordHash?: Prisma.StringFieldUpdateOperationsInput | string
+  isAdmin?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  measurements?: Prisma.MeasurementUpdateManyWithoutUserNestedInput
+  sessions?: Prisma.SessionUpdateManyWithoutUserNestedInput
+  locations?: Prisma.LocationUpdateManyWithoutUserNestedInput
+  oauthClients?: Prisma.OAuthClientUpdateManyWithoutOwnerNestedInput
+  grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
+  accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
+  auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUpdateManyWithoutUserNestedInput
+}
+
+export type UserUncheckedUpdateWithoutProviderConnectionsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  birthDate?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  passwordHash?: Prisma.StringFieldUpdateOperationsInput | string
+  isAdmin?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  measurements?: Prisma.MeasurementUncheckedUpdateManyWithoutUserNestedInput
+  sessions?: Prisma.SessionUncheckedUpdateManyWithoutUserNestedInput
+  locations?: Prisma.LocationUncheckedUpdateManyWithoutUserNestedInput
+  oauthClients?: Prisma.OAuthClientUncheckedUpdateManyWithoutOwnerNestedInput
+  grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
+  accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
+  auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  connectorStates?: Prisma.ConnectorStateUncheckedUpdateManyWithoutUserNestedInput
+}
+
+export type UserCreateWithoutConnectorStatesInput = {
+  id?: string
+  email: string
+  name: string
+  birthDate?: Date | string | null
+  passwordHash: string
+  isAdmin?: boolean
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  measurements?: Prisma.MeasurementCreateNestedManyWithoutUserInput
+  sessions?: Prisma.SessionCreateNestedManyWithoutUserInput
+  locations?: Prisma.LocationCreateNestedManyWithoutUserInput
+  oauthClients?: Prisma.OAuthClientCreateNestedManyWithoutOwnerInput
+  grants?: Prisma.GrantCreateNestedManyWithoutUserInput
+  accountSessions?: Prisma.AccountSessionCreateNestedManyWithoutUserInput
+  auditEvents?: Prisma.AuditEventCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionCreateNestedManyWithoutUserInput
+}
+
+export type UserUncheckedCreateWithoutConnectorStatesInput = {
+  id?: string
+  email: string
+  name: string
+  birthDate?: Date | string | null
+  passwordHash: string
+  isAdmin?: boolean
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  measurements?: Prisma.MeasurementUncheckedCreateNestedManyWithoutUserInput
+  sessions?: Prisma.SessionUncheckedCreateNestedManyWithoutUserInput
+  locations?: Prisma.LocationUncheckedCreateNestedManyWithoutUserInput
+  oauthClients?: Prisma.OAuthClientUncheckedCreateNestedManyWithoutOwnerInput
+  grants?: Prisma.GrantUncheckedCreateNestedManyWithoutUserInput
+  accountSessions?: Prisma.AccountSessionUncheckedCreateNestedManyWithoutUserInput
+  auditEvents?: Prisma.AuditEventUncheckedCreateNestedManyWithoutUserInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedCreateNestedManyWithoutUserInput
+}
+
+export type UserCreateOrConnectWithoutConnectorStatesInput = {
+  where: Prisma.UserWhereUniqueInput
+  create: Prisma.XOR<Prisma.UserCreateWithoutConnectorStatesInput, Prisma.UserUncheckedCreateWithoutConnectorStatesInput>
+}
+
+export type UserUpsertWithoutConnectorStatesInput = {
+  update: Prisma.XOR<Prisma.UserUpdateWithoutConnectorStatesInput, Prisma.UserUncheckedUpdateWithoutConnectorStatesInput>
+  create: Prisma.XOR<Prisma.UserCreateWithoutConnectorStatesInput, Prisma.UserUncheckedCreateWithoutConnectorStatesInput>
+  where?: Prisma.UserWhereInput
+}
+
+export type UserUpdateToOneWithWhereWithoutConnectorStatesInput = {
+  where?: Prisma.UserWhereInput
+  data: Prisma.XOR<Prisma.UserUpdateWithoutConnectorStatesInput, Prisma.UserUncheckedUpdateWithoutConnectorStatesInput>
+}
+
+export type UserUpdateWithoutConnectorStatesInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  birthDate?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  passwordHash?: Prisma.StringFieldUpdateOperationsInput | string
+  isAdmin?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  measurements?: Prisma.MeasurementUpdateManyWithoutUserNestedInput
+  sessions?: Prisma.SessionUpdateManyWithoutUserNestedInput
+  locations?: Prisma.LocationUpdateManyWithoutUserNestedInput
+  oauthClients?: Prisma.OAuthClientUpdateManyWithoutOwnerNestedInput
+  grants?: Prisma.GrantUpdateManyWithoutUserNestedInput
+  accountSessions?: Prisma.AccountSessionUpdateManyWithoutUserNestedInput
+  auditEvents?: Prisma.AuditEventUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUpdateManyWithoutUserNestedInput
+}
+
+export type UserUncheckedUpdateWithoutConnectorStatesInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  email?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  birthDate?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  passwordHash?: Prisma.StringFieldUpdateOperationsInput | string
+  isAdmin?: Prisma.BoolFieldUpdateOperationsInput | boolean
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  measurements?: Prisma.MeasurementUncheckedUpdateManyWithoutUserNestedInput
+  sessions?: Prisma.SessionUncheckedUpdateManyWithoutUserNestedInput
+  locations?: Prisma.LocationUncheckedUpdateManyWithoutUserNestedInput
+  oauthClients?: Prisma.OAuthClientUncheckedUpdateManyWithoutOwnerNestedInput
+  grants?: Prisma.GrantUncheckedUpdateManyWithoutUserNestedInput
+  accountSessions?: Prisma.AccountSessionUncheckedUpdateManyWithoutUserNestedInput
+  auditEvents?: Prisma.AuditEventUncheckedUpdateManyWithoutUserNestedInput
+  providerConnections?: Prisma.ProviderConnectionUncheckedUpdateManyWithoutUserNestedInput
 }
 
 
@@ -1147,6 +1429,8 @@ export type UserCountOutputType = {
   grants: number
   accountSessions: number
   auditEvents: number
+  providerConnections: number
+  connectorStates: number
 }
 
 export type UserCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
@@ -1157,6 +1441,8 @@ export type UserCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.I
   grants?: boolean | UserCountOutputTypeCountGrantsArgs
   accountSessions?: boolean | UserCountOutputTypeCountAccountSessionsArgs
   auditEvents?: boolean | UserCountOutputTypeCountAuditEventsArgs
+  providerConnections?: boolean | UserCountOutputTypeCountProviderConnectionsArgs
+  connectorStates?: boolean | UserCountOutputTypeCountConnectorStatesArgs
 }
 
 /**
@@ -1218,6 +1504,20 @@ export type UserCountOutputTypeCountAuditEventsArgs<ExtArgs extends runtime.Type
   where?: Prisma.AuditEventWhereInput
 }
 
+/**
+ * UserCountOutputType without action
+ */
+export type UserCountOutputTypeCountProviderConnectionsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.ProviderConnectionWhereInput
+}
+
+/**
+ * UserCountOutputType without action
+ */
+export type UserCountOutputTypeCountConnectorStatesArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.ConnectorStateWhereInput
+}
+
 
 export type UserSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
@@ -1235,6 +1535,8 @@ export type UserSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = r
   grants?: boolean | Prisma.User$grantsArgs<ExtArgs>
   accountSessions?: boolean | Prisma.User$accountSessionsArgs<ExtArgs>
   auditEvents?: boolean | Prisma.User$auditEventsArgs<ExtArgs>
+  providerConnections?: boolean | Prisma.User$providerConnectionsArgs<ExtArgs>
+  connectorStates?: boolean | Prisma.User$connectorStatesArgs<ExtArgs>
   _count?: boolean | Prisma.UserCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["user"]>
 
@@ -1280,6 +1582,8 @@ export type UserInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = 
   grants?: boolean | Prisma.User$grantsArgs<ExtArgs>
   accountSessions?: boolean | Prisma.User$accountSessionsArgs<ExtArgs>
   auditEvents?: boolean | Prisma.User$auditEventsArgs<ExtArgs>
+  providerConnections?: boolean | Prisma.User$providerConnectionsArgs<ExtArgs>
+  connectorStates?: boolean | Prisma.User$connectorStatesArgs<ExtArgs>
   _count?: boolean | Prisma.UserCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type UserIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {}
@@ -1295,6 +1599,8 @@ export type $UserPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs =
     grants: Prisma.$GrantPayload<ExtArgs>[]
     accountSessions: Prisma.$AccountSessionPayload<ExtArgs>[]
     auditEvents: Prisma.$AuditEventPayload<ExtArgs>[]
+    providerConnections: Prisma.$ProviderConnectionPayload<ExtArgs>[]
+    connectorStates: Prisma.$ConnectorStatePayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
@@ -1706,6 +2012,8 @@ export interface Prisma__UserClient<T, Null = never, ExtArgs extends runtime.Typ
   grants<T extends Prisma.User$grantsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$grantsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$GrantPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   accountSessions<T extends Prisma.User$accountSessionsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$accountSessionsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AccountSessionPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   auditEvents<T extends Prisma.User$auditEventsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$auditEventsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuditEventPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  providerConnections<T extends Prisma.User$providerConnectionsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$providerConnectionsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$ProviderConnectionPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  connectorStates<T extends Prisma.User$connectorStatesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.User$connectorStatesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$ConnectorStatePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -2296,6 +2604,54 @@ export type User$auditEventsArgs<ExtArgs extends runtime.Types.Extensions.Intern
   take?: number
   skip?: number
   distinct?: Prisma.AuditEventScalarFieldEnum | Prisma.AuditEventScalarFieldEnum[]
+}
+
+/**
+ * User.providerConnections
+ */
+export type User$providerConnectionsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the ProviderConnection
+   */
+  select?: Prisma.ProviderConnectionSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the ProviderConnection
+   */
+  omit?: Prisma.ProviderConnectionOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.ProviderConnectionInclude<ExtArgs> | null
+  where?: Prisma.ProviderConnectionWhereInput
+  orderBy?: Prisma.ProviderConnectionOrderByWithRelationInput | Prisma.ProviderConnectionOrderByWithRelationInput[]
+  cursor?: Prisma.ProviderConnectionWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.ProviderConnectionScalarFieldEnum | Prisma.ProviderConnectionScalarFieldEnum[]
+}
+
+/**
+ * User.connectorStates
+ */
+export type User$connectorStatesArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the ConnectorState
+   */
+  select?: Prisma.ConnectorStateSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the ConnectorState
+   */
+  omit?: Prisma.ConnectorStateOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.ConnectorStateInclude<ExtArgs> | null
+  where?: Prisma.ConnectorStateWhereInput
+  orderBy?: Prisma.ConnectorStateOrderByWithRelationInput | Prisma.ConnectorStateOrderByWithRelationInput[]
+  cursor?: Prisma.ConnectorStateWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.ConnectorStateScalarFieldEnum | Prisma.ConnectorStateScalarFieldEnum[]
 }
 
 /**
