@@ -1,6 +1,7 @@
 import type { AppDeps } from "../context.ts";
 import { InvalidTokenError } from "../oauth/tokens.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
 import type { Viewer } from "./viewer.ts";
 
 export type BearerResult =
@@ -41,7 +42,7 @@ export async function viewerFromBearer(deps: AppDeps, authorization: string | un
 export function bearerChallenge(issuer: string, error?: { code: string; description?: string; scope?: string }): string {
   return wwwAuthenticate("Bearer", {
     realm: "scopegate",
-    resource_metadata: `${issuer}/.well-known/oauth-protected-resource`,
+    resource_metadata: protectedResourceMetadataUrl(issuer, "graphql"),
     error: error?.code,
     error_description: error?.description || undefined,
     scope: error?.scope || undefined,

@@ -2,6 +2,7 @@ import type { KeyStore } from "./keys.ts";
 import type { TokenFacts } from "./revocation-view.ts";
 import type { Revocations } from "./revocations.ts";
 import { InvalidTokenError, verifyAccessTokenJwt, type AccessTokenClaims } from "./tokens.ts";
+import { resourceUrl } from "./resources.ts";
 
 export interface LiveAccessToken {
   claims: AccessTokenClaims;
@@ -43,8 +44,15 @@ export class AccessTokenChecker {
     private readonly revocations: Revocations,
   ) {}
 
-  async check(token: string): Promise<LiveAccessToken> {
+  /**
+   * The live token, if it is for `audience` (a resource URL; "any" for the
+   * authorization server's own endpoints, such as userinfo, which serve a token for any of our resources).
+   */
+  async check(token: string, audience: string | "any" = resourceUrl(this.issuer)): Promise<LiveAccessToken> {
     const claims = await this.verify(token);
+    if (audience !== "any" && claims.aud !== audience) {
+      throw new InvalidTokenError(`This access token is for another resource (${claims.aud}); ask for one with resource=${audience}.`);
+    }
     await this.revocations.ensureCurrent();
     const client = await this.revocations.clients.get(claims.client_id);
     if (!client || client.revokedAt) throw new InvalidTokenError("The client of this access token was revoked.");

@@ -11,6 +11,8 @@ export interface NewAuthorizationCode {
   scopes: string[];
   codeChallenge: string;
   nonce?: string | null;
+  /** the resource the tokens are for (src/oauth/resources.ts); null: the default */
+  audience: string | null;
   authTime: Date;
 }
 
@@ -28,6 +30,7 @@ export async function createAuthorizationCode(tx: DbTx, input: NewAuthorizationC
       codeChallenge: input.codeChallenge,
       codeChallengeMethod: "S256",
       nonce: input.nonce ?? null,
+      audience: input.audience,
       authTime: input.authTime,
       expiresAt: new Date(Date.now() + CODE_TTL_MS),
     },

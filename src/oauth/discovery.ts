@@ -3,7 +3,7 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import { OAUTH_PATHS, WELL_KNOWN_PATHS } from "./paths.ts";
 import { ALL_SCOPES, DATA_SCOPES } from "../consent/scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
-import { resourceAudience } from "./tokens.ts";
+import { RESOURCE_PATHS, type ResourceName, resourceUrl } from "./resources.ts";
 
 export function authorizationServerMetadata(issuer: string) {
   return {
@@ -33,14 +33,30 @@ export function authorizationServerMetadata(issuer: string) {
   };
 }
 
-export function protectedResourceMetadata(issuer: string) {
+const RESOURCE_NAMES: Record<ResourceName | "origin", string> = {
+  origin: "scopegate",
+  graphql: "scopegate GraphQL API",
+  mcp: "scopegate MCP server",
+};
+
+/**
+ * RFC 9728 metadata of one protected resource (`origin`: the root document,
+ * whose resource is the origin itself, RFC 9728 §3.3; a token asked for it
+ * is for the GraphQL API).
+ */
+export function protectedResourceMetadata(issuer: string, name: ResourceName | "origin" = "graphql") {
   return {
-    resource: resourceAudience(issuer),
+    resource: name === "origin" ? issuer : resourceUrl(issuer, name),
     authorization_servers: [issuer],
     scopes_supported: [...DATA_SCOPES],
     bearer_methods_supported: ["header"],
-    resource_name: "scopegate GraphQL API",
+    resource_name: RESOURCE_NAMES[name],
   };
+}
+
+/** Where a resource's metadata is: the well-known path with the resource's path appended (RFC 9728 §3.1). */
+export function protectedResourceMetadataUrl(issuer: string, name: ResourceName): string {
+  return `${issuer}${WELL_KNOWN_PATHS.protectedResource}${RESOURCE_PATHS[name]}`;
 }
 
 export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
@@ -50,8 +66,10 @@ export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
   const cors = { "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300" };
   app.get(WELL_KNOWN_PATHS.authorizationServer, (c) => c.json(metadata, 200, cors));
   app.get(WELL_KNOWN_PATHS.openidConfiguration, (c) => c.json(metadata, 200, cors));
-  app.get(WELL_KNOWN_PATHS.protectedResource, (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  app.get(WELL_KNOWN_PATHS.protectedResource, (c) => c.json(protectedResourceMetadata(issuer, "origin"), 200, cors));
   // RFC 9728 §3.1: the resource path is appended to the well-known path.
-  app.get(`${WELL_KNOWN_PATHS.protectedResource}/graphql`, (c) => c.json(protectedResourceMetadata(issuer), 200, cors));
+  app.get(`${WELL_KNOWN_PATHS.protectedResource}${RESOURCE_PATHS.graphql}`, (c) =>
+    c.json(protectedResourceMetadata(issuer, "graphql"), 200, cors),
+  );
   return app;
 }

@@ -21,6 +21,8 @@ export type OAuthErrorCode =
   | "consent_required"
   | "interaction_required"
   | "unsupported_token_type"
+  /** RFC 8707: an unknown resource, or more than one */
+  | "invalid_target"
   | "too_many_requests";
 
 /** An RFC 6749 error: `error` and a human-readable `error_description`. */

@@ -5,7 +5,8 @@ import { sha256 } from "../lib/crypto.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { readOAuthParams } from "./params.ts";
-import { InvalidTokenError, resourceAudience } from "./tokens.ts";
+import { InvalidTokenError } from "./tokens.ts";
+import { resourceUrl } from "./resources.ts";
 
 /**
  * POST /v1/oauth/introspect (RFC 7662), for confidential clients, about their
@@ -25,7 +26,8 @@ export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
       noStore(c);
       if (token.split(".").length === 3) {
         try {
-          const live = await deps.accessTokens.check(token);
+          // A token for any of our resources: the resource server asking learns which from `aud`.
+          const live = await deps.accessTokens.check(token, "any");
           if (live.clientRowId !== client.id) return c.json(inactive);
           const { claims } = live;
           return c.json({
@@ -67,7 +69,7 @@ export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
         client_id: client.clientId,
         sub: row.grant.userId,
         iss: deps.config.issuer,
-        aud: resourceAudience(deps.config.issuer),
+        aud: row.audience ?? resourceUrl(deps.config.issuer),
         exp: Math.floor(Math.min(row.idleExpiresAt.getTime(), row.absoluteExpiresAt.getTime()) / 1000),
         iat: Math.floor(row.createdAt.getTime() / 1000),
         grant_id: row.grantId,

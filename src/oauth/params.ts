@@ -17,7 +17,11 @@ export async function readOAuthParams(c: Context): Promise<Record<string, string
   if (type === "application/x-www-form-urlencoded") {
     const text = await c.req.text();
     for (const [key, value] of new URLSearchParams(text)) {
-      if (Object.hasOwn(out, key)) throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
+      if (Object.hasOwn(out, key)) {
+        // RFC 8707 allows several resources; a token of ours is for one.
+        if (key === "resource") throw new OAuthError("invalid_target", "Ask for one resource per token.");
+        throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
+      }
       out[key] = value;
     }
   } else if (type === "application/json") {

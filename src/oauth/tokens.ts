@@ -6,11 +6,7 @@ import type { OAuthClient } from "../generated/prisma/client.ts";
 import { randomToken, sha256 } from "../lib/crypto.ts";
 import type { KeyStore, SigningKey } from "./keys.ts";
 import { ID_TOKEN_TTL_S, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS } from "../lib/lifetimes.ts";
-
-/** The one audience of every access token: the GraphQL resource. */
-export function resourceAudience(issuer: string): string {
-  return `${issuer}/graphql`;
-}
+import { allAudiences } from "./resources.ts";
 
 export interface AccessTokenClaims extends JWTPayload {
   iss: string;
@@ -39,7 +35,14 @@ export interface IssuedAccessToken {
 export function issueAccessToken(
   key: SigningKey,
   issuer: string,
-  input: { client: Pick<OAuthClient, "clientId" | "accessTokenTtl">; userId: string; grantId: string | null; scopes: string[] },
+  input: {
+    client: Pick<OAuthClient, "clientId" | "accessTokenTtl">;
+    userId: string;
+    grantId: string | null;
+    scopes: string[];
+    /** the one resource it is for (src/oauth/resources.ts) */
+    audience: string;
+  },
 ): IssuedAccessToken {
   const jti = randomUUID();
   const now = Math.floor(Date.now() / 1000);
@@ -49,7 +52,7 @@ export function issueAccessToken(
     {
       iss: issuer,
       sub: input.userId,
-      aud: resourceAudience(issuer),
+      aud: input.audience,
       exp: now + ttl,
       iat: now,
       jti,
@@ -94,7 +97,10 @@ export class InvalidTokenError extends Error {}
 /** How far in the future an access token's iat may be: instances' clocks differ a little. */
 export const ACCESS_TOKEN_IAT_LEEWAY_S = 60;
 
-/** Checks signature, typ, issuer, audience, expiry, required claims and iat. Liveness (revocation) is checked by the caller. */
+/**
+ * Checks signature, typ, issuer, audience (one of our resources: which one the
+ * caller checks), expiry, required claims and iat. Liveness (revocation) is checked by the caller.
+ */
 export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token: string): Promise<AccessTokenClaims> {
   if (token.length > 8192 || token.split(".").length !== 3) throw new InvalidTokenError("The access token is malformed.");
   try {
@@ -107,13 +113,13 @@ export async function verifyAccessTokenJwt(keys: KeyStore, issuer: string, token
       },
       {
         issuer,
-        audience: resourceAudience(issuer),
+        audience: allAudiences(issuer),
         typ: "at+jwt",
         algorithms: ["ES256"],
         requiredClaims: ["sub", "jti", "exp", "iat", "client_id"],
       },
     );
-    if (typeof payload.scope !== "string" || typeof payload.client_id !== "string") {
+    if (typeof payload.scope !== "string" || typeof payload.client_id !== "string" || typeof payload.aud !== "string") {
       throw new InvalidTokenError("The access token lacks scope or client_id.");
     }
     // jose checks iat only against a maximum age. A token issued "later" would escape
@@ -142,6 +148,8 @@ export async function issueRefreshToken(
     grantId: string;
     scopes: string[];
     codeId?: string | null;
+    /** the audience its family's access tokens carry */
+    audience: string;
     /** the access token issued with it, revoked with its family */
     accessToken: IssuedAccessToken;
   },
@@ -155,6 +163,7 @@ export async function issueRefreshToken(
       grantId: input.grantId,
       scopes: input.scopes,
       codeId: input.codeId ?? null,
+      audience: input.audience,
       accessTokenJti: input.accessToken.jti,
       accessTokenExpiresAt: input.accessToken.expiresAt,
       idleExpiresAt: refreshIdleExpiry(now, absoluteExpiresAt),

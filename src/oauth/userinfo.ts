@@ -25,7 +25,8 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
     }
     let live: Awaited<ReturnType<typeof deps.accessTokens.check>>;
     try {
-      live = await deps.accessTokens.check(m[1]!);
+      // The authorization server's own endpoint: a token for any of our resources.
+      live = await deps.accessTokens.check(m[1]!, "any");
     } catch (err) {
       if (err instanceof InvalidTokenError) return bearerError(c, 401, "invalid_token", err.message);
       throw err;

@@ -58,7 +58,7 @@ describe("/graphql with bearer tokens", () => {
     const res = await gql("{ me { id } }");
     expect(res.status).toBe(401);
     expect(res.headers.get("www-authenticate")).toBe(
-      `Bearer realm="scopegate", resource_metadata="${server.issuer}/.well-known/oauth-protected-resource"`,
+      `Bearer realm="scopegate", resource_metadata="${server.issuer}/.well-known/oauth-protected-resource/graphql"`,
     );
     expect(res.headers.get("cache-control")).toBe("no-store");
     const intro = await gql("{ __schema { queryType { name } } }");

@@ -111,7 +111,7 @@ describe("GraphQL me and viewer without credentials", () => {
     expect(res.data ?? null).toBeNull();
     expect(res.errors?.map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer /);
-    expect(res.headers.get("www-authenticate")).toContain(`${server.issuer}/.well-known/oauth-protected-resource`);
+    expect(res.headers.get("www-authenticate")).toContain(`${server.issuer}/.well-known/oauth-protected-resource/graphql"`);
   });
 
   it("a signed-out session cookie is no credential either", async () => {

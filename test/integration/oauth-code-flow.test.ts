@@ -423,7 +423,10 @@ describe("discovery", () => {
       expect(meta.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(["client_secret_basic", "client_secret_post"]));
       expect(meta.claims_supported).toEqual(expect.arrayContaining(["sub", "name", "email", "birthdate"]));
     }
-    const prm = await (await fetch(`${server.url}/.well-known/oauth-protected-resource`)).json();
+    // RFC 9728 §3.3: the root document's resource is the origin; each resource has its own at its path.
+    const root = await (await fetch(`${server.url}/.well-known/oauth-protected-resource`)).json();
+    expect(root).toMatchObject({ resource: server.issuer, authorization_servers: [server.issuer] });
+    const prm = await (await fetch(`${server.url}/.well-known/oauth-protected-resource/graphql`)).json();
     expect(prm).toMatchObject({
       resource: `${server.issuer}/graphql`,
       authorization_servers: [server.issuer],

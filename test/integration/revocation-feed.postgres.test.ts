@@ -84,6 +84,7 @@ async function connect(client: OAuthClient, basic: string, userId: string, scope
       userId,
       redirectUri: REDIRECT,
       scopes,
+      audience: null,
       codeChallenge: createHash("sha256").update(verifier).digest("base64url"),
       authTime: new Date(),
     });

@@ -9,6 +9,7 @@ import { checkPrompt } from "../../src/oauth/authorize/check-prompt.ts";
 import { checkRedirectUri } from "../../src/oauth/authorize/check-redirect-uri.ts";
 import { checkResponseMode } from "../../src/oauth/authorize/check-response-mode.ts";
 import { checkResponseType } from "../../src/oauth/authorize/check-response-type.ts";
+import { checkResource } from "../../src/oauth/authorize/check-resource.ts";
 import { checkScope } from "../../src/oauth/authorize/check-scope.ts";
 import {
   AuthorizeError,
@@ -372,6 +373,7 @@ describe("validateAuthorizationRequest: the checks in order", () => {
       checkResponseMode,
       checkPkce,
       checkScope,
+      checkResource,
       checkPrompt,
       checkMaxAge,
       checkLoginMarker,
@@ -494,5 +496,43 @@ describe("validateAuthorizationRequest: the checks in order", () => {
     await expect(validateAuthorizationRequest({ params: collectParams(params()), now: NOW, findClient: broken })).rejects.toThrow(
       "database down",
     );
+  });
+});
+
+describe("checkResource (RFC 8707)", () => {
+  const ISSUER = "https://sg.example";
+  const run = (entries: [string, string][]) => {
+    const ctx = newContext({ params: collectParams(entries), now: NOW, findClient: findNone, issuer: ISSUER });
+    checkResource(ctx);
+    return ctx.audience;
+  };
+
+  it("gives the GraphQL API without resource, or for the origin; the MCP endpoint when asked", () => {
+    expect(run([])).toBe("https://sg.example/graphql");
+    expect(run([["resource", ISSUER]])).toBe("https://sg.example/graphql");
+    expect(run([["resource", "https://sg.example/mcp"]])).toBe("https://sg.example/mcp");
+  });
+
+  it("refuses an unknown resource, or two, with invalid_target (a repeated resource passes rejectRepeatedParams for this)", () => {
+    expect(() => run([["resource", "https://sg.example/other"]])).toThrow(
+      expect.objectContaining({
+        error: "invalid_target",
+        description: expect.stringMatching(/^Unknown resource https:\/\/sg\.example\/other\. /),
+      }),
+    );
+    const two: [string, string][] = [
+      ["resource", "https://sg.example/graphql"],
+      ["resource", "https://sg.example/mcp"],
+    ];
+    expect(() => rejectRepeatedParams(ctxFor(two))).not.toThrow();
+    expect(() => run(two)).toThrow(expect.objectContaining({ error: "invalid_target", description: "Ask for one resource per token." }));
+    expect(() =>
+      rejectRepeatedParams(
+        ctxFor([
+          ["scope", "a"],
+          ["scope", "b"],
+        ]),
+      ),
+    ).toThrow(expect.objectContaining({ error: "invalid_request" }));
   });
 });

@@ -50,6 +50,8 @@ export interface AuthorizeContext {
   readonly now: Date;
   /** the client registered under a client_id, or null */
   readonly findClient: (clientId: string) => Promise<OAuthClient | null>;
+  /** the server's issuer, which the resources hang under (absent in checks that take no resource) */
+  readonly issuer?: string;
 
   /** set by checkClient */
   client?: OAuthClient;
@@ -61,6 +63,8 @@ export interface AuthorizeContext {
   codeChallenge?: string;
   /** set by checkScope */
   scopes?: string[];
+  /** set by checkResource: the audience of the tokens (src/oauth/resources.ts) */
+  audience?: string;
   /** set by checkPrompt (empty when absent) */
   prompt: Set<string>;
   /** set by checkMaxAge: seconds */
@@ -71,7 +75,7 @@ export interface AuthorizeContext {
 
 export type AuthorizeCheck = (ctx: AuthorizeContext) => void | Promise<void>;
 
-export function newContext(input: Pick<AuthorizeContext, "params" | "now" | "findClient">): AuthorizeContext {
+export function newContext(input: Pick<AuthorizeContext, "params" | "now" | "findClient" | "issuer">): AuthorizeContext {
   return { ...input, prompt: new Set() };
 }
 

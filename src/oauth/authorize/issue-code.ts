@@ -39,6 +39,7 @@ export async function issueCode(
       scopes,
       codeChallenge: req.codeChallenge,
       nonce: req.nonce,
+      audience: req.audience ?? null,
       authTime: session.createdAt,
     });
   });

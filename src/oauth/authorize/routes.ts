@@ -49,7 +49,12 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
   const secure = deps.config.secureCookies;
 
   const validate = (params: RawParams, now: Date) =>
-    validateAuthorizationRequest({ params, now, findClient: (clientId) => deps.prisma.oAuthClient.findUnique({ where: { clientId } }) });
+    validateAuthorizationRequest({
+      params,
+      now,
+      issuer,
+      findClient: (clientId) => deps.prisma.oAuthClient.findUnique({ where: { clientId } }),
+    });
 
   async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
     // Security headers (the "authorization" policy) are set for every page by app.ts.

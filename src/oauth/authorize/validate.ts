@@ -8,6 +8,7 @@ import { checkPrompt } from "./check-prompt.ts";
 import { checkRedirectUri } from "./check-redirect-uri.ts";
 import { checkResponseMode } from "./check-response-mode.ts";
 import { checkResponseType } from "./check-response-type.ts";
+import { checkResource } from "./check-resource.ts";
 import { checkScope } from "./check-scope.ts";
 import { AuthorizeError, newContext, param, type AuthorizeCheck, type AuthorizeContext, type AuthorizeErrorCode } from "./context.ts";
 import { readState } from "./read-state.ts";
@@ -31,6 +32,7 @@ export const AUTHORIZE_CHECKS: readonly AuthorizeCheck[] = [
   checkResponseMode,
   checkPkce,
   checkScope,
+  checkResource,
   checkPrompt,
   checkMaxAge,
   checkLoginMarker,
@@ -49,6 +51,7 @@ const CARRIED_PARAMS = [
   "prompt",
   "response_mode",
   "max_age",
+  "resource",
   LOGIN_MARKER,
 ] as const;
 
@@ -63,6 +66,8 @@ export interface AuthorizationRequest {
   prompt: Set<string>;
   /** seconds: the oldest sign-in the app accepts */
   maxAge: number | undefined;
+  /** the audience of the tokens (check-resource.ts) */
+  audience: string | undefined;
   /** Unix ms: set when the user was sent to sign in for this request (check-login-marker.ts) */
   signedInAfter: number | undefined;
   /** the recognised parameters, as sent, for the consent form's hidden fields */
@@ -87,7 +92,7 @@ const PAGE = {
  * stops at the first refusal.
  */
 export async function validateAuthorizationRequest(
-  input: Pick<AuthorizeContext, "params" | "now" | "findClient">,
+  input: Pick<AuthorizeContext, "params" | "now" | "findClient" | "issuer">,
   checks: readonly AuthorizeCheck[] = AUTHORIZE_CHECKS,
 ): Promise<ValidationResult> {
   const ctx = newContext(input);
@@ -122,6 +127,7 @@ function assemble(ctx: AuthorizeContext): AuthorizationRequest {
     prompt: ctx.prompt,
     maxAge: ctx.maxAge,
     signedInAfter: ctx.signedInAfter,
+    audience: ctx.audience,
     carried,
   };
 }

@@ -4,6 +4,7 @@ import { consumeAuthorizationCode } from "../codes.ts";
 import { OAuthError } from "../errors.ts";
 import { PKCE_VALUE, verifyPkceS256 } from "../pkce.ts";
 import { issueAccessToken, issueIdToken, issueRefreshToken } from "../tokens.ts";
+import { audienceForGrant } from "../resources.ts";
 import { bearerResponse, type GrantHandler, type TokenResponse } from "./types.ts";
 
 export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, params }) => {
@@ -60,8 +61,11 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
     const grant = await tx.grant.findUnique({ where: { id: row.grantId } });
     if (!grant || grant.revokedAt) return new OAuthError("invalid_grant", "The user's consent was revoked.");
 
+    const target = audienceForGrant(issuer, row.audience, params.resource);
+    if (!target.ok) return new OAuthError("invalid_target", target.description);
     const scopes = row.scopes;
-    const access = issueAccessToken(accessKey, issuer, { client, userId: row.userId, grantId: grant.id, scopes });
+    const audience = target.audience;
+    const access = issueAccessToken(accessKey, issuer, { client, userId: row.userId, grantId: grant.id, scopes, audience });
     // Remembered so that a second use of the code can revoke it.
     await tx.authorizationCode.update({
       where: { id: row.id },
@@ -69,7 +73,7 @@ export const authorizationCodeGrant: GrantHandler = async ({ c, deps, client, pa
     });
     const response = bearerResponse(access, scopes);
     if (client.refreshTokens) {
-      response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id, accessToken: access });
+      response.refresh_token = await issueRefreshToken(tx, { grantId: grant.id, scopes, codeId: row.id, audience, accessToken: access });
     }
     if (scopes.includes("openid")) {
       response.id_token = await issueIdToken(idKey, issuer, {

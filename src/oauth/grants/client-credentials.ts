@@ -1,6 +1,7 @@
 import { OAuthError } from "../errors.ts";
 import { parseScope } from "../params.ts";
 import { issueAccessToken } from "../tokens.ts";
+import { chooseAudience } from "../resources.ts";
 import { bearerResponse, type GrantHandler } from "./types.ts";
 
 /**
@@ -18,9 +19,17 @@ export const clientCredentialsGrant: GrantHandler = async ({ deps, client, param
   if (extra.length) {
     throw new OAuthError("invalid_scope", `client_credentials may only ask for the client's own scopes; not allowed: ${extra.join(" ")}.`);
   }
+  const target = chooseAudience(deps.config.issuer, params.resource === undefined ? undefined : [params.resource]);
+  if (!target.ok) throw new OAuthError("invalid_target", target.description);
   deps.audit.assertRoom();
   const accessKey = await deps.keys.signingKey("access");
-  const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: client.ownerId, grantId: null, scopes: requested });
+  const access = issueAccessToken(accessKey, deps.config.issuer, {
+    client,
+    userId: client.ownerId,
+    grantId: null,
+    scopes: requested,
+    audience: target.audience,
+  });
   deps.audit.push({
     action: "token.issued",
     userId: client.ownerId,

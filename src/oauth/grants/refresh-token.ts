@@ -8,6 +8,7 @@ import { revokeGrant } from "../../consent/grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../../consent/scopes.ts";
 import { issueAccessToken, refreshIdleExpiry, type IssuedAccessToken } from "../tokens.ts";
+import { audienceForGrant } from "../resources.ts";
 import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 
 interface PresentedToken {
@@ -15,6 +16,7 @@ interface PresentedToken {
   grantId: string;
   scopes: string[];
   codeId: string | null;
+  audience: string | null;
   idleExpiresAt: Date;
   absoluteExpiresAt: Date;
   rotatedAt: Date | null;
@@ -43,7 +45,7 @@ export const refreshTokenGrant: GrantHandler = async (req) => {
   const accessKey = await deps.keys.signingKey("access");
 
   const [token] = await deps.sql<PresentedToken>(
-    `SELECT t."id", t."grantId", t."scopes", t."codeId",
+    `SELECT t."id", t."grantId", t."scopes", t."codeId", t."audience",
             (t."idleExpiresAt" AT TIME ZONE 'UTC') AS "idleExpiresAt", (t."absoluteExpiresAt" AT TIME ZONE 'UTC') AS "absoluteExpiresAt",
             (t."rotatedAt" AT TIME ZONE 'UTC') AS "rotatedAt", (t."revokedAt" AT TIME ZONE 'UTC') AS "revokedAt",
             g."userId", g."clientId" AS "clientRowId", g."scopes" AS "grantScopes", (g."revokedAt" AT TIME ZONE 'UTC') AS "grantRevokedAt"
@@ -74,7 +76,15 @@ export const refreshTokenGrant: GrantHandler = async (req) => {
     scopes = requested;
   }
 
-  const access = issueAccessToken(accessKey, deps.config.issuer, { client, userId: token.userId, grantId: token.grantId, scopes });
+  const target = audienceForGrant(deps.config.issuer, token.audience, params.resource);
+  if (!target.ok) throw new OAuthError("invalid_target", target.description);
+  const access = issueAccessToken(accessKey, deps.config.issuer, {
+    client,
+    userId: token.userId,
+    grantId: token.grantId,
+    scopes,
+    audience: target.audience,
+  });
   const response = bearerResponse(access, scopes);
   // The successor keeps the family's scopes and absolute expiry; only the idle window restarts.
   const successor = client.refreshTokens ? randomToken() : null;
@@ -123,9 +133,9 @@ async function rotate(
        RETURNING "id"
      )
      INSERT INTO "RefreshToken" ("id", "tokenHash", "grantId", "scopes", "codeId", "createdAt", "idleExpiresAt", "absoluteExpiresAt",
-                                 "accessTokenJti", "accessTokenExpiresAt")
+                                 "accessTokenJti", "accessTokenExpiresAt", "audience")
      SELECT $3, $4, $5, $6::text[], $7, ($2::timestamptz AT TIME ZONE 'UTC'), ($8::timestamptz AT TIME ZONE 'UTC'),
-            ($9::timestamptz AT TIME ZONE 'UTC'), $10, ($11::timestamptz AT TIME ZONE 'UTC')
+            ($9::timestamptz AT TIME ZONE 'UTC'), $10, ($11::timestamptz AT TIME ZONE 'UTC'), $12
      FROM spent
      RETURNING "id"`,
     [
@@ -140,6 +150,7 @@ async function rotate(
       utc(token.absoluteExpiresAt),
       access.jti,
       utc(access.expiresAt),
+      token.audience,
     ],
   );
   return rows.length === 1;

@@ -1906,6 +1906,7 @@ export const AuthorizationCodeScalarFieldEnum = {
   createdAt: 'createdAt',
   expiresAt: 'expiresAt',
   usedAt: 'usedAt',
+  audience: 'audience',
   accessTokenJti: 'accessTokenJti',
   accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
@@ -1924,6 +1925,7 @@ export const RefreshTokenScalarFieldEnum = {
   absoluteExpiresAt: 'absoluteExpiresAt',
   rotatedAt: 'rotatedAt',
   revokedAt: 'revokedAt',
+  audience: 'audience',
   accessTokenJti: 'accessTokenJti',
   accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const

@@ -193,6 +193,7 @@ export const AuthorizationCodeScalarFieldEnum = {
   createdAt: 'createdAt',
   expiresAt: 'expiresAt',
   usedAt: 'usedAt',
+  audience: 'audience',
   accessTokenJti: 'accessTokenJti',
   accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const
@@ -211,6 +212,7 @@ export const RefreshTokenScalarFieldEnum = {
   absoluteExpiresAt: 'absoluteExpiresAt',
   rotatedAt: 'rotatedAt',
   revokedAt: 'revokedAt',
+  audience: 'audience',
   accessTokenJti: 'accessTokenJti',
   accessTokenExpiresAt: 'accessTokenExpiresAt'
 } as const

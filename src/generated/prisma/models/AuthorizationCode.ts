@@ -38,6 +38,7 @@ export type AuthorizationCodeMinAggregateOutputType = {
   createdAt: Date | null
   expiresAt: Date | null
   usedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
 }
@@ -56,6 +57,7 @@ export type AuthorizationCodeMaxAggregateOutputType = {
   createdAt: Date | null
   expiresAt: Date | null
   usedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
 }
@@ -75,6 +77,7 @@ export type AuthorizationCodeCountAggregateOutputType = {
   createdAt: number
   expiresAt: number
   usedAt: number
+  audience: number
   accessTokenJti: number
   accessTokenExpiresAt: number
   _all: number
@@ -95,6 +98,7 @@ export type AuthorizationCodeMinAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
 }
@@ -113,6 +117,7 @@ export type AuthorizationCodeMaxAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
 }
@@ -132,6 +137,7 @@ export type AuthorizationCodeCountAggregateInputType = {
   createdAt?: true
   expiresAt?: true
   usedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
   _all?: true
@@ -224,6 +230,7 @@ export type AuthorizationCodeGroupByOutputType = {
   createdAt: Date
   expiresAt: Date
   usedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
   _count: AuthorizationCodeCountAggregateOutputType | null
@@ -264,6 +271,7 @@ export type AuthorizationCodeWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
@@ -285,6 +293,7 @@ export type AuthorizationCodeOrderByWithRelationInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audience?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   grant?: Prisma.GrantOrderByWithRelationInput
@@ -309,6 +318,7 @@ export type AuthorizationCodeWhereUniqueInput = Prisma.AtLeast<{
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
@@ -330,6 +340,7 @@ export type AuthorizationCodeOrderByWithAggregationInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audience?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.AuthorizationCodeCountOrderByAggregateInput
@@ -355,6 +366,7 @@ export type AuthorizationCodeScalarWhereWithAggregatesInput = {
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeWithAggregatesFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"AuthorizationCode"> | Date | string | null
+  audience?: Prisma.StringNullableWithAggregatesFilter<"AuthorizationCode"> | string | null
   accessTokenJti?: Prisma.StringNullableWithAggregatesFilter<"AuthorizationCode"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"AuthorizationCode"> | Date | string | null
 }
@@ -372,6 +384,7 @@ export type AuthorizationCodeCreateInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutAuthorizationCodesInput
@@ -393,6 +406,7 @@ export type AuthorizationCodeUncheckedCreateInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -410,6 +424,7 @@ export type AuthorizationCodeUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutAuthorizationCodesNestedInput
@@ -431,6 +446,7 @@ export type AuthorizationCodeUncheckedUpdateInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -450,6 +466,7 @@ export type AuthorizationCodeCreateManyInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -467,6 +484,7 @@ export type AuthorizationCodeUpdateManyMutationInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -486,6 +504,7 @@ export type AuthorizationCodeUncheckedUpdateManyInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -515,6 +534,7 @@ export type AuthorizationCodeCountOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -533,6 +553,7 @@ export type AuthorizationCodeMaxOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -551,6 +572,7 @@ export type AuthorizationCodeMinOrderByAggregateInput = {
   createdAt?: Prisma.SortOrder
   expiresAt?: Prisma.SortOrder
   usedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -661,6 +683,7 @@ export type AuthorizationCodeCreateWithoutClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutAuthorizationCodesInput
@@ -680,6 +703,7 @@ export type AuthorizationCodeUncheckedCreateWithoutClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -728,6 +752,7 @@ export type AuthorizationCodeScalarWhereInput = {
   createdAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   expiresAt?: Prisma.DateTimeFilter<"AuthorizationCode"> | Date | string
   usedAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"AuthorizationCode"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"AuthorizationCode"> | Date | string | null
 }
@@ -745,6 +770,7 @@ export type AuthorizationCodeCreateWithoutGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
   client: Prisma.OAuthClientCreateNestedOneWithoutAuthorizationCodesInput
@@ -764,6 +790,7 @@ export type AuthorizationCodeUncheckedCreateWithoutGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -808,6 +835,7 @@ export type AuthorizationCodeCreateManyClientInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -825,6 +853,7 @@ export type AuthorizationCodeUpdateWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutAuthorizationCodesNestedInput
@@ -844,6 +873,7 @@ export type AuthorizationCodeUncheckedUpdateWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -862,6 +892,7 @@ export type AuthorizationCodeUncheckedUpdateManyWithoutClientInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -880,6 +911,7 @@ export type AuthorizationCodeCreateManyGrantInput = {
   createdAt?: Date | string
   expiresAt: Date | string
   usedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -897,6 +929,7 @@ export type AuthorizationCodeUpdateWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   client?: Prisma.OAuthClientUpdateOneRequiredWithoutAuthorizationCodesNestedInput
@@ -916,6 +949,7 @@ export type AuthorizationCodeUncheckedUpdateWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -934,6 +968,7 @@ export type AuthorizationCodeUncheckedUpdateManyWithoutGrantInput = {
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   expiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   usedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -955,6 +990,7 @@ export type AuthorizationCodeSelect<ExtArgs extends runtime.Types.Extensions.Int
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -976,6 +1012,7 @@ export type AuthorizationCodeSelectCreateManyAndReturn<ExtArgs extends runtime.T
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -997,6 +1034,7 @@ export type AuthorizationCodeSelectUpdateManyAndReturn<ExtArgs extends runtime.T
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -1018,11 +1056,12 @@ export type AuthorizationCodeSelectScalar = {
   createdAt?: boolean
   expiresAt?: boolean
   usedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
 }
 
-export type AuthorizationCodeOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "codeHash" | "grantId" | "clientId" | "userId" | "redirectUri" | "scopes" | "codeChallenge" | "codeChallengeMethod" | "nonce" | "authTime" | "createdAt" | "expiresAt" | "usedAt" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["authorizationCode"]>
+export type AuthorizationCodeOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "codeHash" | "grantId" | "clientId" | "userId" | "redirectUri" | "scopes" | "codeChallenge" | "codeChallengeMethod" | "nonce" | "authTime" | "createdAt" | "expiresAt" | "usedAt" | "audience" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["authorizationCode"]>
 export type AuthorizationCodeInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
   client?: boolean | Prisma.OAuthClientDefaultArgs<ExtArgs>
@@ -1057,6 +1096,10 @@ export type $AuthorizationCodePayload<ExtArgs extends runtime.Types.Extensions.I
     createdAt: Date
     expiresAt: Date
     usedAt: Date | null
+    /**
+     * the audience (RFC 8707 resource) of the tokens it leads to; null: the GraphQL API
+     */
+    audience: string | null
     /**
      * the access token its exchange issued (revoked if the code comes back)
      */
@@ -1501,6 +1544,7 @@ export interface AuthorizationCodeFieldRefs {
   readonly createdAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
   readonly expiresAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
   readonly usedAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
+  readonly audience: Prisma.FieldRef<"AuthorizationCode", 'String'>
   readonly accessTokenJti: Prisma.FieldRef<"AuthorizationCode", 'String'>
   readonly accessTokenExpiresAt: Prisma.FieldRef<"AuthorizationCode", 'DateTime'>
 }

@@ -34,6 +34,7 @@ export type RefreshTokenMinAggregateOutputType = {
   absoluteExpiresAt: Date | null
   rotatedAt: Date | null
   revokedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
 }
@@ -48,6 +49,7 @@ export type RefreshTokenMaxAggregateOutputType = {
   absoluteExpiresAt: Date | null
   rotatedAt: Date | null
   revokedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
 }
@@ -63,6 +65,7 @@ export type RefreshTokenCountAggregateOutputType = {
   absoluteExpiresAt: number
   rotatedAt: number
   revokedAt: number
+  audience: number
   accessTokenJti: number
   accessTokenExpiresAt: number
   _all: number
@@ -79,6 +82,7 @@ export type RefreshTokenMinAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
 }
@@ -93,6 +97,7 @@ export type RefreshTokenMaxAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
 }
@@ -108,6 +113,7 @@ export type RefreshTokenCountAggregateInputType = {
   absoluteExpiresAt?: true
   rotatedAt?: true
   revokedAt?: true
+  audience?: true
   accessTokenJti?: true
   accessTokenExpiresAt?: true
   _all?: true
@@ -196,6 +202,7 @@ export type RefreshTokenGroupByOutputType = {
   absoluteExpiresAt: Date
   rotatedAt: Date | null
   revokedAt: Date | null
+  audience: string | null
   accessTokenJti: string | null
   accessTokenExpiresAt: Date | null
   _count: RefreshTokenCountAggregateOutputType | null
@@ -232,6 +239,7 @@ export type RefreshTokenWhereInput = {
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
@@ -248,6 +256,7 @@ export type RefreshTokenOrderByWithRelationInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audience?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   grant?: Prisma.GrantOrderByWithRelationInput
@@ -267,6 +276,7 @@ export type RefreshTokenWhereUniqueInput = Prisma.AtLeast<{
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   grant?: Prisma.XOR<Prisma.GrantScalarRelationFilter, Prisma.GrantWhereInput>
@@ -283,6 +293,7 @@ export type RefreshTokenOrderByWithAggregationInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audience?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrderInput | Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.RefreshTokenCountOrderByAggregateInput
@@ -304,6 +315,7 @@ export type RefreshTokenScalarWhereWithAggregatesInput = {
   absoluteExpiresAt?: Prisma.DateTimeWithAggregatesFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
+  audience?: Prisma.StringNullableWithAggregatesFilter<"RefreshToken"> | string | null
   accessTokenJti?: Prisma.StringNullableWithAggregatesFilter<"RefreshToken"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"RefreshToken"> | Date | string | null
 }
@@ -318,6 +330,7 @@ export type RefreshTokenCreateInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
   grant: Prisma.GrantCreateNestedOneWithoutRefreshTokensInput
@@ -334,6 +347,7 @@ export type RefreshTokenUncheckedCreateInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -348,6 +362,7 @@ export type RefreshTokenUpdateInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   grant?: Prisma.GrantUpdateOneRequiredWithoutRefreshTokensNestedInput
@@ -364,6 +379,7 @@ export type RefreshTokenUncheckedUpdateInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -379,6 +395,7 @@ export type RefreshTokenCreateManyInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -393,6 +410,7 @@ export type RefreshTokenUpdateManyMutationInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -408,6 +426,7 @@ export type RefreshTokenUncheckedUpdateManyInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -433,6 +452,7 @@ export type RefreshTokenCountOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -447,6 +467,7 @@ export type RefreshTokenMaxOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -461,6 +482,7 @@ export type RefreshTokenMinOrderByAggregateInput = {
   absoluteExpiresAt?: Prisma.SortOrder
   rotatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
+  audience?: Prisma.SortOrder
   accessTokenJti?: Prisma.SortOrder
   accessTokenExpiresAt?: Prisma.SortOrder
 }
@@ -526,6 +548,7 @@ export type RefreshTokenCreateWithoutGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -540,6 +563,7 @@ export type RefreshTokenUncheckedCreateWithoutGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -584,6 +608,7 @@ export type RefreshTokenScalarWhereInput = {
   absoluteExpiresAt?: Prisma.DateTimeFilter<"RefreshToken"> | Date | string
   rotatedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
   revokedAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
+  audience?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenJti?: Prisma.StringNullableFilter<"RefreshToken"> | string | null
   accessTokenExpiresAt?: Prisma.DateTimeNullableFilter<"RefreshToken"> | Date | string | null
 }
@@ -598,6 +623,7 @@ export type RefreshTokenCreateManyGrantInput = {
   absoluteExpiresAt: Date | string
   rotatedAt?: Date | string | null
   revokedAt?: Date | string | null
+  audience?: string | null
   accessTokenJti?: string | null
   accessTokenExpiresAt?: Date | string | null
 }
@@ -612,6 +638,7 @@ export type RefreshTokenUpdateWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -626,6 +653,7 @@ export type RefreshTokenUncheckedUpdateWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -640,6 +668,7 @@ export type RefreshTokenUncheckedUpdateManyWithoutGrantInput = {
   absoluteExpiresAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   rotatedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audience?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenJti?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   accessTokenExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
@@ -657,6 +686,7 @@ export type RefreshTokenSelect<ExtArgs extends runtime.Types.Extensions.Internal
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -673,6 +703,7 @@ export type RefreshTokenSelectCreateManyAndReturn<ExtArgs extends runtime.Types.
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -689,6 +720,7 @@ export type RefreshTokenSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
@@ -705,11 +737,12 @@ export type RefreshTokenSelectScalar = {
   absoluteExpiresAt?: boolean
   rotatedAt?: boolean
   revokedAt?: boolean
+  audience?: boolean
   accessTokenJti?: boolean
   accessTokenExpiresAt?: boolean
 }
 
-export type RefreshTokenOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tokenHash" | "grantId" | "scopes" | "codeId" | "createdAt" | "idleExpiresAt" | "absoluteExpiresAt" | "rotatedAt" | "revokedAt" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["refreshToken"]>
+export type RefreshTokenOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tokenHash" | "grantId" | "scopes" | "codeId" | "createdAt" | "idleExpiresAt" | "absoluteExpiresAt" | "rotatedAt" | "revokedAt" | "audience" | "accessTokenJti" | "accessTokenExpiresAt", ExtArgs["result"]["refreshToken"]>
 export type RefreshTokenInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   grant?: boolean | Prisma.GrantDefaultArgs<ExtArgs>
 }
@@ -739,6 +772,10 @@ export type $RefreshTokenPayload<ExtArgs extends runtime.Types.Extensions.Intern
     absoluteExpiresAt: Date
     rotatedAt: Date | null
     revokedAt: Date | null
+    /**
+     * the audience (RFC 8707 resource) of its family's access tokens; null: the GraphQL API
+     */
+    audience: string | null
     /**
      * the access token issued together with this refresh token (revoked with its family)
      */
@@ -1178,6 +1215,7 @@ export interface RefreshTokenFieldRefs {
   readonly absoluteExpiresAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
   readonly rotatedAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
   readonly revokedAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
+  readonly audience: Prisma.FieldRef<"RefreshToken", 'String'>
   readonly accessTokenJti: Prisma.FieldRef<"RefreshToken", 'String'>
   readonly accessTokenExpiresAt: Prisma.FieldRef<"RefreshToken", 'DateTime'>
 }

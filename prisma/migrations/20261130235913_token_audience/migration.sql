@@ -1,0 +1,6 @@
+-- AlterTable
+ALTER TABLE "AuthorizationCode" ADD COLUMN     "audience" TEXT;
+
+-- AlterTable
+ALTER TABLE "RefreshToken" ADD COLUMN     "audience" TEXT;
+
