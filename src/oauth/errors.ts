@@ -60,10 +60,16 @@ export function tooManyRequests(description: string, retryAfterSeconds: number):
 }
 
 export function invalidClient(description: string, usedBasic: boolean): OAuthError {
-  // RFC 6749 §5.2: 401 with the scheme the client tried (Basic is the one we offer).
-  return new OAuthError("invalid_client", description, 401, {
-    "WWW-Authenticate": wwwAuthenticate("Basic", { realm: "scopegate", charset: "UTF-8", error: usedBasic ? "invalid_client" : undefined }),
-  });
+  // RFC 6749 §5.2: a client that tried the Authorization header gets 401 with that
+  // scheme's challenge. One that sent its secret in the body (or nothing) gets 401
+  // without a challenge: a Basic challenge it never tried would be read first by
+  // clients such as openid-client, which then cannot see the body's invalid_client.
+  return new OAuthError(
+    "invalid_client",
+    description,
+    401,
+    usedBasic ? { "WWW-Authenticate": wwwAuthenticate("Basic", { realm: "scopegate", charset: "UTF-8", error: "invalid_client" }) } : {},
+  );
 }
 
 /**
