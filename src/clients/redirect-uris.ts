@@ -9,18 +9,23 @@ import type { OAuthClient } from "../generated/prisma/client.ts";
 
 export const MAX_REDIRECT_URI_LENGTH = 2000;
 
-/** Hosts a development client may reach over plain http (a developer's own machine). */
-const DEVELOPMENT_HTTP_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+/**
+ * Loopback hosts: a development client may reach them over plain http (a
+ * developer's own machine), and so may a public (native) client in production
+ * (RFC 8252 §7.3: the app listens on the device's own loopback interface).
+ */
+const LOOPBACK_HTTP_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** RFC 8252 §7.1: a private-use scheme is a reverse domain name, e.g. com.example.app */
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
 
 /**
- * A loopback IP literal redirect URI split around its port (RFC 8252 §7.3):
- * [1] the address, [2] the port if written, [3] everything after it.
- * `localhost` is deliberately absent: it is a name that can be made to resolve elsewhere.
+ * A loopback redirect URI split around its port (RFC 8252 §7.3): [1] the host,
+ * [2] the port if written, [3] everything after it. RFC 8252 prefers the IP
+ * literals, but many native hosts (AI assistants among them) listen on
+ * `localhost`; the browser connects to the user's own machine either way.
  */
-const LOOPBACK_LITERAL = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?#].*)?$/;
+const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?#].*)?$/;
 
 /** What registration needs to know about the client a redirect URI is for. */
 export type RedirectUriOwner = Pick<OAuthClient, "environment" | "type">;
@@ -28,7 +33,7 @@ export type RedirectUriOwner = Pick<OAuthClient, "environment" | "type">;
 /**
  * Why `raw` may not be registered for such a client, or null when it may:
  * - https with a host, for any client;
- * - plain http only in development, and only to localhost, 127.0.0.1 or [::1];
+ * - plain http only to localhost, 127.0.0.1 or [::1], and in production only for public (native) clients;
  * - a private-use scheme (com.example.app:/cb) only for public (native) clients;
  * never a fragment, credentials or anything that is not an absolute URL.
  * The answer completes "redirect URI <raw> ...".
@@ -45,8 +50,12 @@ export function redirectUriProblem(raw: string, owner: RedirectUriOwner): string
   if (u.username || u.password) return "must not contain credentials";
   if (u.protocol === "https:") return u.hostname ? null : "must name a host";
   if (u.protocol === "http:") {
-    if (owner.environment === "PRODUCTION") return "must use https in production";
-    return DEVELOPMENT_HTTP_HOSTS.has(u.hostname) ? null : "may use plain http only for localhost or 127.0.0.1 (use https)";
+    const loopback = LOOPBACK_HTTP_HOSTS.has(u.hostname);
+    if (owner.environment === "PRODUCTION") {
+      if (owner.type === "PUBLIC") return loopback ? null : "must use https in production (plain http only to a loopback address)";
+      return "must use https in production";
+    }
+    return loopback ? null : "may use plain http only for localhost or 127.0.0.1 (use https)";
   }
   if (PRIVATE_USE_SCHEME.test(u.protocol)) {
     return owner.type === "PUBLIC" ? null : "may use a private-use scheme only for public (native) clients";
@@ -58,21 +67,21 @@ export function redirectUriProblem(raw: string, owner: RedirectUriOwner): string
  * True when `requested` is one of the client's registered redirect URIs,
  * compared as exact strings (no normalisation: case, trailing slash, query and
  * port all count). One exception, RFC 8252 §7.3: for a public client, a
- * registered loopback IP literal (http://127.0.0.1 or http://[::1]) matches
- * with any port, the rest of the string still exact, because a native app
- * gets its port from the operating system at run time. The URI must also be
- * one we can append the response to.
+ * registered loopback URI (http://127.0.0.1, http://[::1] or http://localhost)
+ * matches with any port, the host and the rest of the string still exact,
+ * because a native app gets its port from the operating system at run time.
+ * The URI must also be one we can append the response to.
  */
 export function redirectUriMatches(client: Pick<OAuthClient, "type" | "redirectUris">, requested: string): boolean {
   if (!URL.canParse(requested)) return false;
   if (client.redirectUris.includes(requested)) return true;
   if (client.type !== "PUBLIC") return false;
-  const want = LOOPBACK_LITERAL.exec(requested);
+  const want = LOOPBACK.exec(requested);
   if (!want) return false;
   const port = want[2] === undefined ? 80 : Number(want[2]);
   if (port < 1 || port > 65535) return false;
   return client.redirectUris.some((registered) => {
-    const have = LOOPBACK_LITERAL.exec(registered);
+    const have = LOOPBACK.exec(registered);
     return !!have && have[1] === want[1] && (have[3] ?? "") === (want[3] ?? "");
   });
 }

@@ -129,7 +129,6 @@ describe("requests that cannot be sent back to the app get an error page, never 
       "http://LOCALHOST:3000/callback", // case of the host
       "http://localhost:3000/callback?x=1", // extra query
       "http://localhost:3000/callback#frag",
-      "http://localhost:3001/callback", // another port: localhost is not a loopback IP literal
       "https://localhost:3000/callback",
       "https://evil.example/callback",
     ]) {
@@ -186,9 +185,11 @@ describe("loopback redirect URIs (RFC 8252 §7.3)", () => {
     }
   });
 
-  it("gives no port exception to localhost, to confidential clients", async () => {
+  it("gives a public client's localhost the port exception too (the host stays exact), and no confidential client", async () => {
     const { client: localhostClient } = await registerClient(server, ownerId, { redirectUris: ["http://localhost:8080/cb"] });
-    const req1 = await authorizationUrl(as, localhostClient.clientId, "http://localhost:9090/cb", "data:read");
+    const other = await authorizationUrl(as, localhostClient.clientId, "http://localhost:9090/cb", "data:read", { prompt: "none" });
+    expectRedirectError(await get(other.url), other, "http://localhost:9090/cb", "login_required", localhostClient);
+    const req1 = await authorizationUrl(as, localhostClient.clientId, "http://127.0.0.1:9090/cb", "data:read");
     await expectErrorPage(await get(req1.url), /not registered for it/);
     const { client: confidential } = await registerClient(server, ownerId, {
       type: "CONFIDENTIAL",

@@ -21,11 +21,12 @@ describe("which redirect URIs a client may register", () => {
       expect(redirectUriProblem(uri, DEV_CONFIDENTIAL), uri).toBeNull();
       expect(redirectUriProblem(uri, DEV_PUBLIC), uri).toBeNull();
       expect(redirectUriProblem(uri, PROD_CONFIDENTIAL), uri).toBe("must use https in production");
-      // A production native app gets no loopback http either: that is today's rule.
-      expect(redirectUriProblem(uri, PROD_PUBLIC), uri).toBe("must use https in production");
+      // A production native app may listen on loopback (RFC 8252 §7.3).
+      expect(redirectUriProblem(uri, PROD_PUBLIC), uri).toBeNull();
     }
     for (const uri of ["http://app.example/cb", "http://127.0.0.2/cb", "http://localhost.evil.example/cb"]) {
       expect(redirectUriProblem(uri, DEV_CONFIDENTIAL), uri).toMatch(/only for localhost or 127\.0\.0\.1/);
+      expect(redirectUriProblem(uri, PROD_PUBLIC), uri).toBe("must use https in production (plain http only to a loopback address)");
     }
   });
 
@@ -137,7 +138,6 @@ describe("when a requested redirect_uri matches a registered one", () => {
       "http://127.0.0.2:8080/cb",
       "http://[::1]:8080/other",
       "http://[0:0:0:0:0:0:0:1]:8080/cb", // the literal is compared as written
-      "http://localhost:8080/cb", // localhost is a name, not the IP literal
       "http://127.0.0.1:80@evil.example/cb",
       "http://127.0.0.1:8080.evil.example/cb",
     ]) {
@@ -145,8 +145,14 @@ describe("when a requested redirect_uri matches a registered one", () => {
     }
   });
 
-  it("no port exception for localhost or for confidential clients", () => {
-    expect(redirectUriMatches(publicClient(["http://localhost:8080/cb"]), "http://localhost:9090/cb")).toBe(false);
+  it("localhost too gets any port, but only for localhost; no port exception for confidential clients", () => {
+    const native = publicClient(["http://localhost:8080/cb"]);
+    expect(redirectUriMatches(native, "http://localhost:9090/cb")).toBe(true);
+    expect(redirectUriMatches(native, "http://localhost/cb")).toBe(true);
+    expect(redirectUriMatches(native, "http://127.0.0.1:9090/cb")).toBe(false); // the host stays exact
+    expect(redirectUriMatches(native, "http://localhost.evil.example:9090/cb")).toBe(false);
+    expect(redirectUriMatches(native, "http://localhost:9090/cb/x")).toBe(false);
+    expect(redirectUriMatches(publicClient(["http://127.0.0.1:8080/cb"]), "http://localhost:8080/cb")).toBe(false);
     const conf = confidential(["http://127.0.0.1:8080/cb"]);
     expect(redirectUriMatches(conf, "http://127.0.0.1:8080/cb")).toBe(true);
     expect(redirectUriMatches(conf, "http://127.0.0.1:9090/cb")).toBe(false);
