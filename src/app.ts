@@ -19,6 +19,7 @@ import { homePage } from "./pages/home.ts";
 import { connectedAppsPages } from "./pages/connected-apps.ts";
 import { activityPages } from "./pages/activity.ts";
 import { accountSettingsPages } from "./pages/account-settings.ts";
+import { connectionsPages, connectorErrorPage } from "./pages/connections.ts";
 import { pageAssets } from "./pages/assets.ts";
 import { pagePolicy, pageSecurityHeaders } from "./pages/security-headers.ts";
 import { loadSession } from "./accounts/request-session.ts";
@@ -105,13 +106,14 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.route("/", connectedAppsPages(deps));
   app.route("/", activityPages(deps));
   app.route("/", accountSettingsPages(deps));
+  app.route("/", connectionsPages(deps));
   app.route("/", developerPages(deps));
   const origins = new AllowedOrigins(deps);
   // The consent page and the authorization endpoint's error pages.
   app.use(AUTHORIZE_PATH, pagePolicy("authorization"));
   app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
   // scopegate as OAuth client of the providers in CONNECTORS_FILE.
-  app.route("/", connectorRoutes(deps, { errorPage: authorizeErrorPage }));
+  app.route("/", connectorRoutes(deps, { errorPage: connectorErrorPage }));
 
   // GraphiQL, when a browser asks /graphql for HTML.
   app.use("/graphql", pagePolicy("graphiql"));

@@ -3,18 +3,18 @@ import type { SignInSession } from "../accounts/sessions.ts";
 import { layout, type Html } from "./layout.ts";
 
 /**
- * What the account pages (/account/apps, /account/activity, /account) share:
- * the section tabs, time formatting, messages and the page frame. No
+ * What the account pages (/account/apps, /account/connections, /account/activity,
+ * /account) share: the section tabs, time formatting, messages and the page frame. No
  * JavaScript: every action is a plain form (checked by forms.ts), and every
  * page sits behind the session guard (session.ts).
  */
 
-export type AccountTab = "apps" | "activity" | "account";
+export type AccountTab = "apps" | "connections" | "activity" | "account";
 
 export function tabs(current: AccountTab): Html {
   const tab = (id: AccountTab, href: string, label: string) =>
     id === current ? html`<a href="${href}" aria-current="page">${label}</a>` : html`<a href="${href}">${label}</a>`;
-  return html`<nav class="tabs" aria-label="Your account">${tab("apps", "/account/apps", "Connected apps")}${tab("activity", "/account/activity", "Activity")}${tab("account", "/account", "Account")}</nav>`;
+  return html`<nav class="tabs" aria-label="Your account">${tab("apps", "/account/apps", "Connected apps")}${tab("connections", "/account/connections", "Linked accounts")}${tab("activity", "/account/activity", "Activity")}${tab("account", "/account", "Account")}</nav>`;
 }
 
 /** "2025-06-01 14:03 UTC" */

@@ -27,6 +27,7 @@ export function homePage(deps: AppDeps): Hono<AppEnv> {
 <p>You are signed in as <strong>${session.user.email}</strong>.</p>
 <ul>
   <li><a href="/account/apps">Connected apps</a>: which apps can reach your data</li>
+  <li><a href="/account/connections">Linked accounts</a>: your accounts at other services</li>
   <li><a href="/account/activity">Activity</a>: who read or wrote what, and when</li>
   <li><a href="/developers">Developers</a>: API keys for your own apps</li>
   <li><a href="/graphql">GraphiQL</a>: explore the API as yourself</li>
