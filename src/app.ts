@@ -21,6 +21,7 @@ import { activityPages } from "./pages/activity.ts";
 import { accountSettingsPages } from "./pages/account-settings.ts";
 import { connectionsPages, connectorErrorPage } from "./pages/connections.ts";
 import { pageAssets } from "./pages/assets.ts";
+import { brandAssets } from "./pages/brand.ts";
 import { pagePolicy, pageSecurityHeaders } from "./pages/security-headers.ts";
 import { loadSession } from "./accounts/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
@@ -101,6 +102,8 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
 
   app.route("/", graphiqlAssets());
   app.route("/", pageAssets());
+  // The "Connect with scopegate" buttons partners embed (docs/branding.md).
+  app.route("/", brandAssets());
   app.route("/", homePage(deps));
   app.route("/", accountPages(deps));
   app.route("/", connectedAppsPages(deps));

@@ -17,7 +17,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import * as oauth from "oauth4webapi";
-import { button, html, notice, page, SafeHtml, type Notice } from "./html.ts";
+import { button, connectButton, html, notice, page, SafeHtml, type Notice } from "./html.ts";
 
 /** What the app asks for by default; the user may untick data scopes on the consent page. */
 export const SCOPE = "openid offline_access profile:read data:read data:write";
@@ -210,7 +210,8 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
   const baseUrl = new URL("/", redirectUri).origin;
   const secureCookie = baseUrl.startsWith("https:");
   const log = options.log ?? ((line: string) => console.log(line));
-  const graphqlUrl = new URL(`${issuerUrl.href.replace(/\/+$/, "")}/graphql`);
+  const issuerBase = issuerUrl.href.replace(/\/+$/, "");
+  const graphqlUrl = new URL(`${issuerBase}/graphql`);
   const scope = options.scope ?? SCOPE;
 
   const client: oauth.Client = { client_id: options.clientId };
@@ -273,7 +274,8 @@ export async function startPartnerApp(options: PartnerAppOptions): Promise<Partn
     res.writeHead(status, {
       "Content-Type": "text/html; charset=utf-8",
       "Cache-Control": "no-store",
-      "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+      // img-src: the "Connect with scopegate" button is scopegate's SVG (docs/branding.md).
+      "Content-Security-Policy": `default-src 'none'; style-src 'unsafe-inline'; img-src ${issuerUrl.origin}; frame-ancestors 'none'; base-uri 'none'`,
       "X-Content-Type-Options": "nosniff",
       "Referrer-Policy": "no-referrer",
     });
@@ -483,7 +485,7 @@ ${form?.formError ? html`<p class="field-error" role="alert">${form.formError}</
           html`${notice(flash)}<div class="card">
 <h1>Bring your health data</h1>
 <p>This example app reads your profile and measurements from scopegate, and can record a heart-rate reading, with your permission.</p>
-${button("/connect", "Connect with scopegate", session.csrf)}
+${connectButton("/connect", session.csrf, issuerBase)}
 <p class="muted">Asks for: <code>${scope}</code></p>
 </div>`,
         ),

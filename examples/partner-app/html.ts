@@ -66,6 +66,27 @@ form.record input[aria-invalid=true] { border-color: #b42318; outline: 1px solid
 form.record .field .field-error { margin: 0; }
 `;
 
+/**
+ * The "Connect with scopegate" button from scopegate's button kit, exactly as
+ * docs/branding.md gives it (test/unit/brand.test.ts compares the two): the
+ * SVG is served by scopegate, the accessible name is the image's alt text, and
+ * the focus ring (dark outline inside a white ring) shows on light and dark
+ * backgrounds alike.
+ */
+export const CONNECT_BUTTON_CSS = `
+.sg-connect { display: inline-block; padding: 0; margin: 0; border: 0; border-radius: 6px; background: none; line-height: 0; cursor: pointer; }
+.sg-connect img { display: block; width: 248px; height: 48px; }
+.sg-connect:focus-visible { outline: 3px solid #1b1f24; outline-offset: 2px; box-shadow: 0 0 0 2px #ffffff; }
+`;
+
+/** The connect button: a POST form (with the session's CSRF token) whose button is scopegate's SVG, from `issuer` (no trailing slash). */
+export function connectButton(action: string, csrf: string, issuer: string): SafeHtml {
+  return html`<form class="inline" method="post" action="${action}">
+<input type="hidden" name="csrf" value="${csrf}">
+<button type="submit" class="sg-connect"><img src="${issuer}/brand/v1/connect-button-dark.svg" width="248" height="48" alt="Connect with scopegate"></button>
+</form>`;
+}
+
 export function page(title: string, body: SafeHtml): string {
   return html`<!doctype html>
 <html lang="en">
@@ -73,7 +94,7 @@ export function page(title: string, body: SafeHtml): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Example partner app</title>
-<style>${new SafeHtml(CSS)}</style>
+<style>${new SafeHtml(CSS + CONNECT_BUTTON_CSS)}</style>
 </head>
 <body>
 <header>Example partner app</header>
