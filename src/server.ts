@@ -17,6 +17,7 @@ import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
 import { resealWebhookSecrets } from "./webhooks/endpoints.ts";
 import { ProviderClient } from "./connectors/provider-client.ts";
+import { resealConnectorSecrets } from "./connectors/connections.ts";
 
 export interface RunningServer {
   /** http://host:port the server listens on */
@@ -80,6 +81,7 @@ export async function startServer(
     });
     await keys.init();
     await resealWebhookSecrets(db.prisma, keyEncryption, logger);
+    await resealConnectorSecrets(db.prisma, keyEncryption, logger);
     const revocations = new Revocations(db, keys, logger);
     await revocations.start();
     stopRevocations = () => revocations.stop();
@@ -107,6 +109,7 @@ export async function startServer(
           clients: new Map(config.connectors.map((p) => [p.slug, new ProviderClient(p)])),
           keyEncryption,
           logger,
+          lockRefreshInDatabase: db.kind === "postgres",
         },
       },
       options.hooks,

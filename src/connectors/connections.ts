@@ -1,5 +1,5 @@
 import { recordAudit } from "../audit/audit.ts";
-import type { Db } from "../db/index.ts";
+import type { Db, DbTx } from "../db/index.ts";
 import type { ProviderConnection } from "../generated/prisma/client.ts";
 import { DomainError, notFound } from "../lib/errors.ts";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
@@ -20,7 +20,15 @@ export interface Connectors {
   /** the configured providers' clients, by slug */
   clients: ReadonlyMap<string, ProviderClient>;
   keyEncryption: KeyEncryption;
-  logger?: Pick<Logger, "warn">;
+  logger?: Pick<Logger, "warn" | "info">;
+  /**
+   * Several instances may share the database (PostgreSQL): a refresh then holds
+   * the connection's row lock, so that two instances never spend one refresh
+   * token (a provider that rotates them takes a second use for theft and ends
+   * the grant). The embedded database has one instance: the in-process sharing
+   * below suffices, and its one connection is not held during a provider call.
+   */
+  lockRefreshInDatabase?: boolean;
 }
 
 /** The connection needs the user to connect again (the provider refused a refresh), or does not exist. */
@@ -64,7 +72,38 @@ export async function accessTokenFor(db: Db, connectors: Connectors, userId: str
   return pending;
 }
 
+type RefreshOutcome = { kind: "token"; accessToken: string } | { kind: "reconnect" };
+
 async function refresh(db: Db, connectors: Connectors, client: ProviderClient, row: ProviderConnection): Promise<string> {
+  let outcome: RefreshOutcome;
+  if (connectors.lockRefreshInDatabase) {
+    outcome = await db.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 AS locked FROM "ProviderConnection" WHERE "id" = ${row.id} FOR UPDATE`;
+        const current = await tx.providerConnection.findUnique({ where: { id: row.id } });
+        if (!current) throw notFound("Connection");
+        if (current.status !== "active") return { kind: "reconnect" } as const;
+        // Another instance refreshed while this one waited for the lock: its token is the one to use.
+        if (current.refreshToken !== row.refreshToken || current.accessToken !== row.accessToken) {
+          const context = sealContext(row.userId, row.provider);
+          return {
+            kind: "token",
+            accessToken: connectors.keyEncryption.openText(KEY_ENCRYPTION_LABEL, current.accessToken, context),
+          } as const;
+        }
+        return refreshRow(tx, connectors, client, current);
+      },
+      // The provider call happens under the lock (its own timeout is 10 s).
+      { timeout: 30_000, maxWait: 30_000 },
+    );
+  } else {
+    outcome = await refreshRow(db, connectors, client, row);
+  }
+  if (outcome.kind === "reconnect") throw new ReconnectNeededError(client.provider.name);
+  return outcome.accessToken;
+}
+
+async function refreshRow(db: DbTx, connectors: Connectors, client: ProviderClient, row: ProviderConnection): Promise<RefreshOutcome> {
   const context = sealContext(row.userId, row.provider);
   const refreshToken = connectors.keyEncryption.openText(KEY_ENCRYPTION_LABEL, row.refreshToken!, context);
   let tokens: Awaited<ReturnType<ProviderClient["refresh"]>>;
@@ -74,7 +113,7 @@ async function refresh(db: Db, connectors: Connectors, client: ProviderClient, r
     // Only a refusal means the grant is gone; a provider that is down may answer later.
     if (err instanceof ProviderError && err.kind === "refused") {
       await markNeedsReconnect(db, row, client, err.message);
-      throw new ReconnectNeededError(client.provider.name);
+      return { kind: "reconnect" };
     }
     throw err;
   }
@@ -92,21 +131,20 @@ async function refresh(db: Db, connectors: Connectors, client: ProviderClient, r
     },
   });
   if (count === 0) throw notFound("Connection");
-  return tokens.accessToken;
+  return { kind: "token", accessToken: tokens.accessToken };
 }
 
-async function markNeedsReconnect(db: Db, row: ProviderConnection, client: ProviderClient, reason: string): Promise<void> {
-  await db.$transaction(async (tx) => {
-    const { count } = await tx.providerConnection.updateMany({
-      where: { id: row.id, status: "active" },
-      data: { status: "needs_reconnect" },
-    });
-    if (count === 0) return;
-    await recordAudit(tx, {
-      action: "connection.refresh_failed",
-      userId: row.userId,
-      detail: `${client.provider.name} (${row.provider}): ${reason}; connect again to resume`,
-    });
+/** Marks the connection needs_reconnect, in the user's audit trail (in the caller's transaction, under the lock, when it has one). */
+async function markNeedsReconnect(db: DbTx, row: ProviderConnection, client: ProviderClient, reason: string): Promise<void> {
+  const { count } = await db.providerConnection.updateMany({
+    where: { id: row.id, status: "active" },
+    data: { status: "needs_reconnect" },
+  });
+  if (count === 0) return;
+  await recordAudit(db, {
+    action: "connection.refresh_failed",
+    userId: row.userId,
+    detail: `${client.provider.name} (${row.provider}): ${reason}; connect again to resume`,
   });
 }
 
@@ -170,4 +208,49 @@ async function revokeAtProvider(connectors: Connectors, client: ProviderClient, 
     connectors.logger?.warn({ provider: row.provider, err: (err as Error).message }, "revoking a connection at the provider failed");
     return `revoking at the provider failed (${(err as Error).message})`;
   }
+}
+
+/**
+ * After KEY_ENCRYPTION_SECRET was rotated (the old one in
+ * KEY_ENCRYPTION_SECRET_PREVIOUS): seals every connection's tokens again under
+ * the current secret, at start-up, as the signing keys and webhook secrets are,
+ * so that the previous secret can be dropped once every instance has restarted.
+ * What neither secret opens is left and logged (the user connects again); the
+ * server still starts. Flows in progress (minutes long) sealed under another
+ * secret are dropped: the user starts again.
+ */
+export async function resealConnectorSecrets(
+  db: Db,
+  keyEncryption: KeyEncryption,
+  logger?: Pick<Logger, "info" | "warn">,
+): Promise<number> {
+  const stale = (sealed: string | null) => sealed !== null && !keyEncryption.isCurrent(sealed);
+  let resealed = 0;
+  const rows = await db.providerConnection.findMany({
+    select: { id: true, userId: true, provider: true, accessToken: true, refreshToken: true },
+  });
+  for (const row of rows) {
+    if (!stale(row.accessToken) && !stale(row.refreshToken)) continue;
+    const context = sealContext(row.userId, row.provider);
+    try {
+      const reseal = (sealed: string) => keyEncryption.reseal(KEY_ENCRYPTION_LABEL, sealed, context);
+      const { count } = await db.providerConnection.updateMany({
+        // Only if no refresh changed it meanwhile.
+        where: { id: row.id, accessToken: row.accessToken, refreshToken: row.refreshToken },
+        data: { accessToken: reseal(row.accessToken), refreshToken: row.refreshToken === null ? null : reseal(row.refreshToken) },
+      });
+      resealed += count;
+    } catch (err) {
+      logger?.warn(
+        { provider: row.provider, connectionId: row.id },
+        `a provider connection's tokens were left as they are (${(err as Error).message}): set KEY_ENCRYPTION_SECRET_PREVIOUS ` +
+          "to the secret they were sealed under, or the user connects again",
+      );
+    }
+  }
+  const states = await db.connectorState.findMany({ select: { id: true, codeVerifier: true } });
+  const dropped = states.filter((s) => stale(s.codeVerifier)).map((s) => s.id);
+  if (dropped.length) await db.connectorState.deleteMany({ where: { id: { in: dropped } } });
+  if (resealed) logger?.info({ connections: resealed }, "sealed provider connection tokens under the current KEY_ENCRYPTION_SECRET");
+  return resealed;
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accessTokenFor, type Connectors, ReconnectNeededError } from "../../src/connectors/connections.ts";
+import { accessTokenFor, type Connectors, ReconnectNeededError, resealConnectorSecrets } from "../../src/connectors/connections.ts";
 import { ProviderClient } from "../../src/connectors/provider-client.ts";
 import type { ConnectorProvider } from "../../src/connectors/providers.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
@@ -438,5 +438,52 @@ describe("using and ending a connection", () => {
     expect(await providerMe(token)).toBeNull();
     const trail = await consumer.db.prisma.auditEvent.findMany({ where: { userId: hal.user.id, action: "connection.removed" } });
     expect(trail.map((e) => e.detail)).toEqual([expect.stringContaining("the user deleted their account; revoked at the provider")]);
+  });
+});
+
+describe("instances and key rotation", () => {
+  it("two instances refreshing one connection at once spend its refresh token once (the row lock), and both get the new token", async () => {
+    const ivy = await user(consumer, "Ivy");
+    const ivyAtAcme = await user(provider, "Ivy at Acme");
+    expect((await connect(ivy, ivyAtAcme)).status).toBe(303);
+    // Two instances: two copies of the module, each with its own in-process sharing.
+    type Module = typeof import("../../src/connectors/connections.ts");
+    // The query makes Vite load the module again, as a second instance would (TypeScript cannot resolve it).
+    // @ts-expect-error
+    const a = (await import("../../src/connectors/connections.ts?instance=a")) as Module;
+    // @ts-expect-error
+    const b = (await import("../../src/connectors/connections.ts?instance=b")) as Module;
+    const shared = { ...connectors, lockRefreshInDatabase: true };
+    await consumer.db.prisma.providerConnection.updateMany({
+      where: { userId: ivy.user.id },
+      data: { accessTokenExpiresAt: new Date(Date.now() + 5_000) },
+    });
+    const reusedBefore = await provider.db.prisma.auditEvent.count({ where: { action: "refresh_token.reused" } });
+    const [ta, tb] = await Promise.all([
+      a.accessTokenFor(consumer.db.prisma, shared, ivy.user.id, "acme"),
+      b.accessTokenFor(consumer.db.prisma, shared, ivy.user.id, "acme"),
+    ]);
+    expect(ta).toBe(tb);
+    expect(await providerMe(ta)).toBe(ivyAtAcme.user.id);
+    expect((await consumer.db.prisma.providerConnection.findFirstOrThrow({ where: { userId: ivy.user.id } })).status).toBe("active");
+    expect(await provider.db.prisma.auditEvent.count({ where: { action: "refresh_token.reused" } })).toBe(reusedBefore);
+  });
+
+  it("tokens are sealed again under a rotated KEY_ENCRYPTION_SECRET at start, so the previous one can go", async () => {
+    const jo = await user(consumer, "Jo");
+    const joAtAcme = await user(provider, "Jo at Acme");
+    await connect(jo, joAtAcme);
+    const before = await consumer.db.prisma.providerConnection.findFirstOrThrow({ where: { userId: jo.user.id } });
+    const NEW = "a-rotated-key-encryption-secret-0123456789abcdef";
+    const rotating = new KeyEncryption(NEW, TEST_KEY_ENCRYPTION_SECRET);
+    expect(await resealConnectorSecrets(consumer.db.prisma, rotating)).toBeGreaterThanOrEqual(1);
+    const after = await consumer.db.prisma.providerConnection.findFirstOrThrow({ where: { userId: jo.user.id } });
+    expect(after.accessToken).not.toBe(before.accessToken);
+    expect(rotating.isCurrent(after.accessToken) && rotating.isCurrent(after.refreshToken!)).toBe(true);
+    // The new secret alone opens them now.
+    const onlyNew = { ...connectors, keyEncryption: new KeyEncryption(NEW) };
+    expect(await providerMe(await accessTokenFor(consumer.db.prisma, onlyNew, jo.user.id, "acme"))).toBe(joAtAcme.user.id);
+    // (Back under the running server's secret, for anything after this.)
+    await resealConnectorSecrets(consumer.db.prisma, new KeyEncryption(TEST_KEY_ENCRYPTION_SECRET, NEW));
   });
 });
