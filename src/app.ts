@@ -31,6 +31,7 @@ import { AUTHORIZE_PATH } from "./oauth/authorize/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 import { requestMetrics } from "./metrics/middleware.ts";
 import { metricsRoute } from "./metrics/route.ts";
+import { type GraphQLExecutor, mcpRoutes } from "./mcp/routes.ts";
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -189,6 +190,26 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       issuer: deps.config.issuer,
     });
   });
+
+  // MCP tools are stored GraphQL operations, run through this same Yoga server as the token's viewer.
+  const executeAsToken: GraphQLExecutor = async (viewer, operation, variables) => {
+    const request = new Request(`${deps.config.issuer}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+      body: JSON.stringify({ query: operation, variables }),
+    });
+    const res = await yoga.fetch(request, {
+      viewer,
+      prisma: deps.prisma,
+      sql: deps.sql,
+      webhooks: deps.webhooks,
+      connectors: deps.connectors,
+      issuer: deps.config.issuer,
+      audit: deps.audit,
+    });
+    return (await res.json()) as Awaited<ReturnType<GraphQLExecutor>>;
+  };
+  app.route("/", mcpRoutes(deps, executeAsToken));
 
   app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));
 

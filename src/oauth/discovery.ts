@@ -71,5 +71,6 @@ export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
   app.get(`${WELL_KNOWN_PATHS.protectedResource}${RESOURCE_PATHS.graphql}`, (c) =>
     c.json(protectedResourceMetadata(issuer, "graphql"), 200, cors),
   );
+  app.get(`${WELL_KNOWN_PATHS.protectedResource}${RESOURCE_PATHS.mcp}`, (c) => c.json(protectedResourceMetadata(issuer, "mcp"), 200, cors));
   return app;
 }

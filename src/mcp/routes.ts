@@ -1,0 +1,177 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { Hono } from "hono";
+import type { Viewer } from "../auth/viewer.ts";
+import type { AppDeps, AppEnv } from "../context.ts";
+import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
+import { RESOURCE_PATHS, resourceUrl } from "../oauth/resources.ts";
+import { InvalidTokenError } from "../oauth/tokens.ts";
+import { findTool, MCP_TOOLS, type McpTool } from "./tools.ts";
+
+/**
+ * POST /mcp: the Model Context Protocol over Streamable HTTP, stateless (every
+ * request stands alone, so any instance serves any request), built on the
+ * official SDK. AI assistants connect as partner apps: a token for the MCP
+ * resource (RFC 8707 resource=<ISSUER>/mcp), the user's consent, the scopes
+ * granted. In order, before the body is read: a browser Origin that is not
+ * ours is refused (DNS rebinding), then a missing or bad token gets 401 with
+ * the resource metadata to start OAuth from; a tool call that needs a scope the
+ * token lacks gets 403 insufficient_scope naming it (step-up).
+ */
+
+export const MCP_PATH = RESOURCE_PATHS.mcp;
+const SERVER_INFO = { name: "scopegate", version: "1.0.0" };
+
+/** A GraphQL operation executed through the API's own Yoga server as `viewer`; supplied by app.ts (surfaces do not import each other). */
+export type GraphQLExecutor = (
+  viewer: Extract<Viewer, { kind: "token" }>,
+  operation: string,
+  variables: Record<string, unknown>,
+) => Promise<{ data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
+
+type TokenViewer = Extract<Viewer, { kind: "token" }>;
+
+function jsonRpcError(id: unknown, code: number, message: string) {
+  return { jsonrpc: "2.0", id: id ?? null, error: { code, message } };
+}
+
+/** The scopes a tool needs that the token does not carry. */
+function missingScopes(tool: McpTool, viewer: TokenViewer): string[] {
+  return tool.scopes.filter((s) => !viewer.scopes.has(s));
+}
+
+function buildServer(viewer: TokenViewer, execute: GraphQLExecutor): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: {} },
+    instructions: "The user's scopegate health data, as far as they allowed this assistant: profile and measurements.",
+  });
+  for (const tool of MCP_TOOLS) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: `${tool.description} Needs the scope ${tool.scopes.join(" and ")}.`,
+        inputSchema: tool.input,
+        annotations: { readOnlyHint: tool.readOnly, destructiveHint: tool.destructive ?? false, openWorldHint: false },
+        _meta: { "scopegate/scopes": tool.scopes },
+      },
+      async (args: Record<string, unknown>) => {
+        const { data, errors } = await execute(viewer, tool.operation, tool.variables(args as never));
+        if (errors?.length) {
+          return { isError: true, content: [{ type: "text" as const, text: errors.map((e) => e.message).join("\n") }] };
+        }
+        const result = tool.result(data);
+        return {
+          content: [{ type: "text" as const, text: JSON.stringify(result) }],
+          ...(result && typeof result === "object" && !Array.isArray(result)
+            ? { structuredContent: result as Record<string, unknown> }
+            : {}),
+        };
+      },
+    );
+  }
+  return server;
+}
+
+export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const issuer = deps.config.issuer;
+  const ourOrigin = new URL(issuer).origin;
+  const audience = resourceUrl(issuer, "mcp");
+  const challenge = (error?: { code: string; description?: string; scope?: string }) =>
+    wwwAuthenticate("Bearer", {
+      realm: "scopegate",
+      resource_metadata: protectedResourceMetadataUrl(issuer, "mcp"),
+      error: error?.code,
+      error_description: error?.description || undefined,
+      scope: error?.scope || undefined,
+    });
+
+  // Stateless: no server-to-client stream, no session to delete.
+  app.on(["GET", "DELETE"], MCP_PATH, (c) =>
+    c.json(jsonRpcError(null, -32000, "Method not allowed: POST JSON-RPC messages."), 405, { Allow: "POST" }),
+  );
+
+  app.post(MCP_PATH, async (c) => {
+    c.header("Cache-Control", "no-store");
+    // A page on another site that a browser lets reach us (DNS rebinding): refused before anything else.
+    const origin = c.req.header("origin");
+    if (origin && origin !== ourOrigin)
+      return c.json(jsonRpcError(null, -32000, "Forbidden: this Origin may not call the MCP endpoint."), 403);
+
+    const authorization = c.req.header("authorization");
+    const m = authorization ? /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization) : null;
+    if (!m) {
+      c.set("refusal", "invalid_token");
+      const error = authorization ? { code: "invalid_request", description: "Use the Bearer authorization scheme." } : undefined;
+      return c.json(jsonRpcError(null, -32001, "Unauthorized: an access token for this MCP server is required."), 401, {
+        "WWW-Authenticate": challenge(error),
+      });
+    }
+    let viewer: TokenViewer;
+    try {
+      const live = await deps.accessTokens.check(m[1]!, audience);
+      viewer = {
+        kind: "token",
+        userId: live.claims.sub,
+        clientRowId: live.clientRowId,
+        clientId: live.clientId,
+        grantId: live.grantId,
+        jti: live.claims.jti,
+        scopes: new Set(live.scopes),
+      };
+    } catch (err) {
+      if (!(err instanceof InvalidTokenError)) throw err;
+      c.set("refusal", "invalid_token");
+      return c.json(jsonRpcError(null, -32001, `Unauthorized: ${err.message}`), 401, {
+        "WWW-Authenticate": challenge({ code: "invalid_token", description: err.message }),
+      });
+    }
+    // The same per-grant budget as /graphql: the tools are GraphQL operations.
+    const wait = deps.rateLimits.graphqlPerToken.take(viewer.grantId ?? `client:${viewer.clientRowId}`);
+    if (wait)
+      return c.json(jsonRpcError(null, -32000, `Too many requests; retry in ${wait} seconds.`), 429, { "Retry-After": String(wait) });
+
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json(jsonRpcError(null, -32700, "Parse error: the body is not JSON."), 400);
+    }
+    // Step-up (MCP authorization, scope challenge): a tool call beyond the token's scopes is 403, naming what to ask for.
+    for (const message of Array.isArray(body) ? body : [body]) {
+      const msg = message as { method?: unknown; id?: unknown; params?: { name?: unknown } };
+      if (msg?.method !== "tools/call") continue;
+      const tool = findTool(msg.params?.name);
+      if (!tool) continue; // the SDK answers an unknown tool itself
+      const missing = missingScopes(tool, viewer);
+      if (missing.length) {
+        c.set("refusal", "insufficient_scope");
+        const scope = [...new Set([...viewer.scopes, ...missing])].join(" ");
+        return c.json(jsonRpcError(msg.id, -32003, `Forbidden: the tool ${tool.name} needs the scope ${missing.join(" ")}.`), 403, {
+          "WWW-Authenticate": challenge({
+            code: "insufficient_scope",
+            description: `The tool ${tool.name} needs ${missing.join(" ")}.`,
+            scope,
+          }),
+        });
+      }
+    }
+
+    deps.audit.assertRoom();
+    const server = buildServer(viewer, execute);
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    await server.connect(transport);
+    try {
+      return await transport.handleRequest(c.req.raw, {
+        parsedBody: body,
+        authInfo: { token: m[1]!, clientId: viewer.clientId, scopes: [...viewer.scopes], resource: new URL(audience) },
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  return app;
+}
