@@ -111,3 +111,34 @@ describe("audit events pending at shutdown", () => {
     }
   });
 });
+
+describe("User.measurements filters", () => {
+  it("of one type, recorded from `from` (inclusive) to `to` (exclusive), pages included; from must come before to", async () => {
+    const me = await web.graphql("{ viewer { user { id } } }", { csrf });
+    const userId = me.body!.data.viewer.user.id as string;
+    const at = (h: number) => new Date(Date.UTC(2026, 10, 1, h));
+    await server.db.prisma.measurement.createMany({
+      data: [
+        { userId, type: "HEART_RATE", value: 60, unit: "bpm", recordedAt: at(1) },
+        { userId, type: "HEART_RATE", value: 61, unit: "bpm", recordedAt: at(2) },
+        { userId, type: "STEPS", value: 500, unit: "count", recordedAt: at(2) },
+        { userId, type: "HEART_RATE", value: 62, unit: "bpm", recordedAt: at(3) },
+      ],
+    });
+    const Q = `query($type: MeasurementType, $from: DateTime, $to: DateTime, $first: Int, $after: String) { viewer { user {
+      measurements(type: $type, from: $from, to: $to, first: $first, after: $after) { edges { node { value } } pageInfo { hasNextPage endCursor } } } } }`;
+    const read = async (variables: Record<string, unknown>) => {
+      const { body } = await web.graphql(Q, { csrf, variables });
+      return body!;
+    };
+    const values = (b: any) => b.data.viewer.user.measurements.edges.map((e: any) => e.node.value);
+    expect(values(await read({ type: "HEART_RATE", from: at(2).toISOString(), to: at(4).toISOString() }))).toEqual([62, 61]);
+    expect(values(await read({ from: at(2).toISOString(), to: at(3).toISOString() })).sort()).toEqual([500, 61]);
+    const first = await read({ type: "HEART_RATE", first: 2 });
+    expect(values(first)).toEqual([62, 61]);
+    const next = await read({ type: "HEART_RATE", first: 2, after: first.data.viewer.user.measurements.pageInfo.endCursor });
+    expect(values(next)).toEqual([60]);
+    const bad = await read({ from: at(3).toISOString(), to: at(3).toISOString() });
+    expect(bad.errors[0]).toMatchObject({ message: "from must be before to.", extensions: { code: "BAD_USER_INPUT", field: "from" } });
+  });
+});
