@@ -205,7 +205,7 @@ export async function rotateWebhookSecret(
   const overlap = parse(
     z
       .number()
-      .int("must be a whole number of seconds")
+      .int("gracePeriodSeconds must be a whole number of seconds")
       .min(0, "gracePeriodSeconds must not be negative")
       .max(MAX_ROTATION_OVERLAP_SECONDS, `gracePeriodSeconds must be at most ${MAX_ROTATION_OVERLAP_SECONDS} (7 days)`),
     overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS,
