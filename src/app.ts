@@ -48,6 +48,16 @@ export interface AppHooks {
 export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const yoga = createGraphQLServer(deps.logger, deps.metrics);
+  /** What a GraphQL operation made with an access token runs with (on /graphql and as an MCP tool): reads are audited. */
+  const tokenContext = (viewer: Extract<Viewer, { kind: "token" }>) => ({
+    viewer,
+    prisma: deps.prisma,
+    sql: deps.sql,
+    webhooks: deps.webhooks,
+    connectors: deps.connectors,
+    issuer: deps.config.issuer,
+    audit: deps.audit,
+  });
 
   app.use(requestMetrics(deps.metrics));
   app.use(async (c, next) => {
@@ -142,15 +152,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       // Reads are audited through the buffer: refuse (503) rather than read unaudited when it is full.
       deps.audit.assertRoom();
       // A bearer token is not ambient like a cookie: no CSRF check, and the cookie is ignored.
-      const res = await yoga.fetch(c.req.raw, {
-        viewer: bearer.viewer,
-        prisma: deps.prisma,
-        sql: deps.sql,
-        webhooks: deps.webhooks,
-        connectors: deps.connectors,
-        issuer: deps.config.issuer,
-        audit: deps.audit,
-      });
+      const res = await yoga.fetch(c.req.raw, tokenContext(bearer.viewer));
       const headers = new Headers(res.headers);
       headers.set("X-OAuth-Scopes", [...bearer.viewer.scopes].join(" "));
       return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
@@ -198,15 +200,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
       headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
       body: JSON.stringify({ query: operation, variables }),
     });
-    const res = await yoga.fetch(request, {
-      viewer,
-      prisma: deps.prisma,
-      sql: deps.sql,
-      webhooks: deps.webhooks,
-      connectors: deps.connectors,
-      issuer: deps.config.issuer,
-      audit: deps.audit,
-    });
+    const res = await yoga.fetch(request, tokenContext(viewer));
     return (await res.json()) as Awaited<ReturnType<GraphQLExecutor>>;
   };
   app.route("/", mcpRoutes(deps, executeAsToken));

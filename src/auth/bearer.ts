@@ -9,8 +9,11 @@ export type BearerResult =
   | { kind: "invalid"; description: string }
   | { kind: "ok"; viewer: Extract<Viewer, { kind: "token" }> };
 
-/** RFC 6750 §2.1: `Authorization: Bearer <token>` only (no query or body tokens). */
-export async function viewerFromBearer(deps: AppDeps, authorization: string | undefined): Promise<BearerResult> {
+/**
+ * RFC 6750 §2.1: `Authorization: Bearer <token>` only (no query or body tokens),
+ * for one resource (`audience`: the GraphQL API unless said otherwise).
+ */
+export async function viewerFromBearer(deps: AppDeps, authorization: string | undefined, audience?: string): Promise<BearerResult> {
   if (!authorization) return { kind: "none" };
   const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization);
   if (!m) {
@@ -19,7 +22,7 @@ export async function viewerFromBearer(deps: AppDeps, authorization: string | un
       : { kind: "invalid", description: "Use the Bearer authorization scheme." };
   }
   try {
-    const live = await deps.accessTokens.check(m[1]!);
+    const live = await deps.accessTokens.check(m[1]!, audience);
     return {
       kind: "ok",
       viewer: {

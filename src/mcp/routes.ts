@@ -1,12 +1,12 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { Hono } from "hono";
+import { viewerFromBearer } from "../auth/bearer.ts";
 import type { Viewer } from "../auth/viewer.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
 import { RESOURCE_PATHS, resourceUrl } from "../oauth/resources.ts";
-import { InvalidTokenError } from "../oauth/tokens.ts";
 import { findTool, MCP_TOOLS, type McpTool } from "./tools.ts";
 
 /**
@@ -100,34 +100,16 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
     if (origin && origin !== ourOrigin)
       return c.json(jsonRpcError(null, -32000, "Forbidden: this Origin may not call the MCP endpoint."), 403);
 
-    const authorization = c.req.header("authorization");
-    const m = authorization ? /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization) : null;
-    if (!m) {
+    const bearer = await viewerFromBearer(deps, c.req.header("authorization"), audience);
+    if (bearer.kind !== "ok") {
       c.set("refusal", "invalid_token");
-      const error = authorization ? { code: "invalid_request", description: "Use the Bearer authorization scheme." } : undefined;
-      return c.json(jsonRpcError(null, -32001, "Unauthorized: an access token for this MCP server is required."), 401, {
-        "WWW-Authenticate": challenge(error),
+      const message = bearer.kind === "none" ? "an access token for this MCP server is required." : bearer.description;
+      return c.json(jsonRpcError(null, -32001, `Unauthorized: ${message}`), 401, {
+        "WWW-Authenticate": challenge(bearer.kind === "none" ? undefined : { code: "invalid_token", description: bearer.description }),
       });
     }
-    let viewer: TokenViewer;
-    try {
-      const live = await deps.accessTokens.check(m[1]!, audience);
-      viewer = {
-        kind: "token",
-        userId: live.claims.sub,
-        clientRowId: live.clientRowId,
-        clientId: live.clientId,
-        grantId: live.grantId,
-        jti: live.claims.jti,
-        scopes: new Set(live.scopes),
-      };
-    } catch (err) {
-      if (!(err instanceof InvalidTokenError)) throw err;
-      c.set("refusal", "invalid_token");
-      return c.json(jsonRpcError(null, -32001, `Unauthorized: ${err.message}`), 401, {
-        "WWW-Authenticate": challenge({ code: "invalid_token", description: err.message }),
-      });
-    }
+    const viewer = bearer.viewer;
+    const token = (c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, "").trim();
     // The same per-grant budget as /graphql: the tools are GraphQL operations.
     const wait = deps.rateLimits.graphqlPerToken.take(viewer.grantId ?? `client:${viewer.clientRowId}`);
     if (wait)
@@ -166,7 +148,7 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
     try {
       return await transport.handleRequest(c.req.raw, {
         parsedBody: body,
-        authInfo: { token: m[1]!, clientId: viewer.clientId, scopes: [...viewer.scopes], resource: new URL(audience) },
+        authInfo: { token, clientId: viewer.clientId, scopes: [...viewer.scopes], resource: new URL(audience) },
       });
     } finally {
       await server.close();
