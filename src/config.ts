@@ -8,6 +8,7 @@ import { DEFAULT_ABUSE_LIMITS, type AbuseLimitsConfig } from "./accounts/abuse-l
 import { parseTrustProxy } from "./lib/client-address.ts";
 import { ConnectorsFileError, loadConnectorsFile, type ConnectorProvider } from "./connectors/providers.ts";
 import { DEFAULT_WEBHOOK_DELIVERY, type WebhookDeliveryOptions } from "./webhooks/delivery.ts";
+import { type ClientRegistrationConfig, DEFAULT_CLIENT_REGISTRATION } from "./clients/dynamic-registration.ts";
 
 export interface Config {
   port: number;
@@ -41,6 +42,11 @@ export interface Config {
   webhooks: Omit<WebhookDeliveryOptions, "lookup">;
   /** CONNECTORS_FILE: the providers users may connect their accounts at (src/connectors); none when unset. */
   connectors: ConnectorProvider[];
+  /**
+   * CLIENT_REGISTRATION (open|off), CLIENT_REGISTRATION_MAX_PER_ADDRESS, CLIENT_REGISTRATION_WINDOW_SECONDS:
+   * RFC 7591 self-registration of clients and its limit per address (src/clients/dynamic-registration.ts).
+   */
+  clientRegistration: ClientRegistrationConfig;
 }
 
 export class ConfigError extends Error {}
@@ -284,6 +290,29 @@ const envSchema = z.object({
   WEBHOOKS_POLL_INTERVAL: duration("WEBHOOKS_POLL_INTERVAL", 10, 60_000, DEFAULT_WEBHOOK_DELIVERY.pollIntervalMs),
   CONNECTORS_FILE: z.string().optional(),
   WEBHOOKS_CONCURRENCY: wholeNumber("WEBHOOKS_CONCURRENCY", 1, 1000, DEFAULT_WEBHOOK_DELIVERY.concurrency),
+  CLIENT_REGISTRATION: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return DEFAULT_CLIENT_REGISTRATION.open;
+      if (/^open$/i.test(v)) return true;
+      if (/^off$/i.test(v)) return false;
+      ctx.addIssue({ code: "custom", message: `CLIENT_REGISTRATION must be open or off (got "${v}")` });
+      return z.NEVER;
+    }),
+  CLIENT_REGISTRATION_MAX_PER_ADDRESS: wholeNumber(
+    "CLIENT_REGISTRATION_MAX_PER_ADDRESS",
+    1,
+    1_000_000,
+    DEFAULT_CLIENT_REGISTRATION.perAddress,
+  ),
+  CLIENT_REGISTRATION_WINDOW_SECONDS: wholeNumber(
+    "CLIENT_REGISTRATION_WINDOW_SECONDS",
+    1,
+    7 * 86_400,
+    DEFAULT_CLIENT_REGISTRATION.windowSeconds,
+    " of seconds",
+  ),
 });
 
 /** Reads and checks the environment; throws ConfigError with a one-line message. */
@@ -355,5 +384,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       concurrency: e.WEBHOOKS_CONCURRENCY,
     },
     connectors,
+    clientRegistration: {
+      open: e.CLIENT_REGISTRATION,
+      perAddress: e.CLIENT_REGISTRATION_MAX_PER_ADDRESS,
+      windowSeconds: e.CLIENT_REGISTRATION_WINDOW_SECONDS,
+    },
   };
 }

@@ -17,6 +17,7 @@ import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
 import { resealWebhookSecrets } from "./webhooks/endpoints.ts";
 import { ProviderClient } from "./connectors/provider-client.ts";
+import { SelfRegisteredClientSweeper } from "./clients/dynamic-registration.ts";
 import { resealConnectorSecrets } from "./connectors/connections.ts";
 
 export interface RunningServer {
@@ -138,6 +139,9 @@ export async function startServer(
       ...(options.webhookLookup && { lookup: options.webhookLookup }),
     });
     webhookDelivery.start();
+    // Self-registered clients unused for 30 days go, also while CLIENT_REGISTRATION=off (registered before).
+    const clientSweeper = new SelfRegisteredClientSweeper(db.prisma, logger);
+    clientSweeper.start();
     let closing: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -162,6 +166,7 @@ export async function startServer(
           });
           // Attempts in flight finish (each within WEBHOOKS_TIMEOUT) and are recorded.
           await webhookDelivery.stop();
+          await clientSweeper.stop();
           await audit.stop();
           await keys.stop();
           await rateLimitSync.stop();

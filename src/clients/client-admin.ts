@@ -121,16 +121,7 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
     // Guarded by revokedAt: a revocation that commits first wins.
     const { count } = await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data });
     if (count === 0) throw revokedError();
-    if (removedScopes.length) {
-      // A code already handed out would otherwise still turn into a token with a removed
-      // scope, and a live token would keep using it: both end now (as when a user narrows a grant).
-      const now = new Date();
-      await tx.authorizationCode.updateMany({
-        where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
-        data: { expiresAt: now },
-      });
-      await narrowGrantsOfClient(tx, client, removedScopes);
-    }
+    if (removedScopes.length) await endRemovedScopes(tx, client, removedScopes);
     // Every instance drops its cached copy of the client; removed scopes end the live tokens that carry them.
     await recordChange(tx, {
       kind: "client.changed",
@@ -142,6 +133,23 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
     await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
   });
+}
+
+/**
+ * Scopes removed from a client (by its developer, or by a self-registered
+ * client's RFC 7592 update) end in what was already handed out. Runs in the
+ * transaction that narrows the client, which must also record client.changed
+ * with the removed scopes (that ends the live access tokens carrying them).
+ */
+export async function endRemovedScopes(tx: DbTx, client: OAuthClient, removedScopes: string[]): Promise<void> {
+  // A code already handed out would otherwise still turn into a token with a removed
+  // scope, and a live token would keep using it: both end now (as when a user narrows a grant).
+  const now = new Date();
+  await tx.authorizationCode.updateMany({
+    where: { clientId: client.id, usedAt: null, expiresAt: { gt: now }, scopes: { hasSome: removedScopes } },
+    data: { expiresAt: now },
+  });
+  await narrowGrantsOfClient(tx, client, removedScopes);
 }
 
 /**
@@ -246,29 +254,42 @@ export async function revokeClient(prisma: Db, owner: ClientOwner, clientId: str
     prisma,
     async (tx) => {
       const client = await findOwnedClient(tx, owner, clientId);
-      const now = new Date();
-      const first = (await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data: { revokedAt: now } })).count === 1;
-      // Swept on every call: cheap when nothing is left, and it closes any race with a grant made meanwhile.
-      const grants = await tx.grant.findMany({ where: { clientId: client.id, revokedAt: null }, select: { id: true } });
-      for (const grant of grants) await revokeGrant(tx, grant.id, "the developer revoked the client");
-      await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
-      if (first) {
-        // Every access token of the client, client_credentials ones included, ends with it.
-        await recordChange(tx, {
-          kind: "client.revoked",
-          subject: client.id,
-          clientId: client.clientId,
-          expiresAt: revocationRuleExpiry(),
-        });
-        await recordAudit(tx, {
-          action: "client.revoked",
-          userId: owner.id,
-          clientId: client.id,
-          detail: `client "${client.name}" revoked: ${grants.length} grant(s) ended, and every access token of the client`,
-        });
-      }
+      await endClient(tx, client, { userId: owner.id, reason: "the developer revoked the client" });
       return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
     },
     { timeout: 60_000 },
   );
+}
+
+/**
+ * revokeClient's work on a client already found, in its transaction (a
+ * transaction() from src/db/changes.ts): also how a self-registered client's
+ * RFC 7592 delete ends it. `reason` is what the users' trails say ended their
+ * grants; `userId` is whose trail records the revocation itself (null: no
+ * one's, for a client owned by no one). Returns whether this call revoked it
+ * (false: it already was).
+ */
+export async function endClient(tx: DbTx, client: OAuthClient, actor: { userId: string | null; reason: string }): Promise<boolean> {
+  const now = new Date();
+  const first = (await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data: { revokedAt: now } })).count === 1;
+  // Swept on every call: cheap when nothing is left, and it closes any race with a grant made meanwhile.
+  const grants = await tx.grant.findMany({ where: { clientId: client.id, revokedAt: null }, select: { id: true } });
+  for (const grant of grants) await revokeGrant(tx, grant.id, actor.reason);
+  await tx.authorizationCode.updateMany({ where: { clientId: client.id, usedAt: null }, data: { usedAt: now } });
+  if (first) {
+    // Every access token of the client, client_credentials ones included, ends with it.
+    await recordChange(tx, {
+      kind: "client.revoked",
+      subject: client.id,
+      clientId: client.clientId,
+      expiresAt: revocationRuleExpiry(),
+    });
+    await recordAudit(tx, {
+      action: "client.revoked",
+      userId: actor.userId,
+      clientId: client.id,
+      detail: `client "${client.name}" revoked: ${grants.length} grant(s) ended, and every access token of the client`,
+    });
+  }
+  return first;
 }

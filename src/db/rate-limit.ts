@@ -20,8 +20,8 @@ import type { Db } from "./client.ts";
  * bucket. Expired entries are dropped whenever their bucket is written, and
  * rows whose entries have all expired are pruned now and then in batches.
  *
- * Used for sign-in and sign-up (src/accounts/abuse-limits.ts); self-registration
- * of clients (RFC 7591) is to take a bucket of its own here.
+ * Used for sign-in and sign-up (src/accounts/abuse-limits.ts) and for
+ * self-registration of clients per address (src/clients/dynamic-registration.ts).
  */
 
 export interface Limit {

@@ -105,8 +105,9 @@ builder.prismaObjectField(OAuthClientRef, "webhookEndpoints", (t) =>
     description: "Where this client's events go (its owner only; empty for anyone else).",
     complexity: { field: 1, multiplier: MAX_ENDPOINTS_PER_CLIENT },
     select: { id: true, ownerId: true },
+    // A client owned by no one (self-registered) has no endpoints: null never matches null here.
     resolve: (client, _args, ctx) =>
-      ownerId(ctx) === client.ownerId
+      client.ownerId !== null && ownerId(ctx) === client.ownerId
         ? ctx.prisma.webhookEndpoint.findMany({ where: { clientId: client.id }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] })
         : [],
   }),

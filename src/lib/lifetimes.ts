@@ -42,3 +42,10 @@ export const SIGNING_KEY_PUBLISH_BEFORE_USE_MS = 24 * 3600 * 1000;
 export function revocationRuleExpiry(now = Date.now()): Date {
   return new Date(now + OUTLIVES_ACCESS_TOKENS_MS);
 }
+
+/**
+ * A self-registered client (RFC 7591) that has gone this long without a grant
+ * (none live, none ended within it) is deleted: anyone may register, so
+ * registrations that lead nowhere must not pile up.
+ */
+export const UNUSED_SELF_REGISTERED_CLIENT_MS = 30 * 24 * 3600 * 1000;

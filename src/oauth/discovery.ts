@@ -5,7 +5,8 @@ import { ALL_SCOPES, DATA_SCOPES } from "../consent/scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
 import { RESOURCE_PATHS, type ResourceName, resourceUrl } from "./resources.ts";
 
-export function authorizationServerMetadata(issuer: string) {
+/** `registration`: CLIENT_REGISTRATION=open, so registration_endpoint (RFC 7591) is listed. */
+export function authorizationServerMetadata(issuer: string, options: { registration?: boolean } = {}) {
   return {
     issuer,
     authorization_endpoint: `${issuer}${OAUTH_PATHS.authorize}`,
@@ -14,6 +15,7 @@ export function authorizationServerMetadata(issuer: string) {
     introspection_endpoint: `${issuer}${OAUTH_PATHS.introspect}`,
     userinfo_endpoint: `${issuer}${OAUTH_PATHS.userinfo}`,
     jwks_uri: `${issuer}${OAUTH_PATHS.jwks}`,
+    ...(options.registration ? { registration_endpoint: `${issuer}${OAUTH_PATHS.register}` } : {}),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
@@ -62,7 +64,7 @@ export function protectedResourceMetadataUrl(issuer: string, name: ResourceName)
 export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
-  const metadata = authorizationServerMetadata(issuer);
+  const metadata = authorizationServerMetadata(issuer, { registration: deps.config.clientRegistration.open });
   const cors = { "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300" };
   app.get(WELL_KNOWN_PATHS.authorizationServer, (c) => c.json(metadata, 200, cors));
   app.get(WELL_KNOWN_PATHS.openidConfiguration, (c) => c.json(metadata, 200, cors));

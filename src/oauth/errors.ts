@@ -23,6 +23,9 @@ export type OAuthErrorCode =
   | "unsupported_token_type"
   /** RFC 8707: an unknown resource, or more than one */
   | "invalid_target"
+  /** RFC 7591 §3.2.2: client registration refusals */
+  | "invalid_redirect_uri"
+  | "invalid_client_metadata"
   | "too_many_requests";
 
 /** An RFC 6749 error: `error` and a human-readable `error_description`. */

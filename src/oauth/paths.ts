@@ -9,6 +9,8 @@ export const OAUTH_PATHS = {
   introspect: "/v1/oauth/introspect",
   userinfo: "/v1/oauth/userinfo",
   jwks: "/v1/oauth/jwks",
+  /** RFC 7591 registration; RFC 7592 management at register/{client_id} */
+  register: "/v1/oauth/register",
 } as const;
 
 export const WELL_KNOWN_PATHS = {

@@ -6,6 +6,7 @@ import { discoveryRoutes } from "./discovery.ts";
 import { jwksRoute } from "./jwks.ts";
 import { corsForPublicClients, type AllowedOrigins } from "./cors.ts";
 import { introspectRoute } from "./introspect.ts";
+import { registerRoutes } from "./register.ts";
 import { revokeRoute } from "./revoke.ts";
 import { tokenRoute } from "./token.ts";
 import { userinfoRoute } from "./userinfo.ts";
@@ -27,5 +28,7 @@ export function oauthRoutes(deps: AppDeps, views: AuthorizeViews, origins: Allow
   app.route("/", revokeRoute(deps));
   app.route("/", introspectRoute(deps));
   app.route("/", userinfoRoute(deps));
+  // CLIENT_REGISTRATION=off: not mounted, so the registration endpoint answers 404 like any unknown path.
+  if (deps.config.clientRegistration.open) app.route("/", registerRoutes(deps));
   return app;
 }

@@ -20,6 +20,11 @@ const ENVIRONMENT_LABELS = {
   short: { DEVELOPMENT: "Dev", PRODUCTION: "Prod" },
 } as const;
 
+/** A client that registered itself (RFC 7591): nobody at scopegate checked who made it. */
+export function unverifiedBadge(): Html {
+  return badge("Unverified", "dev");
+}
+
 /** A client's environment: "Development app" beside an app's name, "Development" in a list of facts, "Dev" in a table. */
 export function envBadge(environment: "DEVELOPMENT" | "PRODUCTION", form: keyof typeof ENVIRONMENT_LABELS = "app"): Html {
   return badge(ENVIRONMENT_LABELS[form][environment], environment === "DEVELOPMENT" ? "dev" : "prod");

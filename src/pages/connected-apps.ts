@@ -14,7 +14,7 @@ import {
 import type { Html } from "./layout.ts";
 import { domainErrorOf, PAGE_STATUS } from "./errors.ts";
 import { accountLayout, flash, notFoundBody, when } from "./account-ui.ts";
-import { appMark, envBadge } from "./components.ts";
+import { appMark, envBadge, unverifiedBadge } from "./components.ts";
 import { checkedForm } from "./forms.ts";
 import { requireSession } from "./session.ts";
 
@@ -34,7 +34,9 @@ function appCard(app: ConnectedApp, csrf: string, error?: string): Html {
   <div class="app-head">
     ${appMark(app.client.name)}
     <div>
-      <div><span class="app-name" id="app-${id}-name">${app.client.name}</span>${envBadge(app.client.environment)}</div>
+      <div><span class="app-name" id="app-${id}-name">${app.client.name}</span>${envBadge(app.client.environment)}${
+        app.client.registeredFrom ? html`${unverifiedBadge()} <span class="muted">from ${app.client.registeredFrom}</span>` : ""
+      }</div>
       <div class="app-meta">Connected ${when(app.createdAt)} · ${app.lastUsedAt ? html`Last used ${when(app.lastUsedAt)}` : "Not used yet"}</div>
     </div>
   </div>

@@ -2,7 +2,7 @@ import { html, raw } from "hono/html";
 import type { SignInSession } from "../accounts/sessions.ts";
 import type { ConsentPageInput, ConsentScope } from "../oauth/authorize/consent.ts";
 import { layout, type Html } from "./layout.ts";
-import { appMark, envBadge } from "./components.ts";
+import { appMark, envBadge, unverifiedBadge } from "./components.ts";
 
 function scopeItem(s: ConsentScope): Html {
   const tag = s.isNew
@@ -35,13 +35,18 @@ export function consentPage(p: ConsentPageInput): Html {
     ${appMark(p.client.name)}
     <div>
       <div class="app-name">${p.client.name}</div>
-      ${envBadge(p.client.environment)}
+      ${envBadge(p.client.environment)}${p.client.registeredFrom ? unverifiedBadge() : ""}
     </div>
   </div>
   <h1>${p.client.name} wants to access your scopegate account</h1>
   ${
     dev
       ? html`<p class="dev-note" role="note"><strong>This app is under development.</strong> Its developer has marked it as not yet released, so it may change or misbehave. Only allow it if you know and trust the developer.</p>`
+      : ""
+  }
+  ${
+    p.client.registeredFrom
+      ? html`<p class="dev-note" role="note"><strong>scopegate has not verified this app.</strong> It registered itself, and its details came from <strong>${p.client.registeredFrom}</strong>. Its name is its own claim: only allow it if you trust ${p.client.registeredFrom}.</p>`
       : ""
   }
   <p class="muted">Signed in as <strong>${p.session.user.email}</strong>.</p>

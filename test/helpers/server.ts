@@ -18,10 +18,15 @@ export interface TestServer extends RunningServer {
 export const TEST_KEY_ENCRYPTION_SECRET = "test-key-encryption-secret-0123456789abcdef";
 
 /**
- * Every test talks from 127.0.0.1, so the per-address sign-in and sign-up
- * limits would soon refuse a file's users; a test of those limits sets its own.
+ * Every test talks from 127.0.0.1, so the per-address sign-in, sign-up and
+ * client self-registration limits would soon refuse a file's users and apps; a
+ * test of those limits sets its own.
  */
-const SPARE_ADDRESS_LIMITS = { SIGN_IN_MAX_PER_ADDRESS: "100000", SIGN_UP_MAX_PER_ADDRESS: "100000" };
+const SPARE_ADDRESS_LIMITS = {
+  SIGN_IN_MAX_PER_ADDRESS: "100000",
+  SIGN_UP_MAX_PER_ADDRESS: "100000",
+  CLIENT_REGISTRATION_MAX_PER_ADDRESS: "100000",
+};
 
 /** A port nobody listens on right now. */
 export function freePort(): Promise<number> {

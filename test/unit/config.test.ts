@@ -39,6 +39,7 @@ describe("loadConfig defaults", () => {
         concurrency: 16,
       },
       connectors: [],
+      clientRegistration: { open: true, perAddress: 20, windowSeconds: 3600 },
     });
   });
 
@@ -59,6 +60,9 @@ describe("loadConfig defaults", () => {
         KEY_ENCRYPTION_SECRET_PREVIOUS: "",
         SIGNING_KEY_ROTATE_AFTER: "",
         SIGNING_KEY_PUBLISH_BEFORE_USE: "",
+        CLIENT_REGISTRATION: "",
+        CLIENT_REGISTRATION_MAX_PER_ADDRESS: "",
+        CLIENT_REGISTRATION_WINDOW_SECONDS: "",
       }),
     ).toEqual(loadConfig({}));
   });
@@ -375,6 +379,29 @@ describe("TOKEN_RATE_LIMIT_PER_CLIENT, GRAPHQL_RATE_LIMIT_PER_TOKEN, GRAPHQL_RAT
   });
 });
 
+describe("CLIENT_REGISTRATION, CLIENT_REGISTRATION_MAX_PER_ADDRESS, CLIENT_REGISTRATION_WINDOW_SECONDS", () => {
+  it("self-registration is open by default and can be switched off; its limit per address is read as whole numbers", () => {
+    expect(loadConfig({ CLIENT_REGISTRATION: "off" }).clientRegistration.open).toBe(false);
+    expect(loadConfig({ CLIENT_REGISTRATION: "OPEN" }).clientRegistration.open).toBe(true);
+    expect(
+      loadConfig({ CLIENT_REGISTRATION_MAX_PER_ADDRESS: "3", CLIENT_REGISTRATION_WINDOW_SECONDS: "604800" }).clientRegistration,
+    ).toEqual({ open: true, perAddress: 3, windowSeconds: 604_800 });
+  });
+
+  it.each([
+    ["CLIENT_REGISTRATION", "closed", 'CLIENT_REGISTRATION must be open or off (got "closed")'],
+    ["CLIENT_REGISTRATION", "true", 'CLIENT_REGISTRATION must be open or off (got "true")'],
+    ["CLIENT_REGISTRATION_MAX_PER_ADDRESS", "0", 'CLIENT_REGISTRATION_MAX_PER_ADDRESS must be a whole number from 1 to 1000000 (got "0")'],
+    [
+      "CLIENT_REGISTRATION_WINDOW_SECONDS",
+      "604801",
+      'CLIENT_REGISTRATION_WINDOW_SECONDS must be a whole number of seconds from 1 to 604800 (got "604801")',
+    ],
+  ])("%s=%s is refused, naming the variable and the value", (name, value, expected) => {
+    expect(configError({ [name]: value }).message).toBe(expected);
+  });
+});
+
 describe("every ConfigError is one line", () => {
   it.each<Record<string, string>>([
     { PORT: "x" },
@@ -393,6 +420,8 @@ describe("every ConfigError is one line", () => {
     { KEY_ENCRYPTION_SECRET_PREVIOUS: "short" },
     { SIGNING_KEY_ROTATE_AFTER: "1s" },
     { SIGNING_KEY_PUBLISH_BEFORE_USE: "x" },
+    { CLIENT_REGISTRATION: "maybe" },
+    { CLIENT_REGISTRATION_MAX_PER_ADDRESS: "x" },
   ])("%j", (env) => {
     const message = configError(env).message;
     expect(message.length).toBeGreaterThan(10);

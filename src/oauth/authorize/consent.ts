@@ -26,7 +26,11 @@ export interface ConsentPageInput {
   /** where the form posts */
   action: string;
   session: SignInSession;
-  client: { name: string; environment: ClientEnvironment };
+  /**
+   * `registeredFrom`: for a client that registered itself (RFC 7591), the host its
+   * metadata came from, shown with the app marked unverified; null for a developer's client.
+   */
+  client: { name: string; environment: ClientEnvironment; registeredFrom: string | null };
   /** host of the redirect URI: where the user goes after choosing */
   redirectHost: string;
   scopes: ConsentScope[];

@@ -108,7 +108,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
       views.consentPage({
         action: AUTHORIZE_PATH,
         session,
-        client: { name: req.client.name, environment: req.client.environment },
+        client: { name: req.client.name, environment: req.client.environment, registeredFrom: req.client.registeredFrom },
         redirectHost: new URL(req.redirectUri).host,
         scopes: consentScopes(req, grant, opts.ticked),
         hidden: req.carried,

@@ -14,6 +14,9 @@ export const clientCredentialsGrant: GrantHandler = async ({ deps, client, param
   if (client.type !== "CONFIDENTIAL") {
     throw new OAuthError("unauthorized_client", "Only confidential clients may use client_credentials.");
   }
+  // The token acts as the client's owner: a client owned by no one (self-registered, always public) has no one to act as.
+  const ownerId = client.ownerId;
+  if (!ownerId) throw new OAuthError("unauthorized_client", "Only a client registered by a developer may use client_credentials.");
   const requested = params.scope !== undefined ? parseScope(params.scope) : client.scopes;
   const extra = requested.filter((s) => !client.scopes.includes(s));
   if (extra.length) {
@@ -25,14 +28,14 @@ export const clientCredentialsGrant: GrantHandler = async ({ deps, client, param
   const accessKey = await deps.keys.signingKey("access");
   const access = issueAccessToken(accessKey, deps.config.issuer, {
     client,
-    userId: client.ownerId,
+    userId: ownerId,
     grantId: null,
     scopes: requested,
     audience: target.audience,
   });
   deps.audit.push({
     action: "token.issued",
-    userId: client.ownerId,
+    userId: ownerId,
     clientId: client.id,
     detail: `grant_type=client_credentials scope=${requested.join(" ")}`,
   });

@@ -156,6 +156,10 @@ export const OAuthClientScalarFieldEnum = {
   previousSecretHash: 'previousSecretHash',
   previousSecretExpiresAt: 'previousSecretExpiresAt',
   ownerId: 'ownerId',
+  registration: 'registration',
+  registeredFrom: 'registeredFrom',
+  clientUri: 'clientUri',
+  registrationTokenHash: 'registrationTokenHash',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt',
   revokedAt: 'revokedAt'

@@ -48,6 +48,10 @@ export type OAuthClientMinAggregateOutputType = {
   previousSecretHash: string | null
   previousSecretExpiresAt: Date | null
   ownerId: string | null
+  registration: string | null
+  registeredFrom: string | null
+  clientUri: string | null
+  registrationTokenHash: string | null
   createdAt: Date | null
   updatedAt: Date | null
   revokedAt: Date | null
@@ -67,6 +71,10 @@ export type OAuthClientMaxAggregateOutputType = {
   previousSecretHash: string | null
   previousSecretExpiresAt: Date | null
   ownerId: string | null
+  registration: string | null
+  registeredFrom: string | null
+  clientUri: string | null
+  registrationTokenHash: string | null
   createdAt: Date | null
   updatedAt: Date | null
   revokedAt: Date | null
@@ -89,6 +97,10 @@ export type OAuthClientCountAggregateOutputType = {
   previousSecretHash: number
   previousSecretExpiresAt: number
   ownerId: number
+  registration: number
+  registeredFrom: number
+  clientUri: number
+  registrationTokenHash: number
   createdAt: number
   updatedAt: number
   revokedAt: number
@@ -118,6 +130,10 @@ export type OAuthClientMinAggregateInputType = {
   previousSecretHash?: true
   previousSecretExpiresAt?: true
   ownerId?: true
+  registration?: true
+  registeredFrom?: true
+  clientUri?: true
+  registrationTokenHash?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -137,6 +153,10 @@ export type OAuthClientMaxAggregateInputType = {
   previousSecretHash?: true
   previousSecretExpiresAt?: true
   ownerId?: true
+  registration?: true
+  registeredFrom?: true
+  clientUri?: true
+  registrationTokenHash?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -159,6 +179,10 @@ export type OAuthClientCountAggregateInputType = {
   previousSecretHash?: true
   previousSecretExpiresAt?: true
   ownerId?: true
+  registration?: true
+  registeredFrom?: true
+  clientUri?: true
+  registrationTokenHash?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -267,7 +291,11 @@ export type OAuthClientGroupByOutputType = {
   secretHint: string | null
   previousSecretHash: string | null
   previousSecretExpiresAt: Date | null
-  ownerId: string
+  ownerId: string | null
+  registration: string
+  registeredFrom: string | null
+  clientUri: string | null
+  registrationTokenHash: string | null
   createdAt: Date
   updatedAt: Date
   revokedAt: Date | null
@@ -312,11 +340,15 @@ export type OAuthClientWhereInput = {
   secretHint?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
-  ownerId?: Prisma.StringFilter<"OAuthClient"> | string
+  ownerId?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registration?: Prisma.StringFilter<"OAuthClient"> | string
+  registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
-  owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
+  owner?: Prisma.XOR<Prisma.UserNullableScalarRelationFilter, Prisma.UserWhereInput> | null
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
@@ -339,7 +371,11 @@ export type OAuthClientOrderByWithRelationInput = {
   secretHint?: Prisma.SortOrderInput | Prisma.SortOrder
   previousSecretHash?: Prisma.SortOrderInput | Prisma.SortOrder
   previousSecretExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
-  ownerId?: Prisma.SortOrder
+  ownerId?: Prisma.SortOrderInput | Prisma.SortOrder
+  registration?: Prisma.SortOrder
+  registeredFrom?: Prisma.SortOrderInput | Prisma.SortOrder
+  clientUri?: Prisma.SortOrderInput | Prisma.SortOrder
+  registrationTokenHash?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -369,11 +405,15 @@ export type OAuthClientWhereUniqueInput = Prisma.AtLeast<{
   secretHint?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
-  ownerId?: Prisma.StringFilter<"OAuthClient"> | string
+  ownerId?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registration?: Prisma.StringFilter<"OAuthClient"> | string
+  registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
-  owner?: Prisma.XOR<Prisma.UserScalarRelationFilter, Prisma.UserWhereInput>
+  owner?: Prisma.XOR<Prisma.UserNullableScalarRelationFilter, Prisma.UserWhereInput> | null
   grants?: Prisma.GrantListRelationFilter
   authorizationCodes?: Prisma.AuthorizationCodeListRelationFilter
   auditEvents?: Prisma.AuditEventListRelationFilter
@@ -396,7 +436,11 @@ export type OAuthClientOrderByWithAggregationInput = {
   secretHint?: Prisma.SortOrderInput | Prisma.SortOrder
   previousSecretHash?: Prisma.SortOrderInput | Prisma.SortOrder
   previousSecretExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
-  ownerId?: Prisma.SortOrder
+  ownerId?: Prisma.SortOrderInput | Prisma.SortOrder
+  registration?: Prisma.SortOrder
+  registeredFrom?: Prisma.SortOrderInput | Prisma.SortOrder
+  clientUri?: Prisma.SortOrderInput | Prisma.SortOrder
+  registrationTokenHash?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -426,7 +470,11 @@ export type OAuthClientScalarWhereWithAggregatesInput = {
   secretHint?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
   previousSecretHash?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
   previousSecretExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OAuthClient"> | Date | string | null
-  ownerId?: Prisma.StringWithAggregatesFilter<"OAuthClient"> | string
+  ownerId?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
+  registration?: Prisma.StringWithAggregatesFilter<"OAuthClient"> | string
+  registeredFrom?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
+  clientUri?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
+  registrationTokenHash?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OAuthClient"> | Date | string | null
@@ -448,10 +496,14 @@ export type OAuthClientCreateInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  owner?: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
@@ -474,7 +526,11 @@ export type OAuthClientUncheckedCreateInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -500,10 +556,14 @@ export type OAuthClientUpdateInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  owner?: Prisma.UserUpdateOneWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
@@ -526,7 +586,11 @@ export type OAuthClientUncheckedUpdateInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -552,7 +616,11 @@ export type OAuthClientCreateManyInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -574,6 +642,10 @@ export type OAuthClientUpdateManyMutationInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -595,7 +667,11 @@ export type OAuthClientUncheckedUpdateManyInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -636,6 +712,10 @@ export type OAuthClientCountOrderByAggregateInput = {
   previousSecretHash?: Prisma.SortOrder
   previousSecretExpiresAt?: Prisma.SortOrder
   ownerId?: Prisma.SortOrder
+  registration?: Prisma.SortOrder
+  registeredFrom?: Prisma.SortOrder
+  clientUri?: Prisma.SortOrder
+  registrationTokenHash?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -659,6 +739,10 @@ export type OAuthClientMaxOrderByAggregateInput = {
   previousSecretHash?: Prisma.SortOrder
   previousSecretExpiresAt?: Prisma.SortOrder
   ownerId?: Prisma.SortOrder
+  registration?: Prisma.SortOrder
+  registeredFrom?: Prisma.SortOrder
+  clientUri?: Prisma.SortOrder
+  registrationTokenHash?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -678,6 +762,10 @@ export type OAuthClientMinOrderByAggregateInput = {
   previousSecretHash?: Prisma.SortOrder
   previousSecretExpiresAt?: Prisma.SortOrder
   ownerId?: Prisma.SortOrder
+  registration?: Prisma.SortOrder
+  registeredFrom?: Prisma.SortOrder
+  clientUri?: Prisma.SortOrder
+  registrationTokenHash?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -856,6 +944,10 @@ export type OAuthClientCreateWithoutOwnerInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -881,6 +973,10 @@ export type OAuthClientUncheckedCreateWithoutOwnerInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -935,7 +1031,11 @@ export type OAuthClientScalarWhereInput = {
   secretHint?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
-  ownerId?: Prisma.StringFilter<"OAuthClient"> | string
+  ownerId?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registration?: Prisma.StringFilter<"OAuthClient"> | string
+  registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
@@ -957,10 +1057,14 @@ export type OAuthClientCreateWithoutGrantsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  owner?: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
@@ -982,7 +1086,11 @@ export type OAuthClientUncheckedCreateWithoutGrantsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1023,10 +1131,14 @@ export type OAuthClientUpdateWithoutGrantsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  owner?: Prisma.UserUpdateOneWithoutOauthClientsNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
@@ -1048,7 +1160,11 @@ export type OAuthClientUncheckedUpdateWithoutGrantsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1073,10 +1189,14 @@ export type OAuthClientCreateWithoutAuthorizationCodesInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  owner?: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
@@ -1098,7 +1218,11 @@ export type OAuthClientUncheckedCreateWithoutAuthorizationCodesInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1139,10 +1263,14 @@ export type OAuthClientUpdateWithoutAuthorizationCodesInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  owner?: Prisma.UserUpdateOneWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
@@ -1164,7 +1292,11 @@ export type OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1189,10 +1321,14 @@ export type OAuthClientCreateWithoutAuditEventsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  owner?: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutClientInput
@@ -1214,7 +1350,11 @@ export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1255,10 +1395,14 @@ export type OAuthClientUpdateWithoutAuditEventsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  owner?: Prisma.UserUpdateOneWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutClientNestedInput
@@ -1280,7 +1424,11 @@ export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1305,10 +1453,14 @@ export type OAuthClientCreateWithoutWebhookEndpointsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
-  owner: Prisma.UserCreateNestedOneWithoutOauthClientsInput
+  owner?: Prisma.UserCreateNestedOneWithoutOauthClientsInput
   grants?: Prisma.GrantCreateNestedManyWithoutClientInput
   authorizationCodes?: Prisma.AuthorizationCodeCreateNestedManyWithoutClientInput
   auditEvents?: Prisma.AuditEventCreateNestedManyWithoutClientInput
@@ -1330,7 +1482,11 @@ export type OAuthClientUncheckedCreateWithoutWebhookEndpointsInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
-  ownerId: string
+  ownerId?: string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1371,10 +1527,14 @@ export type OAuthClientUpdateWithoutWebhookEndpointsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  owner?: Prisma.UserUpdateOneRequiredWithoutOauthClientsNestedInput
+  owner?: Prisma.UserUpdateOneWithoutOauthClientsNestedInput
   grants?: Prisma.GrantUpdateManyWithoutClientNestedInput
   authorizationCodes?: Prisma.AuthorizationCodeUpdateManyWithoutClientNestedInput
   auditEvents?: Prisma.AuditEventUpdateManyWithoutClientNestedInput
@@ -1396,7 +1556,11 @@ export type OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
-  ownerId?: Prisma.StringFieldUpdateOperationsInput | string
+  ownerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1421,6 +1585,10 @@ export type OAuthClientCreateManyOwnerInput = {
   secretHint?: string | null
   previousSecretHash?: string | null
   previousSecretExpiresAt?: Date | string | null
+  registration?: string
+  registeredFrom?: string | null
+  clientUri?: string | null
+  registrationTokenHash?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1442,6 +1610,10 @@ export type OAuthClientUpdateWithoutOwnerInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1467,6 +1639,10 @@ export type OAuthClientUncheckedUpdateWithoutOwnerInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1492,6 +1668,10 @@ export type OAuthClientUncheckedUpdateManyWithoutOwnerInput = {
   secretHint?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  registration?: Prisma.StringFieldUpdateOperationsInput | string
+  registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1572,10 +1752,14 @@ export type OAuthClientSelect<ExtArgs extends runtime.Types.Extensions.InternalA
   previousSecretHash?: boolean
   previousSecretExpiresAt?: boolean
   ownerId?: boolean
+  registration?: boolean
+  registeredFrom?: boolean
+  clientUri?: boolean
+  registrationTokenHash?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
@@ -1600,10 +1784,14 @@ export type OAuthClientSelectCreateManyAndReturn<ExtArgs extends runtime.Types.E
   previousSecretHash?: boolean
   previousSecretExpiresAt?: boolean
   ownerId?: boolean
+  registration?: boolean
+  registeredFrom?: boolean
+  clientUri?: boolean
+  registrationTokenHash?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
 }, ExtArgs["result"]["oAuthClient"]>
 
 export type OAuthClientSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -1623,10 +1811,14 @@ export type OAuthClientSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.E
   previousSecretHash?: boolean
   previousSecretExpiresAt?: boolean
   ownerId?: boolean
+  registration?: boolean
+  registeredFrom?: boolean
+  clientUri?: boolean
+  registrationTokenHash?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
 }, ExtArgs["result"]["oAuthClient"]>
 
 export type OAuthClientSelectScalar = {
@@ -1646,14 +1838,18 @@ export type OAuthClientSelectScalar = {
   previousSecretHash?: boolean
   previousSecretExpiresAt?: boolean
   ownerId?: boolean
+  registration?: boolean
+  registeredFrom?: boolean
+  clientUri?: boolean
+  registrationTokenHash?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
 }
 
-export type OAuthClientOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "clientId" | "name" | "environment" | "type" | "redirectUris" | "scopes" | "grantTypes" | "firstParty" | "accessTokenTtl" | "refreshTokens" | "secretHash" | "secretHint" | "previousSecretHash" | "previousSecretExpiresAt" | "ownerId" | "createdAt" | "updatedAt" | "revokedAt", ExtArgs["result"]["oAuthClient"]>
+export type OAuthClientOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "clientId" | "name" | "environment" | "type" | "redirectUris" | "scopes" | "grantTypes" | "firstParty" | "accessTokenTtl" | "refreshTokens" | "secretHash" | "secretHint" | "previousSecretHash" | "previousSecretExpiresAt" | "ownerId" | "registration" | "registeredFrom" | "clientUri" | "registrationTokenHash" | "createdAt" | "updatedAt" | "revokedAt", ExtArgs["result"]["oAuthClient"]>
 export type OAuthClientInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
   authorizationCodes?: boolean | Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>
   auditEvents?: boolean | Prisma.OAuthClient$auditEventsArgs<ExtArgs>
@@ -1661,16 +1857,16 @@ export type OAuthClientInclude<ExtArgs extends runtime.Types.Extensions.Internal
   _count?: boolean | Prisma.OAuthClientCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type OAuthClientIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
 }
 export type OAuthClientIncludeUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
-  owner?: boolean | Prisma.UserDefaultArgs<ExtArgs>
+  owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
 }
 
 export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "OAuthClient"
   objects: {
-    owner: Prisma.$UserPayload<ExtArgs>
+    owner: Prisma.$UserPayload<ExtArgs> | null
     grants: Prisma.$GrantPayload<ExtArgs>[]
     authorizationCodes: Prisma.$AuthorizationCodePayload<ExtArgs>[]
     auditEvents: Prisma.$AuditEventPayload<ExtArgs>[]
@@ -1698,7 +1894,26 @@ export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.Interna
      */
     previousSecretHash: string | null
     previousSecretExpiresAt: Date | null
-    ownerId: string
+    /**
+     * the developer who registered it in the console; null for a client that registered itself (owned by no one)
+     */
+    ownerId: string | null
+    /**
+     * how it was registered: "console" (a developer's own client), "dynamic" (RFC 7591 self-registration, src/clients/dynamic-registration.ts)
+     */
+    registration: string
+    /**
+     * self-registered clients: the host their metadata came from (client_uri's, else the first redirect URI's), shown as unverified on the consent page
+     */
+    registeredFrom: string | null
+    /**
+     * RFC 7591 client_uri, as registered
+     */
+    clientUri: string | null
+    /**
+     * RFC 7592: sha256 of the registration access token that reads, updates and deletes the registration; null once deleted
+     */
+    registrationTokenHash: string | null
     createdAt: Date
     updatedAt: Date
     revokedAt: Date | null
@@ -2096,7 +2311,7 @@ readonly fields: OAuthClientFieldRefs;
  */
 export interface Prisma__OAuthClientClient<T, Null = never, ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs, GlobalOmitOptions = {}> extends Prisma.PrismaPromise<T> {
   readonly [Symbol.toStringTag]: "PrismaPromise"
-  owner<T extends Prisma.UserDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.UserDefaultArgs<ExtArgs>>): Prisma.Prisma__UserClient<runtime.Types.Result.GetResult<Prisma.$UserPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
+  owner<T extends Prisma.OAuthClient$ownerArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$ownerArgs<ExtArgs>>): Prisma.Prisma__UserClient<runtime.Types.Result.GetResult<Prisma.$UserPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | null, null, ExtArgs, GlobalOmitOptions>
   grants<T extends Prisma.OAuthClient$grantsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$grantsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$GrantPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   authorizationCodes<T extends Prisma.OAuthClient$authorizationCodesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$authorizationCodesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuthorizationCodePayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   auditEvents<T extends Prisma.OAuthClient$auditEventsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.OAuthClient$auditEventsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuditEventPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
@@ -2146,6 +2361,10 @@ export interface OAuthClientFieldRefs {
   readonly previousSecretHash: Prisma.FieldRef<"OAuthClient", 'String'>
   readonly previousSecretExpiresAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly ownerId: Prisma.FieldRef<"OAuthClient", 'String'>
+  readonly registration: Prisma.FieldRef<"OAuthClient", 'String'>
+  readonly registeredFrom: Prisma.FieldRef<"OAuthClient", 'String'>
+  readonly clientUri: Prisma.FieldRef<"OAuthClient", 'String'>
+  readonly registrationTokenHash: Prisma.FieldRef<"OAuthClient", 'String'>
   readonly createdAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly revokedAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
@@ -2542,6 +2761,25 @@ export type OAuthClientDeleteManyArgs<ExtArgs extends runtime.Types.Extensions.I
    * Limit how many OAuthClients to delete.
    */
   limit?: number
+}
+
+/**
+ * OAuthClient.owner
+ */
+export type OAuthClient$ownerArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the User
+   */
+  select?: Prisma.UserSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the User
+   */
+  omit?: Prisma.UserOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.UserInclude<ExtArgs> | null
+  where?: Prisma.UserWhereInput
 }
 
 /**

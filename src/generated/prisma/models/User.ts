@@ -508,10 +508,12 @@ export type UserCreateNestedOneWithoutOauthClientsInput = {
   connect?: Prisma.UserWhereUniqueInput
 }
 
-export type UserUpdateOneRequiredWithoutOauthClientsNestedInput = {
+export type UserUpdateOneWithoutOauthClientsNestedInput = {
   create?: Prisma.XOR<Prisma.UserCreateWithoutOauthClientsInput, Prisma.UserUncheckedCreateWithoutOauthClientsInput>
   connectOrCreate?: Prisma.UserCreateOrConnectWithoutOauthClientsInput
   upsert?: Prisma.UserUpsertWithoutOauthClientsInput
+  disconnect?: Prisma.UserWhereInput | boolean
+  delete?: Prisma.UserWhereInput | boolean
   connect?: Prisma.UserWhereUniqueInput
   update?: Prisma.XOR<Prisma.XOR<Prisma.UserUpdateToOneWithWhereWithoutOauthClientsInput, Prisma.UserUpdateWithoutOauthClientsInput>, Prisma.UserUncheckedUpdateWithoutOauthClientsInput>
 }
