@@ -83,7 +83,9 @@ describe("scope rules", () => {
 
   it("schema.graphql carries the scope directives", () => {
     const sdl = readFileSync(new URL("../../schema.graphql", import.meta.url), "utf8");
-    expect(sdl).toContain('measurements(after: String, first: Int): MeasurementConnection @requiresScopes(scopes: [["data:read"]])');
+    expect(sdl).toContain(
+      'measurements(after: String, first: Int, from: DateTime, to: DateTime, type: MeasurementType): MeasurementConnection @requiresScopes(scopes: [["data:read"]])',
+    );
     expect(sdl).toContain("sessions: [Session!] @accountOnly");
     expect(sdl).toContain("me: User @authenticated");
   });
