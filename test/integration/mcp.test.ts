@@ -157,6 +157,25 @@ describe("/mcp before any token", () => {
 });
 
 describe("an assistant with the SDK's OAuth client", () => {
+  it("goes from no stored client to connected: discovery from the 401, self-registration (RFC 7591), consent, tools", async () => {
+    const provider = new AssistantProvider();
+    const cy = await signedInUser(server, "Cy");
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    await expect(new Client({ name: "test-assistant", version: "1.0.0" }).connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
+    // It registered itself: a public client, owned by no one, with the redirect URI it gave.
+    const clientId = provider.info!.client_id;
+    const row = await server.db.prisma.oAuthClient.findUniqueOrThrow({ where: { clientId } });
+    expect(row).toMatchObject({ type: "PUBLIC", ownerId: null, registration: "dynamic", redirectUris: [REDIRECT] });
+    // The user sees it as unverified before allowing it.
+    const url = provider.opened.at(-1)!;
+    const page = await (await cy.web.fetch(url.pathname + url.search)).text();
+    expect(page).toContain("Unverified");
+    await transport.finishAuth(await consent(cy, url));
+    const mcp = await connected(provider);
+    expect((await mcp.listTools()).tools).toHaveLength(5);
+    expect((await mcp.callTool({ name: "get_profile", arguments: {} })).structuredContent).toMatchObject({ id: cy.user.id });
+  });
+
   it("connects with the user's consent, lists the tools with their scopes, calls one, and is stepped up for a scope it lacks", async () => {
     const dev = await signedInUser(server, "Assistant developer");
     const { client } = await registerClient(server, dev.user.id, {
