@@ -27,8 +27,8 @@ export const SCOPES = ["profile:read", "data:read"];
 export interface BenchScopegate {
   /** the server as it runs in production */
   server: RunningServer;
-  /** the same app on the same database, with /graphql's credential check replaced by a fixed viewer */
-  fixedViewerServer: RunningServer;
+  /** the same app on the same database, with /graphql's credential check replaced by a fixed viewer (null: not started) */
+  fixedViewerServer: RunningServer | null;
   db: Database;
   /** where the data lives, for the report (no password) */
   databaseLabel: string;
@@ -55,11 +55,11 @@ function describe(target: DatabaseTarget): string {
  * them, the environment's when set (a BENCH_DATABASE_URL whose keys another
  * server sealed), else a fixed one, so that later runs open what earlier ones sealed.
  */
-function benchKeySecret(): string {
+export function benchKeySecret(): string {
   return process.env.KEY_ENCRYPTION_SECRET || "scopegate-bench-key-encryption-secret-not-for-production";
 }
 
-async function configFor(target: DatabaseTarget): Promise<Config> {
+async function configFor(target: DatabaseTarget, env: Record<string, string> = {}): Promise<Config> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   return {
@@ -73,10 +73,20 @@ async function configFor(target: DatabaseTarget): Promise<Config> {
       TOKEN_RATE_LIMIT_PER_CLIENT: "1000000000",
       GRAPHQL_RATE_LIMIT_PER_TOKEN: "1000000000",
       GRAPHQL_RATE_LIMIT_PER_SESSION: "1000000000",
+      ...env,
     }),
     host: "127.0.0.1",
     database: target,
   };
+}
+
+export interface ScopegateOptions {
+  /** more environment for the server's configuration (the webhook case's WEBHOOKS_*) */
+  env?: Record<string, string>;
+  /** start the fixed-viewer twin (default true); every server runs a webhook delivery worker, so the webhook case runs one server only */
+  fixedViewer?: boolean;
+  /** the bench client's registered scopes (default SCOPES) */
+  clientScopes?: string[];
 }
 
 /**
@@ -85,7 +95,7 @@ async function configFor(target: DatabaseTarget): Promise<Config> {
  * plus a second server on the same database whose credential check is replaced
  * (in this code, through startServer's programmatic hook) by a fixed viewer.
  */
-export async function startScopegate(databaseUrl: string | undefined): Promise<BenchScopegate> {
+export async function startScopegate(databaseUrl: string | undefined, options: ScopegateOptions = {}): Promise<BenchScopegate> {
   const target: DatabaseTarget = databaseUrl ? { kind: "postgres", url: databaseUrl } : { kind: "embedded" };
   const logger = createLogger("silent", false);
   const db = await openDatabase(target);
@@ -107,8 +117,10 @@ export async function startScopegate(databaseUrl: string | undefined): Promise<B
     return problem;
   };
   try {
-    servers.push(await startServer(await configFor(target), logger, { db }));
-    servers.push(await startServer(await configFor(target), logger, { db, hooks: { resolveBearer: () => fixed } }));
+    servers.push(await startServer(await configFor(target, options.env), logger, { db }));
+    if (options.fixedViewer !== false) {
+      servers.push(await startServer(await configFor(target, options.env), logger, { db, hooks: { resolveBearer: () => fixed } }));
+    }
 
     const signed = await signUp(db.prisma, {
       name: "Bench User",
@@ -125,7 +137,7 @@ export async function startScopegate(databaseUrl: string | undefined): Promise<B
       environment: "DEVELOPMENT",
       type: "CONFIDENTIAL",
       redirectUris: ["http://127.0.0.1/callback"],
-      scopes: SCOPES,
+      scopes: options.clientScopes ?? SCOPES,
       accessTokenTtl: 3600,
       refreshTokens: true,
     });
@@ -134,7 +146,7 @@ export async function startScopegate(databaseUrl: string | undefined): Promise<B
     let stopping: Promise<string | null> | undefined;
     return {
       server: servers[0]!,
-      fixedViewerServer: servers[1]!,
+      fixedViewerServer: servers[1] ?? null,
       db,
       databaseLabel: describe(target),
       clientId: client.clientId,

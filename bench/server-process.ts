@@ -3,11 +3,16 @@
  * shares an event loop with the load generator (bench/run.ts). Role
  * "scopegate": scopegate and its fixed-viewer twin on one database. Role
  * "peers": oidc-provider and bare graphql-yoga. Role "attacker" is no server:
- * it sends the alias attack (bench/run.ts, aliasAttack). The parent talks to it over
+ * it sends the alias attack (bench/run.ts, aliasAttack). Roles
+ * "webhook-scopegate", "webhook-receiver" and "webhook-sender" are the three
+ * processes of the webhook_drain case (bench/webhook-drain.ts). The parent talks to it over
  * Node's IPC channel only (never through a route of the product): it asks for
  * set-up (refresh tokens to spend), counters (SQL statements, RSS) and stop.
  */
 import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import path from "node:path";
 import pg from "pg";
 
 // Count every statement the servers send, before anything opens a connection:
@@ -38,6 +43,13 @@ export interface ScopegateInfo {
   measurements: number;
 }
 
+export interface WebhookScopegateInfo {
+  url: string;
+  databaseLabel: string;
+  clientId: string;
+  clientSecret: string;
+}
+
 export interface PeersInfo {
   oidcName: string;
   oidcUrl: string;
@@ -64,7 +76,7 @@ if (role === "scopegate") {
     stop = () => sg!.stop();
     const info: ScopegateInfo = {
       url: sg.server.url,
-      fixedViewerUrl: sg.fixedViewerServer.url,
+      fixedViewerUrl: sg.fixedViewerServer!.url,
       databaseLabel: sg.databaseLabel,
       clientId: sg.clientId,
       clientSecret: sg.clientSecret,
@@ -74,6 +86,42 @@ if (role === "scopegate") {
   };
   handlers.mintRefreshTokens = (count) => sg!.mintRefreshTokens(count as number);
   handlers.fixViewer = (token) => sg!.fixViewer(token as string);
+} else if (role === "webhook-scopegate") {
+  // The webhook_drain case's server (bench/webhook-drain.ts): one scopegate that delivers to a loopback receiver.
+  const { startWebhookScopegate } = await import("./webhook-scopegate.ts");
+  let ws: Awaited<ReturnType<typeof startWebhookScopegate>> | undefined;
+  handlers.start = async (args) => {
+    ws = await startWebhookScopegate((args as { databaseUrl?: string }).databaseUrl);
+    stop = () => ws!.stop();
+    const info: WebhookScopegateInfo = {
+      url: ws.sg.server.url,
+      databaseLabel: ws.sg.databaseLabel,
+      clientId: ws.sg.clientId,
+      clientSecret: ws.sg.clientSecret,
+    };
+    return info;
+  };
+  handlers.createEndpoint = (url) => ws!.createEndpoint(url as string);
+  handlers.deleteEndpoint = (id) => ws!.deleteEndpoint(id as string);
+  handlers.recordEvents = (count) => ws!.recordEvents(count as number);
+  handlers.pending = () => ws!.pending();
+} else if (role === "webhook-receiver") {
+  const { startReceiver } = await import("./webhook-receiver.ts");
+  const receiver = await startReceiver();
+  stop = async () => {
+    await receiver.stop();
+    return null;
+  };
+  handlers.url = () => receiver.url;
+  handlers.reset = (args) => receiver.reset(args as { holdMs: number; secret?: string });
+  handlers.count = () => receiver.count();
+  handlers.waitFor = (args) => {
+    const { distinct, timeoutMs } = args as { distinct: number; timeoutMs: number };
+    return receiver.waitFor(distinct, timeoutMs);
+  };
+} else if (role === "webhook-sender") {
+  const { sendSigned } = await import("./webhook-receiver.ts");
+  handlers.send = (args) => sendSigned(args as Parameters<typeof sendSigned>[0]);
 } else if (role === "peers") {
   const { startOidcProvider } = await import("./peer.ts");
   const { startBaselineGraphQL } = await import("./baseline-graphql.ts");
@@ -127,6 +175,27 @@ if (role === "scopegate") {
   throw new Error(`bench/server-process.ts: unknown role ${String(role)}`);
 }
 
+// A CPU profile of this process between two moments the parent chooses (BENCH_CPU_PROF): what --cpu-prof
+// records, without the set-up and the other phases around it.
+let profiler: Session | undefined;
+handlers.profileStart = async () => {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.start");
+  return null;
+};
+handlers.profileStop = async (args) => {
+  const { dir, name } = args as { dir: string; name: string };
+  if (!profiler) throw new Error("profileStop without profileStart");
+  const { profile } = await profiler.post("Profiler.stop");
+  profiler.disconnect();
+  profiler = undefined;
+  mkdirSync(dir, { recursive: true });
+  const file = path.resolve(dir, `${name}.cpuprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  return file;
+};
 handlers.stats = (): Stats => ({ sql: sqlStatements, rss: process.memoryUsage.rss(), serverErrors: serverErrors() });
 handlers.stop = async () => {
   const problem = await stop();
