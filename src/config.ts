@@ -9,6 +9,7 @@ import { parseTrustProxy } from "./lib/client-address.ts";
 import { ConnectorsFileError, loadConnectorsFile, type ConnectorProvider } from "./connectors/providers.ts";
 import { DEFAULT_WEBHOOK_DELIVERY, type WebhookDeliveryOptions } from "./webhooks/delivery.ts";
 import { type ClientRegistrationConfig, DEFAULT_CLIENT_REGISTRATION } from "./clients/dynamic-registration.ts";
+import { type ClientMetadataDocumentsConfig, DEFAULT_CLIENT_METADATA_DOCUMENTS } from "./clients/metadata-documents.ts";
 
 export interface Config {
   port: number;
@@ -47,6 +48,11 @@ export interface Config {
    * RFC 7591 self-registration of clients and its limit per address (src/clients/dynamic-registration.ts).
    */
   clientRegistration: ClientRegistrationConfig;
+  /**
+   * CLIENT_ID_METADATA_DOCUMENTS (on|off), CIMD_ALLOW_LOOPBACK: client_ids that are the https URL of
+   * the app's metadata document (src/clients/metadata-documents.ts).
+   */
+  clientMetadataDocuments: ClientMetadataDocumentsConfig;
 }
 
 export class ConfigError extends Error {}
@@ -313,6 +319,17 @@ const envSchema = z.object({
     DEFAULT_CLIENT_REGISTRATION.windowSeconds,
     " of seconds",
   ),
+  CLIENT_ID_METADATA_DOCUMENTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === "") return DEFAULT_CLIENT_METADATA_DOCUMENTS.enabled;
+      if (/^on$/i.test(v)) return true;
+      if (/^off$/i.test(v)) return false;
+      ctx.addIssue({ code: "custom", message: `CLIENT_ID_METADATA_DOCUMENTS must be on or off (got "${v}")` });
+      return z.NEVER;
+    }),
+  CIMD_ALLOW_LOOPBACK: bool("CIMD_ALLOW_LOOPBACK"),
 });
 
 /** Reads and checks the environment; throws ConfigError with a one-line message. */
@@ -388,6 +405,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       open: e.CLIENT_REGISTRATION,
       perAddress: e.CLIENT_REGISTRATION_MAX_PER_ADDRESS,
       windowSeconds: e.CLIENT_REGISTRATION_WINDOW_SECONDS,
+    },
+    clientMetadataDocuments: {
+      enabled: e.CLIENT_ID_METADATA_DOCUMENTS,
+      allowLoopback: e.CIMD_ALLOW_LOOPBACK ?? DEFAULT_CLIENT_METADATA_DOCUMENTS.allowLoopback,
     },
   };
 }

@@ -31,6 +31,8 @@ import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
 
 /** OAuthClient.registration of a client that registered itself. */
 export const DYNAMIC_REGISTRATION = "dynamic";
+/** OAuthClient.registration of a client whose client_id is its metadata document's URL (src/clients/metadata-documents.ts). */
+export const METADATA_DOCUMENT_REGISTRATION = "metadata_document";
 
 const SELF_REGISTERED: RedirectUriOwner = { environment: "PRODUCTION", type: "PUBLIC" };
 const MAX_REDIRECT_URIS = 10;
@@ -90,9 +92,11 @@ function hostOf(uri: string): string {
  * Checks RFC 7591 metadata for a self-registered client. Throws a DomainError
  * (invalid_input) whose field is "redirect_uris" when a redirect URI may not be
  * registered (RFC 7591 invalid_redirect_uri), another field for anything else
- * (invalid_client_metadata).
+ * (invalid_client_metadata). `from`: the host the metadata was fetched from,
+ * when it was (a Client ID Metadata Document): it is then registeredFrom and
+ * the default name, whatever client_uri says.
  */
-export function checkClientMetadata(raw: unknown): ClientMetadata {
+export function checkClientMetadata(raw: unknown, options: { from?: string } = {}): ClientMetadata {
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw invalidInput("metadata", "The client metadata must be a JSON object.");
   const parsed = metadataSchema.safeParse(raw);
   if (!parsed.success) {
@@ -154,7 +158,7 @@ export function checkClientMetadata(raw: unknown): ClientMetadata {
   const scopes = requested.filter((s) => (DATA_SCOPES as readonly string[]).includes(s));
   if (!scopes.length) throw invalidInput("scope", `scope must include at least one of ${DATA_SCOPES.join(" ")}.`);
 
-  const registeredFrom = hostOf(clientUri ?? redirectUris[0]!);
+  const registeredFrom = options.from ?? hostOf(clientUri ?? redirectUris[0]!);
   const name = m.client_name?.trim() || registeredFrom;
   return { redirectUris, name: name.slice(0, MAX_NAME_LENGTH), clientUri, scopes, grantTypes, registeredFrom };
 }
@@ -293,9 +297,12 @@ export async function deleteDynamicClient(prisma: Db, clientId: string, token: s
 const SWEEP_BATCH = 500;
 
 /**
- * Deletes up to a batch of self-registered clients that have gone
+ * Deletes up to a batch of self-registered clients (RFC 7591 registrations and
+ * metadata-document clients alike) that have gone
  * UNUSED_SELF_REGISTERED_CLIENT_MS without a grant at `now`: registered before
- * then, with no live grant and none ended since. Returns how many.
+ * then, with no live grant and none ended since. Returns how many. (A
+ * metadata-document client deleted this way comes back, as a new row, the next
+ * time its URL is used at the authorization endpoint.)
  *
  * Safe with several instances at once: rows are taken FOR UPDATE SKIP LOCKED
  * (two sweeps never wait on each other), and a consent being given right now
@@ -311,7 +318,7 @@ export async function deleteUnusedDynamicClients(prisma: Db, now: Date = new Dat
       WITH cutoff AS (SELECT to_timestamp(${cutoffMs}::bigint / 1000.0) AT TIME ZONE 'UTC' AS at)
       DELETE FROM "OAuthClient" WHERE "id" IN (
         SELECT c."id" FROM "OAuthClient" c, cutoff
-        WHERE c."registration" = ${DYNAMIC_REGISTRATION} AND c."createdAt" < cutoff.at
+        WHERE c."registration" IN (${DYNAMIC_REGISTRATION}, ${METADATA_DOCUMENT_REGISTRATION}) AND c."createdAt" < cutoff.at
           AND NOT EXISTS (
             SELECT 1 FROM "Grant" g WHERE g."clientId" = c."id" AND (g."revokedAt" IS NULL OR g."revokedAt" >= cutoff.at))
         ORDER BY c."createdAt" LIMIT ${SWEEP_BATCH}

@@ -5,8 +5,11 @@ import { ALL_SCOPES, DATA_SCOPES } from "../consent/scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
 import { RESOURCE_PATHS, type ResourceName, resourceUrl } from "./resources.ts";
 
-/** `registration`: CLIENT_REGISTRATION=open, so registration_endpoint (RFC 7591) is listed. */
-export function authorizationServerMetadata(issuer: string, options: { registration?: boolean } = {}) {
+/**
+ * `registration`: CLIENT_REGISTRATION=open, so registration_endpoint (RFC 7591) is listed;
+ * `metadataDocuments`: CLIENT_ID_METADATA_DOCUMENTS=on, so client_id_metadata_document_supported is true.
+ */
+export function authorizationServerMetadata(issuer: string, options: { registration?: boolean; metadataDocuments?: boolean } = {}) {
   return {
     issuer,
     authorization_endpoint: `${issuer}${OAUTH_PATHS.authorize}`,
@@ -16,6 +19,7 @@ export function authorizationServerMetadata(issuer: string, options: { registrat
     userinfo_endpoint: `${issuer}${OAUTH_PATHS.userinfo}`,
     jwks_uri: `${issuer}${OAUTH_PATHS.jwks}`,
     ...(options.registration ? { registration_endpoint: `${issuer}${OAUTH_PATHS.register}` } : {}),
+    ...(options.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
@@ -64,7 +68,10 @@ export function protectedResourceMetadataUrl(issuer: string, name: ResourceName)
 export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
-  const metadata = authorizationServerMetadata(issuer, { registration: deps.config.clientRegistration.open });
+  const metadata = authorizationServerMetadata(issuer, {
+    registration: deps.config.clientRegistration.open,
+    metadataDocuments: deps.config.clientMetadataDocuments.enabled,
+  });
   const cors = { "Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=300" };
   app.get(WELL_KNOWN_PATHS.authorizationServer, (c) => c.json(metadata, 200, cors));
   app.get(WELL_KNOWN_PATHS.openidConfiguration, (c) => c.json(metadata, 200, cors));

@@ -40,6 +40,7 @@ describe("loadConfig defaults", () => {
       },
       connectors: [],
       clientRegistration: { open: true, perAddress: 20, windowSeconds: 3600 },
+      clientMetadataDocuments: { enabled: true, allowLoopback: false },
     });
   });
 
@@ -63,6 +64,8 @@ describe("loadConfig defaults", () => {
         CLIENT_REGISTRATION: "",
         CLIENT_REGISTRATION_MAX_PER_ADDRESS: "",
         CLIENT_REGISTRATION_WINDOW_SECONDS: "",
+        CLIENT_ID_METADATA_DOCUMENTS: "",
+        CIMD_ALLOW_LOOPBACK: "",
       }),
     ).toEqual(loadConfig({}));
   });
@@ -397,6 +400,25 @@ describe("CLIENT_REGISTRATION, CLIENT_REGISTRATION_MAX_PER_ADDRESS, CLIENT_REGIS
       "604801",
       'CLIENT_REGISTRATION_WINDOW_SECONDS must be a whole number of seconds from 1 to 604800 (got "604801")',
     ],
+  ])("%s=%s is refused, naming the variable and the value", (name, value, expected) => {
+    expect(configError({ [name]: value }).message).toBe(expected);
+  });
+});
+
+describe("CLIENT_ID_METADATA_DOCUMENTS, CIMD_ALLOW_LOOPBACK", () => {
+  it("metadata documents are on by default, from public addresses only; each can be switched", () => {
+    expect(loadConfig({ CLIENT_ID_METADATA_DOCUMENTS: "off" }).clientMetadataDocuments).toEqual({ enabled: false, allowLoopback: false });
+    expect(loadConfig({ CLIENT_ID_METADATA_DOCUMENTS: "ON", CIMD_ALLOW_LOOPBACK: "true" }).clientMetadataDocuments).toEqual({
+      enabled: true,
+      allowLoopback: true,
+    });
+    expect(loadConfig({ CIMD_ALLOW_LOOPBACK: "false" }).clientMetadataDocuments.allowLoopback).toBe(false);
+  });
+
+  it.each([
+    ["CLIENT_ID_METADATA_DOCUMENTS", "true", 'CLIENT_ID_METADATA_DOCUMENTS must be on or off (got "true")'],
+    ["CLIENT_ID_METADATA_DOCUMENTS", "open", 'CLIENT_ID_METADATA_DOCUMENTS must be on or off (got "open")'],
+    ["CIMD_ALLOW_LOOPBACK", "sometimes", 'CIMD_ALLOW_LOOPBACK must be true or false (got "sometimes")'],
   ])("%s=%s is refused, naming the variable and the value", (name, value, expected) => {
     expect(configError({ [name]: value }).message).toBe(expected);
   });

@@ -8,10 +8,12 @@ import { CSRF_REFUSAL, checkFormCsrf } from "../../accounts/csrf.ts";
 import { readForm } from "../../lib/form.ts";
 import { noStore } from "../errors.ts";
 import { loadSession } from "../../accounts/request-session.ts";
+import { looksLikeDocumentUrl, MetadataDocumentClients, MetadataDocumentError } from "../../clients/metadata-documents.ts";
+import { addressLimitKey, requestAddress, TrustedProxies } from "../../lib/client-address.ts";
 import { findLiveGrant } from "../../consent/grants.ts";
 import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
 import { readConsentForm } from "./consent-form.ts";
-import { collectParams, type AuthorizeErrorCode, type RawParams } from "./context.ts";
+import { AuthorizeError, collectParams, type AuthorizeErrorCode, type RawParams } from "./context.ts";
 import { issueCode } from "./issue-code.ts";
 import { authorizationResponseUrl, signInPath } from "./response.ts";
 import { signInReturnQuery, signInStep } from "./sign-in.ts";
@@ -48,13 +50,26 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
   const issuerOrigin = new URL(issuer).origin;
   const secure = deps.config.secureCookies;
 
-  const validate = (params: RawParams, now: Date) =>
-    validateAuthorizationRequest({
-      params,
-      now,
-      issuer,
-      findClient: (clientId) => deps.prisma.oAuthClient.findUnique({ where: { clientId } }),
-    });
+  const proxies = new TrustedProxies(deps.config.trustProxy);
+  const documents = new MetadataDocumentClients(deps.prisma, {
+    ...deps.config.clientMetadataDocuments,
+    registration: deps.config.clientRegistration,
+  });
+
+  /** A client_id that is a metadata document URL is resolved by fetching it (src/clients/metadata-documents.ts); its problems are shown on the error page. */
+  async function findClient(c: Context<AppEnv>, clientId: string) {
+    if (!looksLikeDocumentUrl(clientId)) return deps.prisma.oAuthClient.findUnique({ where: { clientId } });
+    try {
+      return await documents.find(clientId, addressLimitKey(requestAddress(c, proxies)));
+    } catch (err) {
+      if (!(err instanceof MetadataDocumentError)) throw err;
+      c.var.log.info({ clientId, reason: err.reason, detail: err.message }, "client metadata document refused");
+      throw new AuthorizeError("invalid_client", err.message);
+    }
+  }
+
+  const validate = (c: Context<AppEnv>, params: RawParams, now: Date) =>
+    validateAuthorizationRequest({ params, now, issuer, findClient: (clientId) => findClient(c, clientId) });
 
   async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
     // Security headers (the "authorization" policy) are set for every page by app.ts.
@@ -121,7 +136,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
   app.get(AUTHORIZE_PATH, async (c) => {
     const url = new URL(c.req.url);
     const now = new Date();
-    const result = await validate(collectParams(url.searchParams), now);
+    const result = await validate(c, collectParams(url.searchParams), now);
     if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
     if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 302);
     const req = result.request;
@@ -154,7 +169,7 @@ export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppE
     const now = new Date();
 
     // Validated from scratch: the hidden fields are no more trusted than the original query.
-    const result = await validate(collectParams(form.params), now);
+    const result = await validate(c, collectParams(form.params), now);
     if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
     if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 303);
     const req = result.request;

@@ -1873,6 +1873,8 @@ export const OAuthClientScalarFieldEnum = {
   registeredFrom: 'registeredFrom',
   clientUri: 'clientUri',
   registrationTokenHash: 'registrationTokenHash',
+  metadataFetchedAt: 'metadataFetchedAt',
+  metadataExpiresAt: 'metadataExpiresAt',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt',
   revokedAt: 'revokedAt'

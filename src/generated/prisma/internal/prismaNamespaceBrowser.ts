@@ -160,6 +160,8 @@ export const OAuthClientScalarFieldEnum = {
   registeredFrom: 'registeredFrom',
   clientUri: 'clientUri',
   registrationTokenHash: 'registrationTokenHash',
+  metadataFetchedAt: 'metadataFetchedAt',
+  metadataExpiresAt: 'metadataExpiresAt',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt',
   revokedAt: 'revokedAt'

@@ -52,6 +52,8 @@ export type OAuthClientMinAggregateOutputType = {
   registeredFrom: string | null
   clientUri: string | null
   registrationTokenHash: string | null
+  metadataFetchedAt: Date | null
+  metadataExpiresAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
   revokedAt: Date | null
@@ -75,6 +77,8 @@ export type OAuthClientMaxAggregateOutputType = {
   registeredFrom: string | null
   clientUri: string | null
   registrationTokenHash: string | null
+  metadataFetchedAt: Date | null
+  metadataExpiresAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
   revokedAt: Date | null
@@ -101,6 +105,8 @@ export type OAuthClientCountAggregateOutputType = {
   registeredFrom: number
   clientUri: number
   registrationTokenHash: number
+  metadataFetchedAt: number
+  metadataExpiresAt: number
   createdAt: number
   updatedAt: number
   revokedAt: number
@@ -134,6 +140,8 @@ export type OAuthClientMinAggregateInputType = {
   registeredFrom?: true
   clientUri?: true
   registrationTokenHash?: true
+  metadataFetchedAt?: true
+  metadataExpiresAt?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -157,6 +165,8 @@ export type OAuthClientMaxAggregateInputType = {
   registeredFrom?: true
   clientUri?: true
   registrationTokenHash?: true
+  metadataFetchedAt?: true
+  metadataExpiresAt?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -183,6 +193,8 @@ export type OAuthClientCountAggregateInputType = {
   registeredFrom?: true
   clientUri?: true
   registrationTokenHash?: true
+  metadataFetchedAt?: true
+  metadataExpiresAt?: true
   createdAt?: true
   updatedAt?: true
   revokedAt?: true
@@ -296,6 +308,8 @@ export type OAuthClientGroupByOutputType = {
   registeredFrom: string | null
   clientUri: string | null
   registrationTokenHash: string | null
+  metadataFetchedAt: Date | null
+  metadataExpiresAt: Date | null
   createdAt: Date
   updatedAt: Date
   revokedAt: Date | null
@@ -345,6 +359,8 @@ export type OAuthClientWhereInput = {
   registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  metadataFetchedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
+  metadataExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
@@ -376,6 +392,8 @@ export type OAuthClientOrderByWithRelationInput = {
   registeredFrom?: Prisma.SortOrderInput | Prisma.SortOrder
   clientUri?: Prisma.SortOrderInput | Prisma.SortOrder
   registrationTokenHash?: Prisma.SortOrderInput | Prisma.SortOrder
+  metadataFetchedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  metadataExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -410,6 +428,8 @@ export type OAuthClientWhereUniqueInput = Prisma.AtLeast<{
   registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  metadataFetchedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
+  metadataExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
@@ -441,6 +461,8 @@ export type OAuthClientOrderByWithAggregationInput = {
   registeredFrom?: Prisma.SortOrderInput | Prisma.SortOrder
   clientUri?: Prisma.SortOrderInput | Prisma.SortOrder
   registrationTokenHash?: Prisma.SortOrderInput | Prisma.SortOrder
+  metadataFetchedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  metadataExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrderInput | Prisma.SortOrder
@@ -475,6 +497,8 @@ export type OAuthClientScalarWhereWithAggregatesInput = {
   registeredFrom?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
   clientUri?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
   registrationTokenHash?: Prisma.StringNullableWithAggregatesFilter<"OAuthClient"> | string | null
+  metadataFetchedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OAuthClient"> | Date | string | null
+  metadataExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OAuthClient"> | Date | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OAuthClient"> | Date | string | null
@@ -500,6 +524,8 @@ export type OAuthClientCreateInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -531,6 +557,8 @@ export type OAuthClientUncheckedCreateInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -560,6 +588,8 @@ export type OAuthClientUpdateInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -591,6 +621,8 @@ export type OAuthClientUncheckedUpdateInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -621,6 +653,8 @@ export type OAuthClientCreateManyInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -646,6 +680,8 @@ export type OAuthClientUpdateManyMutationInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -672,6 +708,8 @@ export type OAuthClientUncheckedUpdateManyInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -716,6 +754,8 @@ export type OAuthClientCountOrderByAggregateInput = {
   registeredFrom?: Prisma.SortOrder
   clientUri?: Prisma.SortOrder
   registrationTokenHash?: Prisma.SortOrder
+  metadataFetchedAt?: Prisma.SortOrder
+  metadataExpiresAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -743,6 +783,8 @@ export type OAuthClientMaxOrderByAggregateInput = {
   registeredFrom?: Prisma.SortOrder
   clientUri?: Prisma.SortOrder
   registrationTokenHash?: Prisma.SortOrder
+  metadataFetchedAt?: Prisma.SortOrder
+  metadataExpiresAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -766,6 +808,8 @@ export type OAuthClientMinOrderByAggregateInput = {
   registeredFrom?: Prisma.SortOrder
   clientUri?: Prisma.SortOrder
   registrationTokenHash?: Prisma.SortOrder
+  metadataFetchedAt?: Prisma.SortOrder
+  metadataExpiresAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   revokedAt?: Prisma.SortOrder
@@ -948,6 +992,8 @@ export type OAuthClientCreateWithoutOwnerInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -977,6 +1023,8 @@ export type OAuthClientUncheckedCreateWithoutOwnerInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1036,6 +1084,8 @@ export type OAuthClientScalarWhereInput = {
   registeredFrom?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   clientUri?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
   registrationTokenHash?: Prisma.StringNullableFilter<"OAuthClient"> | string | null
+  metadataFetchedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
+  metadataExpiresAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"OAuthClient"> | Date | string
   revokedAt?: Prisma.DateTimeNullableFilter<"OAuthClient"> | Date | string | null
@@ -1061,6 +1111,8 @@ export type OAuthClientCreateWithoutGrantsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1091,6 +1143,8 @@ export type OAuthClientUncheckedCreateWithoutGrantsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1135,6 +1189,8 @@ export type OAuthClientUpdateWithoutGrantsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1165,6 +1221,8 @@ export type OAuthClientUncheckedUpdateWithoutGrantsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1193,6 +1251,8 @@ export type OAuthClientCreateWithoutAuthorizationCodesInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1223,6 +1283,8 @@ export type OAuthClientUncheckedCreateWithoutAuthorizationCodesInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1267,6 +1329,8 @@ export type OAuthClientUpdateWithoutAuthorizationCodesInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1297,6 +1361,8 @@ export type OAuthClientUncheckedUpdateWithoutAuthorizationCodesInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1325,6 +1391,8 @@ export type OAuthClientCreateWithoutAuditEventsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1355,6 +1423,8 @@ export type OAuthClientUncheckedCreateWithoutAuditEventsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1399,6 +1469,8 @@ export type OAuthClientUpdateWithoutAuditEventsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1429,6 +1501,8 @@ export type OAuthClientUncheckedUpdateWithoutAuditEventsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1457,6 +1531,8 @@ export type OAuthClientCreateWithoutWebhookEndpointsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1487,6 +1563,8 @@ export type OAuthClientUncheckedCreateWithoutWebhookEndpointsInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1531,6 +1609,8 @@ export type OAuthClientUpdateWithoutWebhookEndpointsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1561,6 +1641,8 @@ export type OAuthClientUncheckedUpdateWithoutWebhookEndpointsInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1589,6 +1671,8 @@ export type OAuthClientCreateManyOwnerInput = {
   registeredFrom?: string | null
   clientUri?: string | null
   registrationTokenHash?: string | null
+  metadataFetchedAt?: Date | string | null
+  metadataExpiresAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   revokedAt?: Date | string | null
@@ -1614,6 +1698,8 @@ export type OAuthClientUpdateWithoutOwnerInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1643,6 +1729,8 @@ export type OAuthClientUncheckedUpdateWithoutOwnerInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1672,6 +1760,8 @@ export type OAuthClientUncheckedUpdateManyWithoutOwnerInput = {
   registeredFrom?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   clientUri?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   registrationTokenHash?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  metadataFetchedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  metadataExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   revokedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
@@ -1756,6 +1846,8 @@ export type OAuthClientSelect<ExtArgs extends runtime.Types.Extensions.InternalA
   registeredFrom?: boolean
   clientUri?: boolean
   registrationTokenHash?: boolean
+  metadataFetchedAt?: boolean
+  metadataExpiresAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
@@ -1788,6 +1880,8 @@ export type OAuthClientSelectCreateManyAndReturn<ExtArgs extends runtime.Types.E
   registeredFrom?: boolean
   clientUri?: boolean
   registrationTokenHash?: boolean
+  metadataFetchedAt?: boolean
+  metadataExpiresAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
@@ -1815,6 +1909,8 @@ export type OAuthClientSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.E
   registeredFrom?: boolean
   clientUri?: boolean
   registrationTokenHash?: boolean
+  metadataFetchedAt?: boolean
+  metadataExpiresAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
@@ -1842,12 +1938,14 @@ export type OAuthClientSelectScalar = {
   registeredFrom?: boolean
   clientUri?: boolean
   registrationTokenHash?: boolean
+  metadataFetchedAt?: boolean
+  metadataExpiresAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   revokedAt?: boolean
 }
 
-export type OAuthClientOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "clientId" | "name" | "environment" | "type" | "redirectUris" | "scopes" | "grantTypes" | "firstParty" | "accessTokenTtl" | "refreshTokens" | "secretHash" | "secretHint" | "previousSecretHash" | "previousSecretExpiresAt" | "ownerId" | "registration" | "registeredFrom" | "clientUri" | "registrationTokenHash" | "createdAt" | "updatedAt" | "revokedAt", ExtArgs["result"]["oAuthClient"]>
+export type OAuthClientOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "clientId" | "name" | "environment" | "type" | "redirectUris" | "scopes" | "grantTypes" | "firstParty" | "accessTokenTtl" | "refreshTokens" | "secretHash" | "secretHint" | "previousSecretHash" | "previousSecretExpiresAt" | "ownerId" | "registration" | "registeredFrom" | "clientUri" | "registrationTokenHash" | "metadataFetchedAt" | "metadataExpiresAt" | "createdAt" | "updatedAt" | "revokedAt", ExtArgs["result"]["oAuthClient"]>
 export type OAuthClientInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   owner?: boolean | Prisma.OAuthClient$ownerArgs<ExtArgs>
   grants?: boolean | Prisma.OAuthClient$grantsArgs<ExtArgs>
@@ -1899,11 +1997,11 @@ export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.Interna
      */
     ownerId: string | null
     /**
-     * how it was registered: "console" (a developer's own client), "dynamic" (RFC 7591 self-registration, src/clients/dynamic-registration.ts)
+     * how it was registered: "console" (a developer's own client), "dynamic" (RFC 7591 self-registration, src/clients/dynamic-registration.ts), "metadata_document" (its client_id is the URL of its Client ID Metadata Document, src/clients/metadata-documents.ts)
      */
     registration: string
     /**
-     * self-registered clients: the host their metadata came from (client_uri's, else the first redirect URI's), shown as unverified on the consent page
+     * self-registered clients: the host their metadata came from (client_uri's, else the first redirect URI's; a metadata document's own host), shown as unverified on the consent page
      */
     registeredFrom: string | null
     /**
@@ -1914,6 +2012,11 @@ export type $OAuthClientPayload<ExtArgs extends runtime.Types.Extensions.Interna
      * RFC 7592: sha256 of the registration access token that reads, updates and deletes the registration; null once deleted
      */
     registrationTokenHash: string | null
+    /**
+     * metadata_document clients: when the document was last fetched, and until when that copy may be used (its HTTP caching, bounded)
+     */
+    metadataFetchedAt: Date | null
+    metadataExpiresAt: Date | null
     createdAt: Date
     updatedAt: Date
     revokedAt: Date | null
@@ -2365,6 +2468,8 @@ export interface OAuthClientFieldRefs {
   readonly registeredFrom: Prisma.FieldRef<"OAuthClient", 'String'>
   readonly clientUri: Prisma.FieldRef<"OAuthClient", 'String'>
   readonly registrationTokenHash: Prisma.FieldRef<"OAuthClient", 'String'>
+  readonly metadataFetchedAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
+  readonly metadataExpiresAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly createdAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
   readonly revokedAt: Prisma.FieldRef<"OAuthClient", 'DateTime'>
