@@ -61,8 +61,21 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
  */
 const CLAIM_MARGIN_MS = 5_000;
 const PRUNE_EVERY_MS = 60_000;
+/** Outcomes are written together once this many wait, or FINISH_DELAY_MS after the first: one commit for many deliveries. */
+const FINISH_BATCH = 32;
+const FINISH_DELAY_MS = 5;
 const PRUNE_BATCH = 5_000;
 const USER_AGENT = "scopegate-webhooks/1";
+
+interface PendingOutcome {
+  d: ClaimedDelivery;
+  outcome: { status: string; responseStatus: number | null; error: string | null; nextAttemptAt: Date | null };
+  at: Date;
+  audit: boolean;
+  detail: string;
+  resolve(applied: boolean): void;
+  reject(err: unknown): void;
+}
 
 interface ClaimedDelivery {
   id: string;
@@ -115,8 +128,13 @@ export class WebhookDeliveryWorker {
   /** Something may be due that the last claim did not take. */
   private again = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Outcomes of finished attempts still being written. */
+  private readonly recording = new Set<Promise<void>>();
   private lastPrune = 0;
   private unsubscribe: (() => void) | undefined;
+  /** Outcomes waiting to be written (see record()). */
+  private outcomes: PendingOutcome[] = [];
+  private outcomeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -139,8 +157,10 @@ export class WebhookDeliveryWorker {
     this.stopped = true;
     clearInterval(this.timer);
     this.unsubscribe?.();
-    while (this.inFlight.size || this.pumping) {
+    while (this.inFlight.size || this.pumping || this.recording.size) {
       await Promise.allSettled([...this.inFlight]);
+      if (this.outcomes.length) void this.record();
+      await Promise.allSettled([...this.recording]);
       if (this.pumping) await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -169,7 +189,11 @@ export class WebhookDeliveryWorker {
             .catch((err) => this.logger.warn({ err, deliveryId: delivery.id }, "webhook delivery: recording the attempt failed"))
             .finally(() => {
               this.inFlight.delete(attempt);
-              if (this.again && !this.pumping && !this.stopped) void this.pump();
+              // Claim again once half the slots are free (or all): one claim for many
+              // deliveries, not one per delivery as each ends.
+              const free = this.options.concurrency - this.inFlight.size;
+              const enough = free >= Math.ceil(this.options.concurrency / 2) || this.inFlight.size === 0;
+              if (this.again && enough && !this.pumping && !this.stopped) void this.pump();
             });
           this.inFlight.add(attempt);
         }
@@ -218,7 +242,7 @@ export class WebhookDeliveryWorker {
   private async attempt(d: ClaimedDelivery): Promise<void> {
     const cancelled = cancelReason(d);
     if (cancelled) {
-      await this.finish(d, { status: "cancelled", responseStatus: null, error: cancelled, nextAttemptAt: null, sent: false });
+      this.settle(this.finish(d, { status: "cancelled", responseStatus: null, error: cancelled, nextAttemptAt: null, sent: false }));
       return;
     }
     const now = new Date();
@@ -230,7 +254,7 @@ export class WebhookDeliveryWorker {
       }
     } catch (err) {
       this.logger.error({ err, endpointId: d.endpointId }, "webhook delivery: the endpoint's signing secret does not open");
-      await this.failed(d, null, "The signing secret could not be opened (KEY_ENCRYPTION_SECRET changed?).", false);
+      this.settle(this.failed(d, null, "The signing secret could not be opened (KEY_ENCRYPTION_SECRET changed?).", false));
       return;
     }
     const headers = signWebhook({ id: d.id, timestamp: webhookTimestamp(now), body: d.body, secrets });
@@ -256,14 +280,30 @@ export class WebhookDeliveryWorker {
       // Refused before a byte was sent: no data left scopegate.
       sent = !["invalid_url", "not_https", "userinfo", "fragment", "private_address", "internal_name", "dns_failed"].includes(err.reason);
     }
+    // The slot is free once the request is done; its outcome is written with others' (record()).
     if (error === null) {
-      await this.finish(d, { status: "delivered", responseStatus: status, error: null, nextAttemptAt: null, sent });
-      if (d.failingSince) {
-        await this.sql(`UPDATE "WebhookEndpoint" SET "failingSince" = NULL, "failingReason" = NULL WHERE "id" = $1`, [d.endpointId]);
-      }
+      this.settle(
+        this.finish(d, { status: "delivered", responseStatus: status, error: null, nextAttemptAt: null, sent }).then(async () => {
+          if (d.failingSince) {
+            await this.sql(`UPDATE "WebhookEndpoint" SET "failingSince" = NULL, "failingReason" = NULL WHERE "id" = $1`, [d.endpointId]);
+          }
+        }),
+      );
       return;
     }
-    await this.failed(d, status, error, sent);
+    this.settle(this.failed(d, status, error, sent));
+  }
+
+  /**
+   * Keeps track of an outcome being written, for stop(). If the process dies
+   * first, the claim lapses and the delivery is sent again: at-least-once.
+   */
+  private settle(writing: Promise<unknown>): void {
+    const tracked: Promise<void> = writing
+      .then(() => undefined)
+      .catch((err) => this.logger.warn({ err }, "webhook delivery: recording the attempt failed"))
+      .finally(() => this.recording.delete(tracked));
+    this.recording.add(tracked);
   }
 
   private async failed(d: ClaimedDelivery, responseStatus: number | null, error: string, sent: boolean): Promise<void> {
@@ -286,49 +326,75 @@ export class WebhookDeliveryWorker {
   /**
    * Records the attempt's outcome, unless the claim lapsed and another attempt
    * took over (then that one records). A payload with the user's data that
-   * left scopegate goes into the user's audit trail either way.
+   * left scopegate goes into the user's audit trail either way. Outcomes that
+   * end close together are written by one statement (record()).
    */
-  private async finish(
+  private finish(
     d: ClaimedDelivery,
     outcome: { status: string; responseStatus: number | null; error: string | null; nextAttemptAt: Date | null; sent: boolean },
   ): Promise<boolean> {
-    const now = new Date();
+    const at = new Date();
     const audit = outcome.sent && requiredScope(d.eventType) !== null;
-    const host = safeHost(d.url);
-    const detail = `${d.eventType} ${d.id} to ${host}: ${outcome.status === "delivered" ? `delivered (HTTP ${outcome.responseStatus})` : (outcome.error ?? outcome.status)}`;
-    const [row] = await this.sql<{ applied: number }>(
-      `WITH done AS (
-         UPDATE "WebhookDelivery"
-         SET "status" = $3, "responseStatus" = $4, "lastError" = $5, "claimedUntil" = NULL,
-             "nextAttemptAt" = $6::timestamptz AT TIME ZONE 'UTC',
-             "deliveredAt" = CASE WHEN $3 = 'delivered' THEN $7::timestamptz AT TIME ZONE 'UTC' ELSE "deliveredAt" END
-         WHERE "id" = $1 AND "attempts" = $2 AND "status" = 'pending'
-         RETURNING 1
-       ), audited AS (
-         INSERT INTO "AuditEvent" ("id", "at", "action", "userId", "clientId", "grantId", "detail")
-         SELECT $8, $7::timestamptz AT TIME ZONE 'UTC', 'webhook.sent', u."id",
-                (SELECT "id" FROM "OAuthClient" WHERE "id" = $9), $10, $11
-         FROM "User" u WHERE u."id" = $12 AND $13::boolean
-         RETURNING 1
-       )
-       SELECT (SELECT count(*) FROM done)::int AS applied`,
-      [
-        d.id,
-        d.attempts,
-        outcome.status,
-        outcome.responseStatus,
-        outcome.error?.slice(0, 500) ?? null,
-        outcome.nextAttemptAt?.toISOString() ?? null,
-        now.toISOString(),
-        randomUUID(),
-        d.clientRowId,
-        d.grantId,
-        detail.slice(0, 1000),
-        d.userId,
-        audit,
-      ],
-    );
-    return (row?.applied ?? 0) > 0;
+    const detail = `${d.eventType} ${d.id} to ${safeHost(d.url)}: ${outcome.status === "delivered" ? `delivered (HTTP ${outcome.responseStatus})` : (outcome.error ?? outcome.status)}`;
+    return new Promise<boolean>((resolve, reject) => {
+      this.outcomes.push({ d, outcome, at, audit, detail: detail.slice(0, 1000), resolve, reject });
+      if (this.outcomes.length >= FINISH_BATCH) void this.record();
+      else this.outcomeTimer ??= setTimeout(() => void this.record(), FINISH_DELAY_MS);
+    });
+  }
+
+  /** Writes the waiting outcomes, and their audit events, in one statement; each finish() learns whether its row was still its to record. */
+  private async record(): Promise<void> {
+    clearTimeout(this.outcomeTimer);
+    this.outcomeTimer = undefined;
+    const batch = this.outcomes.splice(0);
+    if (batch.length === 0) return;
+    const iso = (d: Date | null) => d?.toISOString() ?? null;
+    const audited = batch.filter((o) => o.audit);
+    try {
+      const rows = await this.sql<{ id: string }>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+             AS i("id", "attempts", "status", "responseStatus", "lastError", "nextAttemptAt", "at")
+         ), done AS (
+           UPDATE "WebhookDelivery" d
+           SET "status" = i."status", "responseStatus" = i."responseStatus", "lastError" = i."lastError", "claimedUntil" = NULL,
+               "nextAttemptAt" = i."nextAttemptAt" AT TIME ZONE 'UTC',
+               "deliveredAt" = CASE WHEN i."status" = 'delivered' THEN i."at" AT TIME ZONE 'UTC' ELSE d."deliveredAt" END
+           FROM input i
+           WHERE d."id" = i."id" AND d."attempts" = i."attempts" AND d."status" = 'pending'
+           RETURNING d."id"
+         ), audited AS (
+           INSERT INTO "AuditEvent" ("id", "at", "action", "userId", "clientId", "grantId", "detail")
+           SELECT a."id", a."at" AT TIME ZONE 'UTC', 'webhook.sent', u."id", c."id", a."grantId", a."detail"
+           FROM unnest($8::text[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::text[])
+             AS a("id", "at", "userId", "clientId", "grantId", "detail")
+           JOIN "User" u ON u."id" = a."userId"
+           LEFT JOIN "OAuthClient" c ON c."id" = a."clientId"
+           RETURNING 1
+         )
+         SELECT "id" FROM done`,
+        [
+          batch.map((o) => o.d.id),
+          batch.map((o) => o.d.attempts),
+          batch.map((o) => o.outcome.status),
+          batch.map((o) => o.outcome.responseStatus),
+          batch.map((o) => o.outcome.error?.slice(0, 500) ?? null),
+          batch.map((o) => iso(o.outcome.nextAttemptAt)),
+          batch.map((o) => o.at.toISOString()),
+          audited.map(() => randomUUID()),
+          audited.map((o) => o.at.toISOString()),
+          audited.map((o) => o.d.userId),
+          audited.map((o) => o.d.clientRowId),
+          audited.map((o) => o.d.grantId),
+          audited.map((o) => o.detail),
+        ],
+      );
+      const applied = new Set(rows.map((r) => r.id));
+      for (const o of batch) o.resolve(applied.has(o.d.id));
+    } catch (err) {
+      for (const o of batch) o.reject(err);
+    }
   }
 
   /** Deletes finished deliveries older than the retention period, a batch at a time. */
