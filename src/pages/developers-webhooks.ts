@@ -51,7 +51,7 @@ const EVENT_DESCRIPTIONS: Record<WebhookEventType, string> = {
   "measurement.created": "A measurement was recorded",
   "measurement.updated": "A measurement was changed",
   "measurement.deleted": "A measurement was deleted",
-  "profile.updated": "The user changed their name, email or date of birth",
+  "profile.updated": "The user changed their name or date of birth (the payload carries the profile, email included)",
   "grant.revoked": "The user disconnected your app: stop using their data",
   "grant.narrowed": "The user took back some permissions",
 };
