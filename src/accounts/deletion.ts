@@ -84,6 +84,9 @@ export async function deleteAccount(prisma: Db, input: { userId: string; passwor
       const connections = await tx.providerConnection.findMany({ where: { userId: input.userId } });
       await tx.providerConnection.deleteMany({ where: { userId: input.userId } });
       await tx.connectorState.deleteMany({ where: { userId: input.userId } });
+      // Webhook payloads carrying the user's data go with it (sent or not); the grant.revoked
+      // the revocations above queued still go out, so that partners stop.
+      await tx.webhookDelivery.deleteMany({ where: { userId: input.userId, eventType: { not: "grant.revoked" } } });
       await tx.user.update({
         where: { id: input.userId },
         data: {

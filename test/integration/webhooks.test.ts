@@ -5,7 +5,7 @@
 import * as oauth from "oauth4webapi";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
-import { connectApp, discover, registerClient, signedInUser } from "../helpers/oauth.ts";
+import { connectApp, discover, PASSWORD, registerClient, signedInUser } from "../helpers/oauth.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { WebhookReceiver } from "../helpers/webhook-receiver.ts";
 
@@ -284,6 +284,21 @@ describe("grant changes", () => {
     const first = list.find((d) => d.eventType === "measurement.created");
     expect(first).toMatchObject({ status: "CANCELLED", lastError: "the user's grant was revoked" });
     expect(list.filter((d) => d.eventType === "measurement.created")).toHaveLength(1);
+  });
+});
+
+describe("account deletion", () => {
+  it("deletes the deliveries that carry the user's data, and still tells the partner with grant.revoked", async () => {
+    const p = await partner();
+    const ada = await account("Ada");
+    await connectApp(server, as, ada, p.client, p.auth, "data:read");
+    await record(ada);
+    await p.receiver.waitFor((r) => r.length >= 1);
+    const r = await ada.web.postForm("/account/delete", { csrf: ada.csrf, password: PASSWORD, confirm: "yes" });
+    expect(r.res.status).toBe(200);
+    await p.receiver.waitFor((got) => got.some((x) => x.payload.type === "grant.revoked"));
+    const rows = await server.db.prisma.webhookDelivery.findMany({ where: { userId: ada.user.id } });
+    expect(rows.map((d) => d.eventType)).toEqual(["grant.revoked"]);
   });
 });
 
