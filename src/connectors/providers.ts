@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
 /**
  * The providers scopegate may connect users to, as the operator configures
- * them in the JSON file named by CONNECTORS_FILE. Nothing about any provider
+ * them in the JSON or YAML file (by its extension: .yaml or .yml) named by CONNECTORS_FILE. Nothing about any provider
  * is built in: endpoints come from the issuer's discovery document.
  */
 
@@ -85,11 +86,14 @@ export function loadConnectorsFile(path: string, issuer: string): ConnectorProvi
   } catch (err) {
     throw new ConnectorsFileError(`CONNECTORS_FILE ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
   }
+  const yaml = /\.ya?ml$/i.test(path);
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    throw new ConnectorsFileError(`CONNECTORS_FILE ${path} is not valid JSON: ${(err as Error).message.split("\n")[0]}`);
+    throw new ConnectorsFileError(
+      `CONNECTORS_FILE ${path} is not valid ${yaml ? "YAML" : "JSON"}: ${(err as Error).message.split("\n")[0]}`,
+    );
   }
   return parseConnectors(json, issuer, `CONNECTORS_FILE ${path}`);
 }

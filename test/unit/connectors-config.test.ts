@@ -8,8 +8,8 @@ import { parseConnectors } from "../../src/connectors/providers.ts";
 const ISSUER = "https://scopegate.example";
 const good = { slug: "acme", issuer: "https://id.acme.example", clientId: "abc", clientSecret: "s3cret-value", scopes: ["openid", "read"] };
 
-function fileWith(content: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), "connectors-")), "connectors.json");
+function fileWith(content: string, name = "connectors.json"): string {
+  const path = join(mkdtempSync(join(tmpdir(), "connectors-")), name);
   writeFileSync(path, content);
   return path;
 }
@@ -89,5 +89,29 @@ describe("CONNECTORS_FILE", () => {
       "CONNECTORS_FILE /nonexistent/connectors.json cannot be read (ENOENT)",
     );
     expect(loadConfig({ CONNECTORS_FILE: fileWith(JSON.stringify({ providers: [good] })) }).connectors).toHaveLength(1);
+  });
+
+  it("reads YAML too, by the file's extension, with the same checks", () => {
+    const yaml = [
+      "providers:",
+      "  - slug: acme",
+      "    name: Acme Health",
+      "    issuer: https://id.acme.example",
+      "    clientId: abc",
+      "    clientSecret: s3cret-value",
+      "    scopes: [openid, read]",
+    ].join("\n");
+    const [acme] = loadConfig({ CONNECTORS_FILE: fileWith(yaml, "connectors.yaml") }).connectors;
+    expect(acme).toMatchObject({
+      slug: "acme",
+      name: "Acme Health",
+      scopes: ["openid", "read"],
+      tokenEndpointAuthMethod: "client_secret_basic",
+    });
+    expect(loadConfig({ CONNECTORS_FILE: fileWith(yaml, "c.yml") }).connectors).toHaveLength(1);
+    expect(configError({ CONNECTORS_FILE: fileWith("providers: [ {", "c.yaml") })).toMatch(/^CONNECTORS_FILE \S+ is not valid YAML: /);
+    expect(configError({ CONNECTORS_FILE: fileWith(yaml.replace("https://id", "http://id"), "c.yaml") })).toMatch(
+      /^CONNECTORS_FILE \S+: providers\[0\]\.issuer must be https/,
+    );
   });
 });
