@@ -41,7 +41,7 @@ export async function startConnection(
   keyEncryption: KeyEncryption,
   client: ProviderClient,
   input: { userId: string; returnTo: string | null; tags: ConnectionTags; now?: Date },
-): Promise<{ authorizationUrl: URL; browserToken: string; expiresAt: Date }> {
+): Promise<{ authorizationUrl: URL; state: string; browserToken: string; expiresAt: Date }> {
   const now = input.now ?? new Date();
   const state = randomToken();
   const browserToken = randomToken();
@@ -74,7 +74,7 @@ export async function startConnection(
   });
   // Old flows nobody finished: they carry a sealed verifier, so they do not linger.
   await db.connectorState.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - STATE_LIFETIME_MS) } } });
-  return { authorizationUrl, browserToken, expiresAt };
+  return { authorizationUrl, state, browserToken, expiresAt };
 }
 
 export interface CompletedConnection {

@@ -6,6 +6,7 @@ import type { SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { safeLocalPath } from "../lib/local-path.ts";
 import { hasLoneSurrogate } from "../lib/text.ts";
+import { sha256 } from "../lib/crypto.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { completeConnection, ConnectFlowError, startConnection, STATE_LIFETIME_MS, type ConnectionTags } from "./flow.ts";
 import { ProviderError } from "./provider-client.ts";
@@ -19,8 +20,14 @@ import { ProviderError } from "./provider-client.ts";
 
 export const CONNECTORS_PREFIX = "/v1/connectors/oauth";
 export const CONNECTIONS_PAGE = "/account/connections";
-/** The cookie that binds a flow to the browser that started it. */
-export const BROWSER_COOKIE = "sg_connect";
+/**
+ * The cookie that binds a flow to the browser that started it: one per flow,
+ * named after its state, so that flows started side by side (two tabs, two
+ * providers) each complete, and a visit to one callback clears only its own.
+ */
+export function browserCookieName(state: string): string {
+  return `sg_connect_${sha256(state).slice(0, 16)}`;
+}
 const TAG_MAX = 200;
 const TAGS = { collection_id: "collectionId", space_id: "spaceId", connector_id: "connectorId", tenant_id: "tenantId" } as const;
 
@@ -124,7 +131,7 @@ export function connectorRoutes(deps: AppDeps, views: ConnectorViews): Hono<AppE
       if (err instanceof ProviderError) return fail(c, 502, err.message, `${client.provider.name} is not available`);
       throw err;
     }
-    setCookie(c, BROWSER_COOKIE, started.browserToken, {
+    setCookie(c, browserCookieName(started.state), started.browserToken, {
       path: CONNECTORS_PREFIX,
       httpOnly: true,
       secure,
@@ -150,9 +157,10 @@ export function connectorRoutes(deps: AppDeps, views: ConnectorViews): Hono<AppE
     if (problems.length) return fail(c, 422, problems);
 
     const session = await loadSession(c, deps);
-    const browserToken = getCookie(c, BROWSER_COOKIE) ?? null;
-    // The state is used up whatever happens next, and so is the cookie.
-    deleteCookie(c, BROWSER_COOKIE, { path: CONNECTORS_PREFIX, secure });
+    const cookie = browserCookieName(state!);
+    const browserToken = getCookie(c, cookie) ?? null;
+    // This flow's cookie is done with, whatever happens next.
+    deleteCookie(c, cookie, { path: CONNECTORS_PREFIX, secure });
     let done: Awaited<ReturnType<typeof completeConnection>>;
     try {
       done = await completeConnection(deps.prisma, deps.connectors.keyEncryption, client, {

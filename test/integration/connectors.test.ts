@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessTokenFor, type Connectors, ReconnectNeededError, resealConnectorSecrets } from "../../src/connectors/connections.ts";
 import { ProviderClient } from "../../src/connectors/provider-client.ts";
+import { browserCookieName } from "../../src/connectors/routes.ts";
 import type { ConnectorProvider } from "../../src/connectors/providers.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import type { WebClient } from "../helpers/http.ts";
@@ -144,7 +145,7 @@ describe("connecting", () => {
       code_challenge_method: "S256",
     });
     expect(authorizationUrl.searchParams.get("code_challenge")).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const cookie = ada.web.jar.get("sg_connect");
+    const cookie = ada.web.jar.get(browserCookieName(authorizationUrl.searchParams.get("state")!));
     expect(cookie).toBeTruthy();
 
     const back = await consentAtProvider(adaAtAcme.web, authorizationUrl);
@@ -302,14 +303,17 @@ describe("refusals that store nothing", () => {
 
     // Without the browser's cookie (another browser, or a link sent to the victim).
     let back = await consentAtProvider(diAtAcme.web, await start(di));
-    const cookie = di.web.jar.get("sg_connect")!;
+    const cookieName = (url: URL) => browserCookieName(url.searchParams.get("state")!);
+    const cookie = di.web.jar.get(cookieName(back))!;
     await expectDetail(
       await fetch(`${consumer.url}${back.pathname}${back.search}`, { headers: JSON_ACCEPT, redirect: "manual" }),
       403,
       "This connection must be completed in the browser that started it.",
     );
     // That try did not burn the state (as a stolen authorization code is not burnt): the right browser still completes.
-    const rightful = await di.web.fetch(back.pathname + back.search, { headers: { ...JSON_ACCEPT, cookie: `sg_connect=${cookie}` } });
+    const rightful = await di.web.fetch(back.pathname + back.search, {
+      headers: { ...JSON_ACCEPT, cookie: `${cookieName(back)}=${cookie}` },
+    });
     expect(rightful.status).toBe(200);
 
     // Another user signed in in the browser that holds the cookie.
@@ -317,7 +321,7 @@ describe("refusals that store nothing", () => {
     const eve = await user(consumer, "Eve");
     await expectDetail(
       await eve.web.fetch(back.pathname + back.search, {
-        headers: { ...JSON_ACCEPT, cookie: `sg_connect=${di.web.jar.get("sg_connect")}; ${eve.web.jar.header()}` },
+        headers: { ...JSON_ACCEPT, cookie: `${cookieName(back)}=${di.web.jar.get(cookieName(back))}; ${eve.web.jar.header()}` },
       }),
       403,
       "This connection was started by another account.",
@@ -346,6 +350,20 @@ describe("refusals that store nothing", () => {
       "This connection request is unknown or was already used. Start connecting again.",
     );
     expect(await consumer.db.prisma.providerConnection.count({ where: { userId: eve.user.id } })).toBe(0);
+  });
+
+  it("two flows started side by side in one browser (two tabs) both complete", async () => {
+    const kim = await user(consumer, "Kim");
+    const kimAtAcme = await user(provider, "Kim at Acme");
+    const first = await start(kim, "?collection_id=tab-1");
+    const second = await start(kim, "?collection_id=tab-2");
+    const backFirst = await consentAtProvider(kimAtAcme.web, first);
+    const backSecond = await consentAtProvider(kimAtAcme.web, second);
+    const one = await kim.web.fetch(backSecond.pathname + backSecond.search, { headers: JSON_ACCEPT });
+    expect(await one.json()).toMatchObject({ collection_id: "tab-2" });
+    const two = await kim.web.fetch(backFirst.pathname + backFirst.search, { headers: JSON_ACCEPT });
+    expect(two.status).toBe(200);
+    expect(await two.json()).toMatchObject({ collection_id: "tab-1" });
   });
 
   it("the user denying at the provider, a provider that is down, and one that answers garbage: clear errors, not 500", async () => {
