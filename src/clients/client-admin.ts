@@ -121,27 +121,37 @@ export async function updateClient(prisma: Db, owner: ClientOwner, clientId: str
     // Guarded by revokedAt: a revocation that commits first wins.
     const { count } = await tx.oAuthClient.updateMany({ where: { id: client.id, revokedAt: null }, data });
     if (count === 0) throw revokedError();
-    if (removedScopes.length) await endRemovedScopes(tx, client, removedScopes);
-    // Every instance drops its cached copy of the client; removed scopes end the live tokens that carry them.
-    await recordChange(tx, {
-      kind: "client.changed",
-      subject: client.id,
-      clientId: client.clientId,
-      scopes: removedScopes,
-      expiresAt: revocationRuleExpiry(),
-    });
-    await recordAudit(tx, { action: "client.updated", userId: owner.id, clientId: client.id, detail: changes.join("; ") });
+    await recordClientUpdate(tx, client, { removedScopes, userId: owner.id, detail: changes.join("; ") });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });
   });
 }
 
 /**
- * Scopes removed from a client (by its developer, or by a self-registered
- * client's RFC 7592 update) end in what was already handed out. Runs in the
- * transaction that narrows the client, which must also record client.changed
- * with the removed scopes (that ends the live access tokens carrying them).
+ * What follows any change to a client's row (by its developer, a
+ * self-registered client's RFC 7592 update, a changed metadata document), in
+ * the transaction that made it: scopes taken away end in what was already
+ * handed out, every instance drops its cached copy (client.changed, which also
+ * ends the live access tokens carrying a removed scope), and the change is in
+ * the audit trail.
  */
-export async function endRemovedScopes(tx: DbTx, client: OAuthClient, removedScopes: string[]): Promise<void> {
+export async function recordClientUpdate(
+  tx: DbTx,
+  client: OAuthClient,
+  change: { removedScopes: string[]; userId?: string | null; detail: string },
+): Promise<void> {
+  if (change.removedScopes.length) await endRemovedScopes(tx, client, change.removedScopes);
+  await recordChange(tx, {
+    kind: "client.changed",
+    subject: client.id,
+    clientId: client.clientId,
+    scopes: change.removedScopes,
+    expiresAt: revocationRuleExpiry(),
+  });
+  await recordAudit(tx, { action: "client.updated", userId: change.userId ?? null, clientId: client.id, detail: change.detail });
+}
+
+/** Scopes removed from a client end in what was already handed out (codes, grants, refresh tokens). */
+async function endRemovedScopes(tx: DbTx, client: OAuthClient, removedScopes: string[]): Promise<void> {
   // A code already handed out would otherwise still turn into a token with a removed
   // scope, and a live token would keep using it: both end now (as when a user narrows a grant).
   const now = new Date();

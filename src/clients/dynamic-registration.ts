@@ -10,7 +10,7 @@ import { invalidInput } from "../lib/errors.ts";
 import { DEFAULT_ACCESS_TOKEN_TTL_S, revocationRuleExpiry, UNUSED_SELF_REGISTERED_CLIENT_MS } from "../lib/lifetimes.ts";
 import { jsonProblem } from "../lib/text.ts";
 import { DATA_SCOPES, PROTOCOL_SCOPES } from "../consent/scopes.ts";
-import { endClient, endRemovedScopes } from "./client-admin.ts";
+import { endClient, recordClientUpdate } from "./client-admin.ts";
 import { newClientId } from "./clients.ts";
 import { redirectUriProblem, type RedirectUriOwner } from "./redirect-uris.ts";
 
@@ -252,19 +252,8 @@ export async function updateDynamicClient(
       data,
     });
     if (count === 0) return null;
-    const removedScopes = client.scopes.filter((s) => !data.scopes.includes(s));
-    if (removedScopes.length) await endRemovedScopes(tx, client, removedScopes);
-    // Every instance drops its cached copy; removed scopes end the live tokens that carry them.
-    await recordChange(tx, {
-      kind: "client.changed",
-      subject: client.id,
-      clientId: client.clientId,
-      scopes: removedScopes,
-      expiresAt: revocationRuleExpiry(),
-    });
-    await recordAudit(tx, {
-      action: "client.updated",
-      clientId: client.id,
+    await recordClientUpdate(tx, client, {
+      removedScopes: client.scopes.filter((s) => !data.scopes.includes(s)),
       detail: `self-registered client updated (RFC 7592): name "${data.name}", redirect URIs ${data.redirectUris.join(" ")}, scopes ${data.scopes.join(" ")}`,
     });
     return tx.oAuthClient.findUniqueOrThrow({ where: { id: client.id } });

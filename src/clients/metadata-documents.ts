@@ -2,12 +2,12 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Db } from "../db/index.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
-import { recordChange, transaction } from "../db/changes.ts";
+import { transaction } from "../db/changes.ts";
 import { RateLimiter } from "../db/rate-limit.ts";
 import { DomainError } from "../lib/errors.ts";
 import { guardedFetch, type Lookup, OutboundRefusedError } from "../lib/guarded-fetch.ts";
-import { DEFAULT_ACCESS_TOKEN_TTL_S, revocationRuleExpiry } from "../lib/lifetimes.ts";
-import { endRemovedScopes } from "./client-admin.ts";
+import { DEFAULT_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
+import { recordClientUpdate } from "./client-admin.ts";
 import {
   type ClientMetadata,
   type ClientRegistrationConfig,
@@ -325,20 +325,10 @@ export class MetadataDocumentClients {
       const updated = await tx.oAuthClient.update({ where: { id: client.id }, data: { ...columns, ...fetched } });
       if (!changes.length) return updated;
 
-      // As when an RFC 7592 update narrows a client: scopes taken away end in codes, grants and live tokens now.
-      const removedScopes = client.scopes.filter((s) => !columns.scopes.includes(s));
-      if (removedScopes.length) await endRemovedScopes(tx, client, removedScopes);
-      // Every instance drops its cached copy (the token endpoint reads grant types and refresh tokens from it).
-      await recordChange(tx, {
-        kind: "client.changed",
-        subject: client.id,
-        clientId: client.clientId,
-        scopes: removedScopes,
-        expiresAt: revocationRuleExpiry(),
-      });
-      await recordAudit(tx, {
-        action: "client.updated",
-        clientId: client.id,
+      // As when an RFC 7592 update narrows a client: scopes taken away end in codes, grants and live tokens now,
+      // and every instance drops its cached copy (the token endpoint reads grant types and refresh tokens from it).
+      await recordClientUpdate(tx, client, {
+        removedScopes: client.scopes.filter((s) => !columns.scopes.includes(s)),
         detail: `client metadata document changed: ${changes.join("; ")}`,
       });
       return updated;
