@@ -1,6 +1,6 @@
 import type { AppDeps } from "../context.ts";
 import { InvalidTokenError } from "../oauth/tokens.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
 import type { Viewer } from "./viewer.ts";
 
@@ -15,14 +15,14 @@ export type BearerResult =
  */
 export async function viewerFromBearer(deps: AppDeps, authorization: string | undefined, audience?: string): Promise<BearerResult> {
   if (!authorization) return { kind: "none" };
-  const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization);
-  if (!m) {
+  const token = bearerTokenOf(authorization);
+  if (!token) {
     return /^Bearer\b/i.test(authorization)
       ? { kind: "invalid", description: "The bearer token is malformed." }
       : { kind: "invalid", description: "Use the Bearer authorization scheme." };
   }
   try {
-    const live = await deps.accessTokens.check(m[1]!, audience);
+    const live = await deps.accessTokens.check(token, audience);
     return {
       kind: "ok",
       viewer: {

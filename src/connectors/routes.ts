@@ -7,7 +7,7 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import { safeLocalPath } from "../lib/local-path.ts";
 import { hasLoneSurrogate } from "../lib/text.ts";
 import { sha256 } from "../lib/crypto.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { completeConnection, ConnectFlowError, startConnection, STATE_LIFETIME_MS, type ConnectionTags } from "./flow.ts";
 import { ProviderError } from "./provider-client.ts";
 
@@ -100,13 +100,13 @@ export function connectorRoutes(deps: AppDeps, views: ConnectorViews): Hono<AppE
     let userId: string;
     const authorization = c.req.header("authorization");
     if (authorization) {
-      const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization);
+      const token = bearerTokenOf(authorization);
       const challenge = (description: string) =>
         wwwAuthenticate("Bearer", { realm: "scopegate", error: "invalid_token", error_description: description });
-      if (!m) return c.json({ detail: "Use the Bearer authorization scheme." }, 401, { "WWW-Authenticate": challenge("malformed") });
+      if (!token) return c.json({ detail: "Use the Bearer authorization scheme." }, 401, { "WWW-Authenticate": challenge("malformed") });
       let live: Awaited<ReturnType<AppDeps["accessTokens"]["check"]>>;
       try {
-        live = await deps.accessTokens.check(m[1]!);
+        live = await deps.accessTokens.check(token);
       } catch (err) {
         const description = (err as Error).message;
         return c.json({ detail: description }, 401, { "WWW-Authenticate": challenge(description), "Cache-Control": "no-store" });

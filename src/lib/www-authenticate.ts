@@ -18,3 +18,12 @@ export function wwwAuthenticate(scheme: "Bearer" | "Basic", params: Record<strin
 function quotable(value: string): string {
   return value.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, " ");
 }
+
+/**
+ * The token of `Authorization: Bearer <token>` (RFC 6750 §2.1: b64token, one
+ * space-separated credential, the scheme in any case), or null when the header
+ * is absent or anything else. The one parser for every endpoint that takes one.
+ */
+export function bearerTokenOf(authorization: string | undefined): string | null {
+  return /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(authorization ?? "")?.[1] ?? null;
+}

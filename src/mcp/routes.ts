@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { viewerFromBearer } from "../auth/bearer.ts";
 import type { Viewer } from "../auth/viewer.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
 import { RESOURCE_PATHS, resourceUrl } from "../oauth/resources.ts";
 import { findTool, MCP_TOOLS, type McpTool } from "./tools.ts";
@@ -109,7 +109,7 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
       });
     }
     const viewer = bearer.viewer;
-    const token = (c.req.header("authorization") ?? "").replace(/^Bearer\s+/i, "").trim();
+    const token = bearerTokenOf(c.req.header("authorization"))!;
     // The same per-grant budget as /graphql: the tools are GraphQL operations.
     const wait = deps.rateLimits.graphqlPerToken.take(viewer.grantId ?? `client:${viewer.clientRowId}`);
     if (wait)

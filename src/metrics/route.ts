@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { safeEqual } from "../lib/crypto.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 
 /**
  * GET /metrics: the Prometheus text exposition, for `Authorization: Bearer
@@ -14,11 +14,11 @@ export function metricsRoute(deps: AppDeps): Hono<AppEnv> {
   if (!expected) return app;
   app.get("/metrics", async (c) => {
     c.header("Cache-Control", "no-store");
-    const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(c.req.header("authorization") ?? "");
+    const token = bearerTokenOf(c.req.header("authorization"));
     // Compared in constant time (safeEqual hashes both sides first).
-    if (!m || !safeEqual(m[1]!, expected)) {
+    if (!token || !safeEqual(token, expected)) {
       c.set("refusal", "invalid_token");
-      c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "metrics", error: m ? "invalid_token" : undefined }));
+      c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "metrics", error: token ? "invalid_token" : undefined }));
       return c.json({ error: "invalid_token", error_description: "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>." }, 401);
     }
     const { contentType, body } = await deps.metrics.render();

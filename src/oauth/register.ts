@@ -16,7 +16,7 @@ import {
 import { RateLimiter } from "../db/rate-limit.ts";
 import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { DomainError } from "../lib/errors.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore, OAuthError, oauthEndpoint, tooManyRequests } from "./errors.ts";
 import { OAUTH_PATHS } from "./paths.ts";
 
@@ -158,12 +158,10 @@ function checked(raw: Record<string, unknown>): ClientMetadata {
   }
 }
 
-const BEARER = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
-
 /** The registration access token from `Authorization: Bearer` (RFC 6750 §2.1), or null. */
 function registrationToken(c: Context<AppEnv>): string | null {
-  const m = BEARER.exec(c.req.header("authorization") ?? "");
-  return m && m[1]!.length <= 200 ? m[1]! : null;
+  const token = bearerTokenOf(c.req.header("authorization"));
+  return token && token.length <= 200 ? token : null;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { wwwAuthenticate } from "../lib/www-authenticate.ts";
+import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore } from "./errors.ts";
 import { InvalidTokenError } from "./tokens.ts";
 
@@ -16,9 +16,8 @@ function bearerError(c: Context<AppEnv>, status: 401 | 403, error: string, descr
 export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const handler = async (c: Context<AppEnv>) => {
-    const header = c.req.header("authorization") ?? "";
-    const m = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i.exec(header);
-    if (!m) {
+    const token = bearerTokenOf(c.req.header("authorization"));
+    if (!token) {
       noStore(c);
       c.header("WWW-Authenticate", wwwAuthenticate("Bearer", { realm: "scopegate" }));
       return c.json({ error: "invalid_request", error_description: "Send the access token as Authorization: Bearer." }, 401);
@@ -26,7 +25,7 @@ export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
     let live: Awaited<ReturnType<typeof deps.accessTokens.check>>;
     try {
       // The authorization server's own endpoint: a token for any of our resources.
-      live = await deps.accessTokens.check(m[1]!, "any");
+      live = await deps.accessTokens.check(token, "any");
     } catch (err) {
       if (err instanceof InvalidTokenError) return bearerError(c, 401, "invalid_token", err.message);
       throw err;
