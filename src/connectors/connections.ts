@@ -226,7 +226,15 @@ export async function resealConnectorSecrets(
 ): Promise<number> {
   const stale = (sealed: string | null) => sealed !== null && !keyEncryption.isCurrent(sealed);
   let resealed = 0;
+  // Only the rows sealed under another secret: every start runs this, and after a rotation is done there are none.
+  const current = keyEncryption.currentPrefix;
   const rows = await db.providerConnection.findMany({
+    where: {
+      OR: [
+        { NOT: { accessToken: { startsWith: current } } },
+        { refreshToken: { not: null }, NOT: { refreshToken: { startsWith: current } } },
+      ],
+    },
     select: { id: true, userId: true, provider: true, accessToken: true, refreshToken: true },
   });
   for (const row of rows) {
@@ -248,9 +256,7 @@ export async function resealConnectorSecrets(
       );
     }
   }
-  const states = await db.connectorState.findMany({ select: { id: true, codeVerifier: true } });
-  const dropped = states.filter((s) => stale(s.codeVerifier)).map((s) => s.id);
-  if (dropped.length) await db.connectorState.deleteMany({ where: { id: { in: dropped } } });
+  await db.connectorState.deleteMany({ where: { NOT: { codeVerifier: { startsWith: current } } } });
   if (resealed) logger?.info({ connections: resealed }, "sealed provider connection tokens under the current KEY_ENCRYPTION_SECRET");
   return resealed;
 }

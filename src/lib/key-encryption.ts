@@ -93,6 +93,14 @@ export class KeyEncryption {
     return this.current.id;
   }
 
+  /**
+   * How every envelope sealed under the current secret begins: a query can
+   * pick out the rows sealed under another one without reading the rest.
+   */
+  get currentPrefix(): string {
+    return `${ENVELOPE_VERSION}.${this.current.id}.`;
+  }
+
   /** True when `value` has the shape of an envelope (of any version this code reads). */
   static isEnvelope(value: unknown): value is string {
     return typeof value === "string" && ENVELOPE.test(value);
