@@ -8,7 +8,7 @@ import type { KeyEncryption } from "../lib/key-encryption.ts";
 import { hasLoneSurrogate } from "../lib/text.ts";
 import { isWebhookEventType, requiredScope, WEBHOOK_EVENT_TYPES, wakeWebhookWorkers } from "./events.ts";
 import type { Logger } from "../lib/log.ts";
-import { KEY_ENCRYPTION_LABEL, newWebhookSecret, sealContext, sealWebhookSecret } from "./signature.ts";
+import { isWebhookId, KEY_ENCRYPTION_LABEL, newWebhookSecret, sealContext, sealWebhookSecret } from "./signature.ts";
 
 /**
  * A client's owner managing its webhook endpoints (GraphQL mutations and the
@@ -241,7 +241,7 @@ export async function recentDeliveries(db: Db, ownerId: string, endpointId: stri
  * again at sending: a delivery the user has since withdrawn is cancelled, not sent.
  */
 export async function resendWebhookDelivery(db: Db, ownerId: string, deliveryId: string): Promise<WebhookDelivery> {
-  if (typeof deliveryId !== "string" || !/^msg_[A-Za-z0-9_-]{1,120}$/.test(deliveryId)) throw notFound("Webhook delivery");
+  if (!isWebhookId(deliveryId)) throw notFound("Webhook delivery");
   const delivery = await db.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { endpoint: { include: { client: true } } } });
   if (!delivery || delivery.endpoint.client.ownerId !== ownerId) throw notFound("Webhook delivery");
   const now = new Date();
@@ -264,7 +264,17 @@ export async function resendWebhookDelivery(db: Db, ownerId: string, deliveryId:
  * reason until the owner rotates it, and the server still starts.
  */
 export async function resealWebhookSecrets(db: Db, keyEncryption: KeyEncryption, logger?: Pick<Logger, "info" | "warn">): Promise<number> {
-  const rows = await db.webhookEndpoint.findMany({ select: { id: true, secret: true, previousSecret: true } });
+  // Only the rows sealed under another secret: every start runs this, and after a rotation is done there are none.
+  const current = keyEncryption.currentPrefix;
+  const rows = await db.webhookEndpoint.findMany({
+    where: {
+      OR: [
+        { NOT: { secret: { startsWith: current } } },
+        { previousSecret: { not: null }, NOT: { previousSecret: { startsWith: current } } },
+      ],
+    },
+    select: { id: true, secret: true, previousSecret: true },
+  });
   let resealed = 0;
   for (const row of rows) {
     const stale = (sealed: string | null) => sealed !== null && !keyEncryption.isCurrent(sealed);

@@ -27,6 +27,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 export class WebhookSignatureError extends Error {}
 
+/** Whether `value` has the shape of a webhook-id this server issues (msg_ and url-safe characters). */
+export function isWebhookId(value: unknown): value is string {
+  return typeof value === "string" && MESSAGE_ID.test(value);
+}
+
 export interface WebhookHeaders {
   "webhook-id": string;
   "webhook-timestamp": string;
@@ -84,7 +89,7 @@ export interface SignWebhookInput {
 }
 
 export function signWebhook({ id, timestamp, body, secrets }: SignWebhookInput): WebhookHeaders {
-  if (typeof id !== "string" || !MESSAGE_ID.test(id)) {
+  if (!isWebhookId(id)) {
     throw new WebhookSignatureError("a webhook id is msg_ and 1 to 120 of A-Z a-z 0-9 _ -");
   }
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
