@@ -11,16 +11,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import * as client from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, embeddedDataDirFromTemplate, type TestDatabase } from "../helpers/db.ts";
 import { decodeEntities, WebClient } from "../helpers/http.ts";
 import { currentKind } from "../helpers/kinds.ts";
 import { DocumentServer, makeTestCertificates, type TestCertificates } from "../helpers/metadata-documents.ts";
+import { AssistantProvider } from "../helpers/mcp.ts";
 import { location, PASSWORD, submitConsent } from "../helpers/oauth.ts";
 import { ServerProcess } from "../helpers/process.ts";
 import { freePort, TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";
@@ -194,42 +193,6 @@ describe("the authorization endpoint's error page", () => {
   });
 });
 
-/** An assistant that publishes its metadata document instead of registering (clientMetadataUrl). */
-class PublishingAssistant implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = "";
-  opened: URL[] = [];
-  constructor(readonly clientMetadataUrl: string) {}
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return { client_name: "Publishing assistant", redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.opened.push(url);
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
-
 describe("the MCP SDK's OAuth client with clientMetadataUrl", () => {
   it("goes from no stored client to connected without registering: the URL is its client_id", async () => {
     const metadataUrl = docs.document("/assistant/oauth-client.json", {
@@ -238,7 +201,7 @@ describe("the MCP SDK's OAuth client with clientMetadataUrl", () => {
       grant_types: ["authorization_code", "refresh_token"],
       token_endpoint_auth_method: "none",
     });
-    const provider = new PublishingAssistant(metadataUrl);
+    const provider = new AssistantProvider(REDIRECT, { clientMetadataUrl: metadataUrl, name: "Publishing assistant" });
     const mcpUrl = new URL(`${issuer}/mcp`);
     const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
     await expect(new Client({ name: "publishing-assistant", version: "1.0.0" }).connect(transport)).rejects.toBeInstanceOf(

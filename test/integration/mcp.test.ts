@@ -2,12 +2,11 @@
 // official MCP SDK's own client and OAuth code (auth(): discovery from the
 // 401, PKCE, resource, token, refresh), the user consenting on our real pages.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth.js";
 import { auth, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import * as jose from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AssistantProvider } from "../helpers/mcp.ts";
 import { location, registerClient, signedInUser, submitConsent } from "../helpers/oauth.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
@@ -22,55 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-/** What an assistant keeps: its client registration, tokens and PKCE verifier; it "opens" the authorization URL by recording it. */
-class AssistantProvider implements OAuthClientProvider {
-  info: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = "";
-  opened: URL[] = [];
-  constructor(
-    clientId?: string,
-    /** the scope it asks for (without it the SDK asks for every scope the resource metadata lists) */
-    readonly scope?: string,
-  ) {
-    if (clientId) this.info = { client_id: clientId };
-  }
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "Test assistant",
-      redirect_uris: [REDIRECT],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-      ...(this.scope ? { scope: this.scope } : {}),
-    };
-  }
-  clientInformation() {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.info = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.opened.push(url);
-  }
-  saveCodeVerifier(v: string) {
-    this.verifier = v;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-}
 
 type User = Awaited<ReturnType<typeof signedInUser>>;
 
@@ -158,7 +108,7 @@ describe("/mcp before any token", () => {
 
 describe("an assistant with the SDK's OAuth client", () => {
   it("goes from no stored client to connected: discovery from the 401, self-registration (RFC 7591), consent, tools", async () => {
-    const provider = new AssistantProvider();
+    const provider = new AssistantProvider(REDIRECT);
     const cy = await signedInUser(server, "Cy");
     const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
     await expect(new Client({ name: "test-assistant", version: "1.0.0" }).connect(transport)).rejects.toBeInstanceOf(UnauthorizedError);
@@ -184,7 +134,7 @@ describe("an assistant with the SDK's OAuth client", () => {
       redirectUris: ["http://127.0.0.1/callback"], // a native app: any port at request time (RFC 8252 §7.3)
       scopes: ["profile:read", "data:read", "data:write"],
     });
-    const provider = new AssistantProvider(client.clientId);
+    const provider = new AssistantProvider(REDIRECT, { clientId: client.clientId });
     const ada = await signedInUser(server, "Ada");
     await server.db.prisma.measurement.create({
       data: { userId: ada.user.id, type: "HEART_RATE", value: 61, unit: "bpm", recordedAt: new Date(Date.now() - 3_600_000) },
@@ -249,7 +199,7 @@ describe("an assistant with the SDK's OAuth client", () => {
       redirectUris: [REDIRECT],
       scopes: ["profile:read", "data:read", "data:write"],
     });
-    const provider = new AssistantProvider(client.clientId);
+    const provider = new AssistantProvider(REDIRECT, { clientId: client.clientId });
     const bo = await signedInUser(server, "Bo");
     const mcp = await connectAssistant(provider, bo, ["profile:read"]);
     expect(provider.saved!.refresh_token).toBeTruthy();
