@@ -1,5 +1,5 @@
 import type { AppDeps } from "../context.ts";
-import { InvalidTokenError } from "../oauth/tokens.ts";
+import { InvalidTokenError } from "../oauth/issued-tokens.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
 import type { Viewer } from "./viewer.ts";

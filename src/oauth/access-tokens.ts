@@ -1,7 +1,7 @@
 import type { KeyStore } from "./keys.ts";
 import type { TokenFacts } from "./revocation-view.ts";
 import type { Revocations } from "./revocations.ts";
-import { InvalidTokenError, verifyAccessTokenJwt, type AccessTokenClaims } from "./tokens.ts";
+import { InvalidTokenError, verifyAccessTokenJwt, type AccessTokenClaims } from "./issued-tokens.ts";
 import { resourceUrl } from "./resources.ts";
 
 export interface LiveAccessToken {

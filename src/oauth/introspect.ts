@@ -5,7 +5,7 @@ import { sha256 } from "../lib/crypto.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { readOAuthParams } from "./params.ts";
-import { InvalidTokenError } from "./tokens.ts";
+import { InvalidTokenError } from "./issued-tokens.ts";
 import { resourceUrl } from "./resources.ts";
 
 /**

@@ -8,7 +8,7 @@ import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
 import { revokeGrant } from "../consent/grants.ts";
 import { readOAuthParams } from "./params.ts";
-import { verifyAccessTokenJwt } from "./tokens.ts";
+import { verifyAccessTokenJwt } from "./issued-tokens.ts";
 import { tokenFacts } from "./access-tokens.ts";
 
 /**

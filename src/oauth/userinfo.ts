@@ -3,7 +3,7 @@ import { OAUTH_PATHS } from "./paths.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore } from "./errors.ts";
-import { InvalidTokenError } from "./tokens.ts";
+import { InvalidTokenError } from "./issued-tokens.ts";
 
 function bearerError(c: Context<AppEnv>, status: 401 | 403, error: string, description: string, scope?: string) {
   c.set("refusal", error);

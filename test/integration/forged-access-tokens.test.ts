@@ -24,7 +24,7 @@ import { signUp } from "../../src/accounts/accounts.ts";
 import { insertClient } from "../../src/clients/clients.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import { KeyStore } from "../../src/oauth/keys.ts";
-import { ACCESS_TOKEN_IAT_LEEWAY_S, InvalidTokenError, verifyAccessTokenJwt } from "../../src/oauth/tokens.ts";
+import { ACCESS_TOKEN_IAT_LEEWAY_S, InvalidTokenError, verifyAccessTokenJwt } from "../../src/oauth/issued-tokens.ts";
 import { startTestServer, TEST_KEY_ENCRYPTION_SECRET, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;

@@ -3,7 +3,7 @@ import { recordChange, transaction } from "../../db/changes.ts";
 import { consumeAuthorizationCode } from "../codes.ts";
 import { OAuthError } from "../errors.ts";
 import { PKCE_VALUE, verifyPkceS256 } from "../pkce.ts";
-import { issueAccessToken, issueIdToken, issueRefreshToken } from "../tokens.ts";
+import { issueAccessToken, issueIdToken, issueRefreshToken } from "../issued-tokens.ts";
 import { audienceForGrant } from "../resources.ts";
 import { bearerResponse, type GrantHandler, type TokenResponse } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { OAuthError } from "../errors.ts";
 import { parseScope } from "../params.ts";
-import { issueAccessToken } from "../tokens.ts";
+import { issueAccessToken } from "../issued-tokens.ts";
 import { chooseAudience } from "../resources.ts";
 import { bearerResponse, type GrantHandler } from "./types.ts";
 

@@ -7,7 +7,7 @@ import { OAuthError } from "../errors.ts";
 import { revokeGrant } from "../../consent/grants.ts";
 import { parseScope } from "../params.ts";
 import { PROTOCOL_SCOPES } from "../../consent/scopes.ts";
-import { issueAccessToken, refreshIdleExpiry, type IssuedAccessToken } from "../tokens.ts";
+import { issueAccessToken, refreshIdleExpiry, type IssuedAccessToken } from "../issued-tokens.ts";
 import { audienceForGrant } from "../resources.ts";
 import { bearerResponse, type GrantHandler, type GrantRequest } from "./types.ts";
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppDeps, AppEnv } from "../../context.ts";
 import type { OAuthClient } from "../../generated/prisma/client.ts";
-import type { IssuedAccessToken } from "../tokens.ts";
+import type { IssuedAccessToken } from "../issued-tokens.ts";
 
 export interface TokenResponse {
   access_token: string;
