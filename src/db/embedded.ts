@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -64,10 +65,23 @@ function modeString(mode: number): string {
 /**
  * Whoever can write to the data folder can swap the socket's folder or the
  * key-encryption secret for their own: the folder must be ours and writable
- * by us alone. Its files (health data, sealed keys) are readable only through
- * it, so 0700 is what scopegate creates.
+ * by us alone (refused otherwise: what others wrote there cannot be trusted,
+ * so we don't quietly take it over). Its files (health data, sealed keys) are
+ * readable only through it, so 0700 is what scopegate creates; one that others
+ * can read or enter (every folder created before the Unix socket came, 0755)
+ * is made 0700 at start, said in a log line.
+ *
+ * The folder's 0700 is what protects: PGlite creates its files 0666 and its
+ * folders 0755 whatever the umask (Emscripten's NODEFS sets the modes itself),
+ * and nobody else can reach them while the folder is closed. A process umask
+ * would not change the files, and would change every other file this process
+ * writes, so there is none. What the pass below adds: a file that others could
+ * reach while the folder was open may have been hard-linked elsewhere then
+ * (Linux lets anyone link a file they can read and write), and the link would
+ * outlive the folder's chmod; taking group and others' bits off every file
+ * closes that path too, since a link shares the file's mode.
  */
-function checkDataDir(dataDir: string, logger?: Pick<Logger, "warn">): void {
+function checkDataDir(dataDir: string, logger?: Pick<Logger, "info">): void {
   const st = statSync(dataDir);
   if (!st.isDirectory()) throw new DataDirPermissionError(`the data folder ${dataDir} is not a folder`);
   const uid = process.getuid?.();
@@ -81,9 +95,45 @@ function checkDataDir(dataDir: string, logger?: Pick<Logger, "warn">): void {
       `the data folder ${dataDir} is writable by ${st.mode & 0o020 ? "its group" : ""}${(st.mode & 0o022) === 0o022 ? " and " : ""}${st.mode & 0o002 ? "everyone" : ""} (mode ${modeString(st.mode)}): run chmod 700 ${dataDir}`,
     );
   }
+  // Files first, the folder last: a start stopped half-way finds the folder still open and does it again.
+  const files = closeTree(dataDir, uid);
   if (st.mode & 0o077) {
-    logger?.warn({ dataDir, mode: modeString(st.mode) }, "the data folder can be read by other users: chmod 700 it");
+    try {
+      chmodSync(dataDir, 0o700);
+    } catch (err) {
+      throw new DataDirPermissionError(
+        `the data folder ${dataDir} can be read by other users (mode ${modeString(st.mode)}) and could not be made private (${(err as Error).message}): run chmod 700 ${dataDir}`,
+      );
+    }
+    logger?.info(
+      { dataDir, mode: modeString(st.mode), files },
+      "the data folder could be read by other users: made it private (mode 0700, and its files readable by its owner only)",
+    );
   }
+}
+
+/**
+ * Takes group and others' permissions off everything under `dir` that belongs
+ * to `uid` (symbolic links are neither followed nor changed). Returns how many
+ * entries it changed.
+ */
+function closeTree(dir: string, uid: number | undefined): number {
+  let changed = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink()) continue;
+    const st = lstatSync(path);
+    if (st.mode & 0o077 && (uid === undefined || st.uid === uid)) {
+      try {
+        chmodSync(path, st.mode & 0o700);
+        changed++;
+      } catch (err) {
+        throw new DataDirPermissionError(`could not make ${path} private (${(err as Error).message}): run chmod -R go= ${dir}`);
+      }
+    }
+    if (st.isDirectory()) changed += closeTree(path, uid);
+  }
+  return changed;
 }
 
 /** Creates `dir` (or takes the one there) as a folder of ours with mode 0700, and checks that it is. */
@@ -529,7 +579,8 @@ function removeStaleSocket(path: string): void {
  * the folder's owner), through the Unix socket there. No TCP port is opened:
  * PGlite accepts any user and password, so a port would let in every local
  * process. The data folder must be ours and not writable by group or others
- * (refused otherwise, before anything listens); a new one is created 0700.
+ * (refused otherwise, before anything listens); a new one is created 0700, and
+ * one that others can read is made 0700 (see checkDataDir).
  *
  * Durability, with a data folder: a committed transaction survives a crash of
  * the Node process (kill -9, out of memory, an uncaught exception), not a crash
@@ -551,8 +602,8 @@ export async function startEmbeddedDatabase(options: {
   loadDataDir?: Blob | File;
   /** Don't keep the process alive for the listening socket (CLI tools). */
   unref?: boolean;
-  /** where the socket's fallback folder and permission warnings are said */
-  logger?: Pick<Logger, "warn">;
+  /** where the socket's fallback folder, a data folder made private and permission warnings are said */
+  logger?: Pick<Logger, "warn" | "info">;
 }): Promise<EmbeddedDatabase> {
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });

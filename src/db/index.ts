@@ -57,7 +57,7 @@ export async function openDatabase(
     /** PostgreSQL's pool; the embedded database always has one connection */
     pool?: Partial<DatabasePoolOptions>;
     /** hears the embedded database's warnings (its data folder's permissions, where its socket is) */
-    logger?: Pick<Logger, "warn">;
+    logger?: Pick<Logger, "warn" | "info">;
   } = {},
 ): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;

@@ -179,27 +179,53 @@ describe("the embedded data folder's permissions", () => {
     }
   });
 
-  it("warns about a folder others may read", async () => {
+  it("makes a folder others may read or enter private (0700, its files too), says so, and the database works", async () => {
     const dataDir = tempDir();
+    // What every version before the Unix socket left: a 0755 folder of PGlite files (0666, folders 0755).
+    const first = await startEmbeddedDatabase({ dataDir, loadDataDir: dump });
+    await first.pglite.exec("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)");
+    await first.stop();
     chmodSync(dataDir, 0o755);
-    const warnings: unknown[][] = [];
-    const db = await startEmbeddedDatabase({
+    chmodSync(join(dataDir, "base"), 0o755);
+    chmodSync(join(dataDir, "PG_VERSION"), 0o666);
+    const infos: unknown[][] = [];
+    const db = await startEmbeddedDatabase({ dataDir, logger: { info: (...a: unknown[]) => void infos.push(a), warn: () => {} } as never });
+    try {
+      expect(mode(dataDir)).toBe(0o700);
+      expect(mode(join(dataDir, "base"))).toBe(0o700);
+      expect(mode(join(dataDir, "PG_VERSION"))).toBe(0o600);
+      expect(infos).toEqual([
+        [
+          { dataDir, mode: "0755", files: expect.any(Number) },
+          "the data folder could be read by other users: made it private (mode 0700, and its files readable by its owner only)",
+        ],
+      ]);
+      expect((infos[0]![0] as { files: number }).files).toBeGreaterThan(100);
+      expect((await db.pglite.query<{ x: number }>("SELECT x FROM kept")).rows).toEqual([{ x: 42 }]);
+    } finally {
+      await db.stop();
+    }
+    // Already private: nothing said the next time.
+    infos.length = 0;
+    const again = await startEmbeddedDatabase({
       dataDir,
-      loadDataDir: dump,
-      logger: { warn: (...a: unknown[]) => void warnings.push(a) } as never,
+      logger: { info: (...a: unknown[]) => void infos.push(a), warn: () => {} } as never,
     });
-    await db.stop();
-    expect(warnings).toEqual([[{ dataDir, mode: "0755" }, "the data folder can be read by other users: chmod 700 it"]]);
+    await again.stop();
+    expect(infos).toEqual([]);
   });
 
   it.skipIf(process.getuid?.() !== 0)("refuses a folder that belongs to another user (run as root: chown is possible)", async () => {
     const dataDir = tempDir();
     chownSync(dataDir, 65534, 65534);
+    chmodSync(dataDir, 0o755); // not made private either: it is not ours
+
     await expect(startEmbeddedDatabase({ dataDir, loadDataDir: dump })).rejects.toThrow(
       new DataDirPermissionError(
         `the data folder ${dataDir} belongs to user 65534, not to the user running scopegate (0): chown it, or choose another DATA_DIR`,
       ),
     );
+    expect(mode(dataDir)).toBe(0o755);
     const mine = tempDir();
     mkdirSync(join(mine, "socket"), { mode: 0o700 });
     chownSync(join(mine, "socket"), 65534, 65534);
