@@ -8,6 +8,12 @@ export function appMark(name: string): Html {
   return html`<div class="app-mark" aria-hidden="true">${name.trim().charAt(0).toUpperCase() || "?"}</div>`;
 }
 
+/**
+ * A badge's colour, named after its first use; other pages reuse them by
+ * meaning: "prod" green (live, done: a connected account, a delivered webhook),
+ * "dev" amber (caution, not done yet: unverified, pending), "revoked" red
+ * (ended, failed), "first" blue, "plain" grey.
+ */
 export type BadgeTone = "plain" | "dev" | "prod" | "revoked" | "first";
 
 export function badge(label: string, tone: BadgeTone = "plain"): Html {

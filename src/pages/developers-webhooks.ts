@@ -1,15 +1,16 @@
 import { html, raw } from "hono/html";
 import type { Db } from "../db/index.ts";
 import type { OAuthClient, WebhookDelivery, WebhookEndpoint } from "../generated/prisma/client.ts";
-import { DEFAULT_ROTATION_OVERLAP_SECONDS } from "../webhooks/endpoints.ts";
+import { DEFAULT_ROTATION_OVERLAP_SECONDS } from "../clients/webhook-endpoints.ts";
 import { requiredScope, WEBHOOK_EVENT_TYPES, type WebhookEventType } from "../webhooks/events.ts";
+import { badge } from "./components.ts";
 import type { Html } from "./layout.ts";
 
 /**
  * The Webhooks section of /developers: each live client's endpoints with their
  * recent deliveries, and a form to add one. Rendered here only; adding,
  * editing, rotating, deleting and resending go through the GraphQL mutations
- * from developers.client.js (src/webhooks/endpoints.ts behind both), which
+ * from developers.client.js (src/clients/webhook-endpoints.ts behind both), which
  * then swaps in the freshly rendered list.
  */
 
@@ -73,11 +74,11 @@ const at = (d: Date) => `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 const time = (d: Date) => html`<time datetime="${d.toISOString()}">${at(d)}</time>`;
 
 function statusBadge(d: WebhookDelivery, now: Date): Html {
-  if (d.status === "delivered") return html`<span class="badge ok">Delivered</span>`;
-  if (d.status === "failed") return html`<span class="badge bad">Failed</span>`;
-  if (d.status === "cancelled") return html`<span class="badge">Cancelled</span>`;
-  if (d.claimedUntil && d.claimedUntil > now) return html`<span class="badge wait">Sending</span>`;
-  return html`<span class="badge wait">${d.attempts > 0 ? "Retrying" : "Pending"}</span>`;
+  if (d.status === "delivered") return badge("Delivered", "prod");
+  if (d.status === "failed") return badge("Failed", "revoked");
+  if (d.status === "cancelled") return badge("Cancelled");
+  if (d.claimedUntil && d.claimedUntil > now) return badge("Sending", "dev");
+  return badge(d.attempts > 0 ? "Retrying" : "Pending", "dev");
 }
 
 function nextRetry(d: WebhookDelivery, now: Date): Html | string {
@@ -112,7 +113,7 @@ function endpointItem(e: ShownEndpoint, now: Date): Html {
   const overlapUntil = e.previousSecretExpiresAt && e.previousSecretExpiresAt > now ? e.previousSecretExpiresAt : null;
   return html`<li class="endpoint${e.enabled ? "" : " is-disabled"}" id="wh-endpoint-${e.id}" data-endpoint-id="${e.id}" data-url="${e.url}" data-event-types="${e.eventTypes.join(" ")}" data-enabled="${String(e.enabled)}">
   <div class="endpoint-head"><code class="url" id="wh-url-${e.id}">${e.url}</code>${
-    e.enabled ? html`<span class="badge ok">Enabled</span>` : html`<span class="badge">Disabled</span>`
+    e.enabled ? badge("Enabled", "prod") : badge("Disabled")
   }</div>
   ${
     e.failingSince
