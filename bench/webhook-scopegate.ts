@@ -8,7 +8,7 @@
  */
 import { keyEncryptionFor } from "../src/db/key-encryption-secret.ts";
 import { transaction } from "../src/db/changes.ts";
-import { createWebhookEndpoint, deleteWebhookEndpoint, type WebhookSettings } from "../src/webhooks/endpoints.ts";
+import { createWebhookEndpoint, deleteWebhookEndpoint, type WebhookSettings } from "../src/clients/webhook-endpoints.ts";
 import { recordWebhookEvent, webhookBody } from "../src/webhooks/events.ts";
 import { newWebhookId } from "../src/webhooks/signature.ts";
 import { benchKeySecret, SCOPES, startScopegate, type BenchScopegate } from "./scopegate.ts";

@@ -8,7 +8,7 @@ import type { HotPathLimits } from "./db/rate-limit-windows.ts";
 import type { Metrics } from "./metrics/metrics.ts";
 import type { AccessTokenChecker } from "./oauth/access-tokens.ts";
 import type { Revocations } from "./oauth/revocations.ts";
-import type { WebhookSettings } from "./webhooks/endpoints.ts";
+import type { WebhookSettings } from "./clients/webhook-endpoints.ts";
 import type { Connectors } from "./connectors/connections.ts";
 
 /** What every route handler can reach. */

@@ -15,7 +15,7 @@ import { hotPathLimits, RateLimitSync } from "./db/rate-limit-windows.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { seedDemo, type DemoCredentials } from "./seed/demo.ts";
 import { WebhookDeliveryWorker } from "./webhooks/delivery.ts";
-import { resealWebhookSecrets } from "./webhooks/endpoints.ts";
+import { resealWebhookSecrets } from "./clients/webhook-endpoints.ts";
 import { ProviderClient } from "./connectors/provider-client.ts";
 import { SelfRegisteredClientSweeper } from "./clients/dynamic-registration.ts";
 import { resealConnectorSecrets } from "./connectors/connections.ts";

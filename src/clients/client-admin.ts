@@ -51,8 +51,8 @@ export function listClients(prisma: Db, ownerId: string): Promise<OAuthClient[]>
   return prisma.oAuthClient.findMany({ where: { ownerId }, orderBy: [{ createdAt: "desc" }, { id: "asc" }] });
 }
 
-/** The client with this public client_id if `owner` owns it; otherwise not_found. */
-async function findOwnedClient(db: DbTx, owner: ClientOwner, clientId: string): Promise<OAuthClient> {
+/** The client with this public client_id if `owner` owns it; otherwise not_found (webhook-endpoints.ts looks its clients up here too). */
+export async function findOwnedClient(db: DbTx, owner: Pick<ClientOwner, "id">, clientId: string): Promise<OAuthClient> {
   if (typeof clientId !== "string" || !clientId || clientId.length > 200) throw clientNotFound();
   const client = await db.oAuthClient.findUnique({ where: { clientId } });
   if (!client || client.ownerId !== owner.id) throw clientNotFound();

@@ -6,15 +6,18 @@ import { invalidInput, notFound } from "../lib/errors.ts";
 import { checkOutboundUrl, OutboundRefusedError } from "../lib/guarded-fetch.ts";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
 import { hasLoneSurrogate } from "../lib/text.ts";
-import { isWebhookEventType, requiredScope, WEBHOOK_EVENT_TYPES, wakeWebhookWorkers } from "./events.ts";
+import { isWebhookEventType, requiredScope, WEBHOOK_EVENT_TYPES, wakeWebhookWorkers } from "../webhooks/events.ts";
 import type { Logger } from "../lib/log.ts";
-import { isWebhookId, KEY_ENCRYPTION_LABEL, newWebhookSecret, sealContext, sealWebhookSecret } from "./signature.ts";
+import { isWebhookId, KEY_ENCRYPTION_LABEL, newWebhookSecret, sealContext, sealWebhookSecret } from "../webhooks/signature.ts";
+import { findOwnedClient } from "./client-admin.ts";
 
 /**
  * A client's owner managing its webhook endpoints (GraphQL mutations and the
- * /developers page both come here). Ownership is part of every lookup, as in
- * src/clients/client-admin.ts: someone else's endpoint, delivery or client
- * and one that does not exist give the same not_found.
+ * /developers page both come here): client administration, so it lives here
+ * and finds the client as client-admin.ts does, while the outbox, signing and
+ * delivery stay in src/webhooks/ below (consent writes events in its
+ * transactions). Ownership is part of every lookup: someone else's endpoint,
+ * delivery or client and one that does not exist give the same not_found.
  */
 
 export interface WebhookSettings {
@@ -106,13 +109,6 @@ function checkEventTypes(value: unknown, client: OAuthClient, field: string): st
   return types;
 }
 
-async function ownedClient(db: Db, ownerId: string, clientId: string): Promise<OAuthClient> {
-  if (typeof clientId !== "string" || !clientId || clientId.length > 200) throw notFound("OAuth client");
-  const client = await db.oAuthClient.findUnique({ where: { clientId } });
-  if (!client || client.ownerId !== ownerId) throw notFound("OAuth client");
-  return client;
-}
-
 async function ownedEndpoint(db: Db, ownerId: string, endpointId: string): Promise<WebhookEndpoint & { client: OAuthClient }> {
   if (typeof endpointId !== "string" || !z.uuid().safeParse(endpointId).success) throw endpointNotFound();
   const endpoint = await db.webhookEndpoint.findUnique({ where: { id: endpointId }, include: { client: true } });
@@ -126,7 +122,7 @@ function hint(secret: string): string {
 
 /** The owner's endpoints of one of their clients (by its public client_id), oldest first. */
 export async function listWebhookEndpoints(db: Db, ownerId: string, clientId: string): Promise<WebhookEndpoint[]> {
-  const client = await ownedClient(db, ownerId, clientId);
+  const client = await findOwnedClient(db, { id: ownerId }, clientId);
   return db.webhookEndpoint.findMany({ where: { clientId: client.id }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] });
 }
 
@@ -138,7 +134,7 @@ export async function createWebhookEndpoint(
   clientId: string,
   input: WebhookEndpointInput,
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
-  const client = await ownedClient(db, ownerId, clientId);
+  const client = await findOwnedClient(db, { id: ownerId }, clientId);
   if (client.revokedAt) throw invalidInput("clientId", "This client is revoked: it cannot receive webhooks.");
   const url = checkedUrl(input.url, settings, "input.url");
   const eventTypes = checkEventTypes(input.eventTypes, client, "input.eventTypes");

@@ -5,7 +5,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import ScopeAuthPlugin, { AuthScopeFailureType, type AuthFailure } from "@pothos/plugin-scope-auth";
 import type { Viewer } from "../auth/viewer.ts";
 import type { Db, Sql } from "../db/index.ts";
-import type { WebhookSettings } from "../webhooks/endpoints.ts";
+import type { WebhookSettings } from "../clients/webhook-endpoints.ts";
 import type { Connectors } from "../connectors/connections.ts";
 import type PrismaTypes from "../generated/pothos-types.ts";
 import { getDatamodel } from "../generated/pothos-types.ts";

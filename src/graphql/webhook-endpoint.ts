@@ -6,7 +6,7 @@ import {
   resendWebhookDelivery,
   rotateWebhookSecret,
   updateWebhookEndpoint,
-} from "../webhooks/endpoints.ts";
+} from "../clients/webhook-endpoints.ts";
 import { WEBHOOK_EVENT_TYPES } from "../webhooks/events.ts";
 import { builder, type GraphQLContext } from "./builder.ts";
 import { connectionType, pageCost, resolvePage } from "./connection.ts";

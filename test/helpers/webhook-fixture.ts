@@ -2,7 +2,7 @@ import { insertClient } from "../../src/clients/clients.ts";
 import { transaction } from "../../src/db/changes.ts";
 import type { Db } from "../../src/db/index.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
-import { createWebhookEndpoint } from "../../src/webhooks/endpoints.ts";
+import { createWebhookEndpoint } from "../../src/clients/webhook-endpoints.ts";
 import { recordWebhookEvent } from "../../src/webhooks/events.ts";
 import { TEST_KEY_ENCRYPTION_SECRET } from "./server.ts";
 

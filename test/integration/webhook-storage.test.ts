@@ -3,7 +3,7 @@ import type { Database } from "../../src/db/index.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import { createLogger } from "../../src/lib/log.ts";
 import { WebhookDeliveryWorker } from "../../src/webhooks/delivery.ts";
-import { resealWebhookSecrets, rotateWebhookSecret } from "../../src/webhooks/endpoints.ts";
+import { resealWebhookSecrets, rotateWebhookSecret } from "../../src/clients/webhook-endpoints.ts";
 import { openWebhookSecret } from "../../src/webhooks/signature.ts";
 import { closeInstances, openInstances } from "../helpers/db.ts";
 import { TEST_KEY_ENCRYPTION_SECRET } from "../helpers/server.ts";

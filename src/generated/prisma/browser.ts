@@ -100,7 +100,7 @@ export type RateLimitBucket = Prisma.RateLimitBucketModel
 export type RateLimitWindow = Prisma.RateLimitWindowModel
 /**
  * Model WebhookEndpoint
- * Where a client's owner wants events sent (src/webhooks/endpoints.ts). The URL
+ * Where a client's owner wants events sent (src/clients/webhook-endpoints.ts). The URL
  * passed checkOutboundUrl() when it was saved and is checked again at every delivery.
  */
 export type WebhookEndpoint = Prisma.WebhookEndpointModel

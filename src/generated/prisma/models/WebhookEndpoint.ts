@@ -14,7 +14,7 @@ import type * as Prisma from "../internal/prismaNamespace.ts"
 
 /**
  * Model WebhookEndpoint
- * Where a client's owner wants events sent (src/webhooks/endpoints.ts). The URL
+ * Where a client's owner wants events sent (src/clients/webhook-endpoints.ts). The URL
  * passed checkOutboundUrl() when it was saved and is checked again at every delivery.
  */
 export type WebhookEndpointModel = runtime.Types.Result.DefaultSelection<Prisma.$WebhookEndpointPayload>
