@@ -24,6 +24,15 @@ export interface GraphQLContext {
 }
 
 /**
+ * The signed-in account's user behind an account session; null for a bearer
+ * token or no credential. Client and webhook administration is account-session
+ * only: its resolvers act for this user, as the /developers page does.
+ */
+export function accountUser(ctx: GraphQLContext) {
+  return ctx.viewer.kind === "account" ? ctx.viewer.session.user : null;
+}
+
+/**
  * account: a first-party account session (every scope over its own data);
  * authenticated: any live credential; profileRead/dataRead/dataWrite: the OAuth scope,
  * or an account session.

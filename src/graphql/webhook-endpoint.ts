@@ -8,7 +8,7 @@ import {
   updateWebhookEndpoint,
 } from "../clients/webhook-endpoints.ts";
 import { WEBHOOK_EVENT_TYPES } from "../webhooks/events.ts";
-import { builder, type GraphQLContext } from "./builder.ts";
+import { accountUser, builder } from "./builder.ts";
 import { connectionType, pageCost, resolvePage } from "./connection.ts";
 import { OAuthClientRef } from "./oauth-client.ts";
 
@@ -107,16 +107,11 @@ builder.prismaObjectField(OAuthClientRef, "webhookEndpoints", (t) =>
     select: { id: true, ownerId: true },
     // A client owned by no one (self-registered) has no endpoints: null never matches null here.
     resolve: (client, _args, ctx) =>
-      client.ownerId !== null && ownerId(ctx) === client.ownerId
+      client.ownerId !== null && accountUser(ctx)?.id === client.ownerId
         ? ctx.prisma.webhookEndpoint.findMany({ where: { clientId: client.id }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] })
         : [],
   }),
 );
-
-/** The signed-in account's user id (these mutations are account-session only). */
-function ownerId(ctx: GraphQLContext): string | null {
-  return ctx.viewer.kind === "account" ? ctx.viewer.userId : null;
-}
 
 const CreateWebhookEndpointInput = builder.inputType("CreateWebhookEndpointInput", {
   fields: (t) => ({
@@ -168,7 +163,7 @@ builder.mutationField("createWebhookEndpoint", (t) =>
       input: t.arg({ type: CreateWebhookEndpointInput, required: true }),
     },
     resolve: async (_root, { clientId, input }, ctx) => {
-      const owner = ownerId(ctx);
+      const owner = accountUser(ctx)?.id;
       if (!owner) return null;
       const { endpoint, secret } = await createWebhookEndpoint(ctx.prisma, ctx.webhooks, owner, String(clientId), input);
       return { endpointId: endpoint.id, secret };
@@ -186,7 +181,7 @@ builder.mutationField("updateWebhookEndpoint", (t) =>
       input: t.arg({ type: UpdateWebhookEndpointInput, required: true }),
     },
     resolve: async (query, _root, { id, input }, ctx) => {
-      const owner = ownerId(ctx);
+      const owner = accountUser(ctx)?.id;
       if (!owner) return null;
       const endpoint = await updateWebhookEndpoint(ctx.prisma, ctx.webhooks, owner, String(id), input);
       return ctx.prisma.webhookEndpoint.findUniqueOrThrow({ ...query, where: { id: endpoint.id } });
@@ -201,7 +196,7 @@ builder.mutationField("deleteWebhookEndpoint", (t) =>
     authScopes: { account: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, { id }, ctx) => {
-      const owner = ownerId(ctx);
+      const owner = accountUser(ctx)?.id;
       if (!owner) return null;
       return deleteWebhookEndpoint(ctx.prisma, owner, String(id));
     },
@@ -217,7 +212,7 @@ builder.mutationField("rotateWebhookSecret", (t) =>
     authScopes: { account: true },
     args: { id: t.arg.id({ required: true }), gracePeriodSeconds: t.arg.int() },
     resolve: async (_root, { id, gracePeriodSeconds }, ctx) => {
-      const owner = ownerId(ctx);
+      const owner = accountUser(ctx)?.id;
       if (!owner) return null;
       const { endpoint, secret } = await rotateWebhookSecret(ctx.prisma, ctx.webhooks, owner, String(id), gracePeriodSeconds);
       return { endpointId: endpoint.id, secret };
@@ -232,7 +227,7 @@ builder.mutationField("resendWebhookDelivery", (t) =>
     authScopes: { account: true },
     args: { id: t.arg.id({ required: true }) },
     resolve: async (query, _root, { id }, ctx) => {
-      const owner = ownerId(ctx);
+      const owner = accountUser(ctx)?.id;
       if (!owner) return null;
       const delivery = await resendWebhookDelivery(ctx.prisma, owner, String(id));
       return ctx.prisma.webhookDelivery.findUniqueOrThrow({ ...query, where: { id: delivery.id } });
