@@ -3,6 +3,7 @@ import { createLogger } from "./lib/log.ts";
 import { MigrationChecksumError } from "./db/migrate.ts";
 import { DataDirInUseError, DataDirPermissionError, EmbeddedDatabaseDamagedError } from "./db/embedded.ts";
 import { PortInUseError, startServer } from "./server.ts";
+import { WELL_KNOWN_PATHS } from "./oauth/paths.ts";
 import type { DemoCredentials } from "./seed/demo.ts";
 
 /** Written to the terminal (stderr), never to the log stream on stdout. */
@@ -12,7 +13,7 @@ function banner(config: Config, seeded: DemoCredentials | null): string {
     `  scopegate is running at ${config.issuer}`,
     `    sign in          ${config.issuer}/login`,
     `    GraphiQL         ${config.issuer}/graphql`,
-    `    discovery        ${config.issuer}/.well-known/openid-configuration`,
+    `    discovery        ${config.issuer}${WELL_KNOWN_PATHS.openidConfiguration}`,
   ];
   if (seeded) {
     lines.push(

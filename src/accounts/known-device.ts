@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
 import type { Db } from "../db/index.ts";
 import { randomToken, safeEqual } from "../lib/crypto.ts";
+import { KNOWN_DEVICE_TTL_S } from "../lib/lifetimes.ts";
 
 /**
  * A browser the account's owner has signed in from before (OWASP's "device
@@ -17,7 +18,6 @@ import { randomToken, safeEqual } from "../lib/crypto.ts";
  * password change retires them all.
  */
 
-export const KNOWN_DEVICE_TTL_S = 180 * 24 * 3600;
 const NONCE = /^[A-Za-z0-9_-]{16,64}$/;
 
 /** `__Host-` binds the cookie to this exact origin; browsers accept it only with Secure. */

@@ -3,7 +3,7 @@ import type { Db, DbTx } from "../db/index.ts";
 import type { OAuthClient, User } from "../generated/prisma/client.ts";
 import { recordAudit, recordAudits } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
-import { revocationRuleExpiry } from "../lib/lifetimes.ts";
+import { MAX_CLIENT_SECRET_GRACE_S, revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { newClientSecret } from "./clients.ts";
 import { revokeGrant } from "../consent/grants.ts";
 import { checkRedirectUris, clientFields, firstIssue } from "./registration.ts";
@@ -25,9 +25,6 @@ function clientNotFound(): DomainError {
   return notFound("OAuth client");
 }
 
-/** Longest grace period for a rotated secret: 7 days. */
-export const MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 3600;
-
 const updateSchema = z.object({
   name: clientFields.name.nullish(),
   redirectUris: clientFields.redirectUris.nullish(),
@@ -44,7 +41,7 @@ const gracePeriodSchema = z
   .number()
   .int("must be a whole number of seconds")
   .min(0, "must not be negative")
-  .max(MAX_GRACE_PERIOD_SECONDS, `must be at most ${MAX_GRACE_PERIOD_SECONDS} seconds (7 days)`);
+  .max(MAX_CLIENT_SECRET_GRACE_S, `must be at most ${MAX_CLIENT_SECRET_GRACE_S} seconds (${MAX_CLIENT_SECRET_GRACE_S / 86_400} days)`);
 
 /** The owner's clients, newest first, revoked ones included. */
 export function listClients(prisma: Db, ownerId: string): Promise<OAuthClient[]> {

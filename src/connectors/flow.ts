@@ -3,6 +3,7 @@ import { recordAudit } from "../audit/audit.ts";
 import type { Db } from "../db/index.ts";
 import { randomToken, safeEqual, sha256 } from "../lib/crypto.ts";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
+import { CONNECTOR_STATE_TTL_MS } from "../lib/lifetimes.ts";
 import type { ProviderClient } from "./provider-client.ts";
 
 /**
@@ -13,7 +14,7 @@ import type { ProviderClient } from "./provider-client.ts";
 
 export const KEY_ENCRYPTION_LABEL = "connectors";
 /** How long a started flow may take: the user signs in and consents at the provider. */
-export const STATE_LIFETIME_MS = 10 * 60_000;
+export const STATE_LIFETIME_MS = CONNECTOR_STATE_TTL_MS;
 
 /** The opaque ids an integrator may attach to a connection; echoed back. */
 export interface ConnectionTags {

@@ -1,6 +1,7 @@
 import { registerClient } from "../clients/registration.ts";
 import { revokeClient, rotateClientSecret, updateClient } from "../clients/client-admin.ts";
-import { accountUser, builder } from "./builder.ts";
+import { DEFAULT_ACCESS_TOKEN_TTL_S, MAX_ACCESS_TOKEN_TTL_S, MAX_CLIENT_SECRET_GRACE_S, MIN_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
+import { builder, type GraphQLContext } from "./builder.ts";
 
 export const ClientEnvironmentEnum = builder.enumType("ClientEnvironment", {
   values: ["DEVELOPMENT", "PRODUCTION"] as const,
@@ -33,6 +34,9 @@ export const OAuthClientRef = builder.prismaObject("OAuthClient", {
   }),
 });
 
+/** The schema's descriptions say the bounds of src/lib/lifetimes.ts. */
+const TTL_BOUNDS = `${MIN_ACCESS_TOKEN_TTL_S} to ${MAX_ACCESS_TOKEN_TTL_S}`;
+
 const CreateOAuthClientInput = builder.inputType("CreateOAuthClientInput", {
   fields: (t) => ({
     name: t.string({ required: true }),
@@ -40,7 +44,7 @@ const CreateOAuthClientInput = builder.inputType("CreateOAuthClientInput", {
     type: t.field({ type: ClientTypeEnum, required: true }),
     redirectUris: t.stringList({ required: true }),
     scopes: t.stringList({ required: true }),
-    accessTokenTtl: t.int({ description: "Access-token lifetime in seconds (60 to 86400; default 600)." }),
+    accessTokenTtl: t.int({ description: `Access-token lifetime in seconds (${TTL_BOUNDS}; default ${DEFAULT_ACCESS_TOKEN_TTL_S}).` }),
     refreshTokens: t.boolean({ description: "Issue refresh tokens (default true)." }),
     firstParty: t.boolean({ description: "Skip the consent screen (administrators only)." }),
   }),
@@ -69,7 +73,7 @@ builder.mutationField("createOAuthClient", (t) =>
     authScopes: { account: true },
     args: { input: t.arg({ type: CreateOAuthClientInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const owner = accountUser(ctx);
+      const owner = accountOwner(ctx);
       if (!owner) return null;
       const { client, clientSecret } = await registerClient(ctx.prisma, owner, input);
       return { clientRowId: client.id, clientSecret };
@@ -77,13 +81,18 @@ builder.mutationField("createOAuthClient", (t) =>
   }),
 );
 
+/** The signed-in account's user (these mutations are account-session only). */
+function accountOwner(ctx: GraphQLContext) {
+  return ctx.viewer.kind === "account" ? ctx.viewer.session.user : null;
+}
+
 const UpdateOAuthClientInput = builder.inputType("UpdateOAuthClientInput", {
   description: "What to change; a field left out (or null) stays as it is. Environment and type are fixed at creation.",
   fields: (t) => ({
     name: t.string({ description: "1 to 100 characters." }),
     redirectUris: t.stringList({ description: "Replaces the registered redirect URIs (same rules as at creation)." }),
     scopes: t.stringList({ description: "Replaces the allowed scopes; narrowing holds for new tokens at once." }),
-    accessTokenTtl: t.int({ description: "Access-token lifetime in seconds (60 to 86400)." }),
+    accessTokenTtl: t.int({ description: `Access-token lifetime in seconds (${TTL_BOUNDS}).` }),
     refreshTokens: t.boolean({ description: "Issue refresh tokens." }),
     firstParty: t.boolean({ description: "Skip the consent screen (administrators only)." }),
   }),
@@ -99,7 +108,7 @@ builder.mutationField("updateOAuthClient", (t) =>
       input: t.arg({ type: UpdateOAuthClientInput, required: true }),
     },
     resolve: async (query, _root, { clientId, input }, ctx) => {
-      const owner = accountUser(ctx);
+      const owner = accountOwner(ctx);
       if (!owner) return null;
       const client = await updateClient(ctx.prisma, owner, String(clientId), input);
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
@@ -130,14 +139,14 @@ builder.mutationField("rotateOAuthClientSecret", (t) =>
     type: RotateOAuthClientSecretPayload,
     description:
       "Gives a confidential client a new secret (returned once). Without gracePeriodSeconds (or with 0) the old secret " +
-      "stops at once; with it (at most 604800, 7 days) the old secret works until the period ends.",
+      `stops at once; with it (at most ${MAX_CLIENT_SECRET_GRACE_S}, ${MAX_CLIENT_SECRET_GRACE_S / 86_400} days) the old secret works until the period ends.`,
     authScopes: { account: true },
     args: {
       clientId: t.arg.id({ required: true }),
       gracePeriodSeconds: t.arg.int(),
     },
     resolve: async (_root, { clientId, gracePeriodSeconds }, ctx) => {
-      const owner = accountUser(ctx);
+      const owner = accountOwner(ctx);
       if (!owner) return null;
       const { client, clientSecret } = await rotateClientSecret(ctx.prisma, owner, String(clientId), gracePeriodSeconds);
       return { clientRowId: client.id, clientSecret };
@@ -154,7 +163,7 @@ builder.mutationField("revokeOAuthClient", (t) =>
     authScopes: { account: true },
     args: { clientId: t.arg.id({ required: true }) },
     resolve: async (query, _root, { clientId }, ctx) => {
-      const owner = accountUser(ctx);
+      const owner = accountOwner(ctx);
       if (!owner) return null;
       const client = await revokeClient(ctx.prisma, owner, String(clientId));
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });

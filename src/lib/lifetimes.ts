@@ -49,3 +49,15 @@ export function revocationRuleExpiry(now = Date.now()): Date {
  * registrations that lead nowhere must not pile up.
  */
 export const UNUSED_SELF_REGISTERED_CLIENT_MS = 30 * 24 * 3600 * 1000;
+
+/** A browser that signed in before keeps its own sign-in limit (the known-device cookie, src/accounts/known-device.ts). */
+export const KNOWN_DEVICE_TTL_S = 180 * 24 * 3600;
+
+/** A connect flow to a provider (its `state` and binding cookie) must come back within this. */
+export const CONNECTOR_STATE_TTL_MS = 10 * 60_000;
+
+/** The longest a rotated client secret may keep working beside the new one. */
+export const MAX_CLIENT_SECRET_GRACE_S = 7 * 24 * 3600;
+
+/** A change-feed event is deleted at start this long after it expired (views have forgotten it by then). */
+export const EXPIRED_CHANGE_EVENT_KEPT_MS = 3600 * 1000;

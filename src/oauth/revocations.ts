@@ -2,6 +2,7 @@ import { ChangeFeed } from "../db/change-feed.ts";
 import { onLocalChanges, type Change } from "../db/changes.ts";
 import type { Database } from "../db/index.ts";
 import { UnavailableError } from "../lib/errors.ts";
+import { EXPIRED_CHANGE_EVENT_KEPT_MS } from "../lib/lifetimes.ts";
 import type { Logger } from "../lib/log.ts";
 import { ClientCache } from "./client-cache.ts";
 import type { KeyStore } from "./keys.ts";
@@ -35,7 +36,7 @@ export class Revocations {
 
   async start(): Promise<void> {
     const prisma = this.db.prisma;
-    await prisma.changeEvent.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - 3_600_000) } } });
+    await prisma.changeEvent.deleteMany({ where: { expiresAt: { lt: new Date(Date.now() - EXPIRED_CHANGE_EVENT_KEPT_MS) } } });
     const rows = await prisma.changeEvent.findMany({ where: { expiresAt: { gt: new Date() } }, orderBy: { seq: "asc" } });
     this.view.apply(rows as Change[]);
     onLocalChanges(prisma, (changes) => this.apply(changes));

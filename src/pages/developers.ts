@@ -7,6 +7,7 @@ import { listClients } from "../clients/client-admin.ts";
 import { DEFAULT_ACCESS_TOKEN_TTL } from "../clients/clients.ts";
 import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from "../clients/registration.ts";
 import { DATA_SCOPES, SCOPE_DESCRIPTIONS } from "../consent/scopes.ts";
+import { WELL_KNOWN_PATHS } from "../oauth/paths.ts";
 import { layout, type Html } from "./layout.ts";
 import { badge, envBadge } from "./components.ts";
 import { type ClientWebhooks, loadClientWebhooks, webhookDialogs, webhooksSection } from "./developers-webhooks.ts";
@@ -208,7 +209,7 @@ function developersPage(opts: {
     body: html`<div id="developers" data-csrf="${opts.csrf}">
   <div class="intro">
     <h1>Developers</h1>
-    <p class="muted">OAuth clients (API keys) for your own apps. Discovery: <code>/.well-known/openid-configuration</code></p>
+    <p class="muted">OAuth clients (API keys) for your own apps. Discovery: <code>${WELL_KNOWN_PATHS.openidConfiguration}</code></p>
   </div>
   <noscript><p class="form-error">This page needs JavaScript to create, rotate and revoke clients and to manage webhooks.</p></noscript>
   <p class="notice" id="notice" role="status" hidden></p>
