@@ -1,7 +1,7 @@
 import { registerClient } from "../clients/registration.ts";
 import { revokeClient, rotateClientSecret, updateClient } from "../clients/client-admin.ts";
 import { DEFAULT_ACCESS_TOKEN_TTL_S, MAX_ACCESS_TOKEN_TTL_S, MAX_CLIENT_SECRET_GRACE_S, MIN_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
-import { builder, type GraphQLContext } from "./builder.ts";
+import { accountUser, builder } from "./builder.ts";
 
 export const ClientEnvironmentEnum = builder.enumType("ClientEnvironment", {
   values: ["DEVELOPMENT", "PRODUCTION"] as const,
@@ -73,18 +73,13 @@ builder.mutationField("createOAuthClient", (t) =>
     authScopes: { account: true },
     args: { input: t.arg({ type: CreateOAuthClientInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const owner = accountOwner(ctx);
+      const owner = accountUser(ctx);
       if (!owner) return null;
       const { client, clientSecret } = await registerClient(ctx.prisma, owner, input);
       return { clientRowId: client.id, clientSecret };
     },
   }),
 );
-
-/** The signed-in account's user (these mutations are account-session only). */
-function accountOwner(ctx: GraphQLContext) {
-  return ctx.viewer.kind === "account" ? ctx.viewer.session.user : null;
-}
 
 const UpdateOAuthClientInput = builder.inputType("UpdateOAuthClientInput", {
   description: "What to change; a field left out (or null) stays as it is. Environment and type are fixed at creation.",
@@ -108,7 +103,7 @@ builder.mutationField("updateOAuthClient", (t) =>
       input: t.arg({ type: UpdateOAuthClientInput, required: true }),
     },
     resolve: async (query, _root, { clientId, input }, ctx) => {
-      const owner = accountOwner(ctx);
+      const owner = accountUser(ctx);
       if (!owner) return null;
       const client = await updateClient(ctx.prisma, owner, String(clientId), input);
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
@@ -146,7 +141,7 @@ builder.mutationField("rotateOAuthClientSecret", (t) =>
       gracePeriodSeconds: t.arg.int(),
     },
     resolve: async (_root, { clientId, gracePeriodSeconds }, ctx) => {
-      const owner = accountOwner(ctx);
+      const owner = accountUser(ctx);
       if (!owner) return null;
       const { client, clientSecret } = await rotateClientSecret(ctx.prisma, owner, String(clientId), gracePeriodSeconds);
       return { clientRowId: client.id, clientSecret };
@@ -163,7 +158,7 @@ builder.mutationField("revokeOAuthClient", (t) =>
     authScopes: { account: true },
     args: { clientId: t.arg.id({ required: true }) },
     resolve: async (query, _root, { clientId }, ctx) => {
-      const owner = accountOwner(ctx);
+      const owner = accountUser(ctx);
       if (!owner) return null;
       const client = await revokeClient(ctx.prisma, owner, String(clientId));
       return ctx.prisma.oAuthClient.findUniqueOrThrow({ ...query, where: { id: client.id } });
