@@ -163,7 +163,8 @@ export function checkClientMetadata(raw: unknown, options: { from?: string } = {
   return { redirectUris, name: name.slice(0, MAX_NAME_LENGTH), clientUri, scopes, grantTypes, registeredFrom };
 }
 
-function columnsOf(m: ClientMetadata) {
+/** The OAuthClient columns that checked metadata sets (at registration, an RFC 7592 update, a metadata document's fetch). */
+export function columnsOf(m: ClientMetadata) {
   return {
     name: m.name,
     redirectUris: m.redirectUris,

@@ -12,6 +12,7 @@ import {
   type ClientMetadata,
   type ClientRegistrationConfig,
   checkClientMetadata,
+  columnsOf,
   METADATA_DOCUMENT_REGISTRATION,
   reserveRegistration,
 } from "./dynamic-registration.ts";
@@ -175,18 +176,6 @@ export function checkDocument(url: string, body: string): ClientMetadata {
     if (err instanceof DomainError) throw new MetadataDocumentError("invalid_document", `${where} cannot be used: ${err.message}`);
     throw err;
   }
-}
-
-function columnsOf(m: ClientMetadata) {
-  return {
-    name: m.name,
-    redirectUris: m.redirectUris,
-    scopes: m.scopes,
-    grantTypes: m.grantTypes,
-    refreshTokens: m.grantTypes.includes("refresh_token"),
-    clientUri: m.clientUri,
-    registeredFrom: m.registeredFrom,
-  };
 }
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
