@@ -1,6 +1,5 @@
 import type { Config } from "./config.ts";
 import type { Db, Sql } from "./db/index.ts";
-import type { SignInSession } from "./accounts/sessions.ts";
 import type { Logger } from "./lib/log.ts";
 import type { KeyStore } from "./oauth/keys.ts";
 import type { AuditBuffer } from "./audit/buffer.ts";
@@ -11,7 +10,12 @@ import type { Revocations } from "./oauth/revocations.ts";
 import type { WebhookSettings } from "./clients/webhook-endpoints.ts";
 import type { Connectors } from "./connectors/connections.ts";
 
-/** What every route handler can reach. */
+/**
+ * What every route handler can reach: app.ts builds it, the surfaces (pages/,
+ * graphql/, mcp/) take it whole. The layers below them declare only what they
+ * use (oauth/deps.ts OAuthDeps, auth/bearer.ts, metrics/route.ts), which this
+ * satisfies, and do not import this file: it imports their services' types.
+ */
 export interface AppDeps {
   config: Config;
   prisma: Db;
@@ -36,13 +40,4 @@ export interface AppDeps {
   connectors: Connectors;
 }
 
-export type AppEnv = {
-  Variables: {
-    requestId: string;
-    log: Logger;
-    /** memoised by loadSession() */
-    session?: SignInSession | null;
-    /** why this request was refused (an OAuth error code, invalid_token, ...), for the refusals metric */
-    refusal?: string;
-  };
-};
+export type { AppEnv } from "./request-env.ts";

@@ -1,7 +1,7 @@
-import type { AppDeps } from "../context.ts";
 import { InvalidTokenError } from "../oauth/issued-tokens.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
+import type { AccessTokenChecker } from "../oauth/access-tokens.ts";
 import type { Viewer } from "./viewer.ts";
 
 export type BearerResult =
@@ -13,7 +13,11 @@ export type BearerResult =
  * RFC 6750 §2.1: `Authorization: Bearer <token>` only (no query or body tokens),
  * for one resource (`audience`: the GraphQL API unless said otherwise).
  */
-export async function viewerFromBearer(deps: AppDeps, authorization: string | undefined, audience?: string): Promise<BearerResult> {
+export async function viewerFromBearer(
+  deps: { accessTokens: AccessTokenChecker },
+  authorization: string | undefined,
+  audience?: string,
+): Promise<BearerResult> {
   if (!authorization) return { kind: "none" };
   const token = bearerTokenOf(authorization);
   if (!token) {

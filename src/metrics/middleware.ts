@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import type { AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** A refusal no handler named: told by its status alone. */

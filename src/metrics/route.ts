@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import { safeEqual } from "../lib/crypto.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { Config } from "../config.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { Metrics } from "./metrics.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 
 /**
@@ -8,7 +10,7 @@ import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
  * <METRICS_TOKEN>` only. Without METRICS_TOKEN the route is not registered at
  * all, so /metrics is the app's ordinary 404.
  */
-export function metricsRoute(deps: AppDeps): Hono<AppEnv> {
+export function metricsRoute(deps: { config: Pick<Config, "metricsToken">; metrics: Metrics }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const expected = deps.config.metricsToken;
   if (!expected) return app;

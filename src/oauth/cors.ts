@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 
 const CACHE_MS = 5_000;
 
@@ -13,7 +14,7 @@ export class AllowedOrigins {
   private loadedAt = 0;
   private loading: Promise<void> | undefined;
 
-  constructor(private readonly deps: Pick<AppDeps, "prisma">) {}
+  constructor(private readonly deps: Pick<OAuthDeps, "prisma">) {}
 
   async has(origin: string): Promise<boolean> {
     if (Date.now() - this.loadedAt > CACHE_MS) {

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { OAUTH_PATHS, WELL_KNOWN_PATHS } from "./paths.ts";
 import { ALL_SCOPES, DATA_SCOPES } from "../consent/scopes.ts";
 import { KEY_ALGORITHMS } from "./keys.ts";
@@ -65,7 +66,7 @@ export function protectedResourceMetadataUrl(issuer: string, name: ResourceName)
   return `${issuer}${WELL_KNOWN_PATHS.protectedResource}${RESOURCE_PATHS[name]}`;
 }
 
-export function discoveryRoutes(deps: AppDeps): Hono<AppEnv> {
+export function discoveryRoutes(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
   const metadata = authorizationServerMetadata(issuer, {

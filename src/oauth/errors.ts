@@ -1,5 +1,5 @@
 import type { Context, Handler } from "hono";
-import type { AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
 import { DomainError } from "../lib/errors.ts";

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { sha256 } from "../lib/crypto.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint } from "./errors.ts";
@@ -13,7 +14,7 @@ import { resourceUrl } from "./resources.ts";
  * own tokens only: another client's token answers inactive, as does anything
  * revoked, expired or unknown.
  */
-export function introspectRoute(deps: AppDeps): Hono<AppEnv> {
+export function introspectRoute(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const inactive = { active: false };
   app.post(

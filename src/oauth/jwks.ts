@@ -1,8 +1,9 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 
-export function jwksRoute(deps: AppDeps): Hono<AppEnv> {
+export function jwksRoute(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get(OAUTH_PATHS.jwks, async (c) => {
     c.header("Cache-Control", "public, max-age=300");

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { PROTOCOL_SCOPES } from "../consent/scopes.ts";
 import {
@@ -30,7 +31,7 @@ import { OAUTH_PATHS } from "./paths.ts";
  * Open to any origin: no cookie is ever read here, and management needs the
  * registration access token, which only the app holds.
  */
-export function registerRoutes(deps: AppDeps): Hono<AppEnv> {
+export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
   const config = deps.config.clientRegistration;

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { sha256 } from "../lib/crypto.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { recordChange, transaction } from "../db/changes.ts";
@@ -16,7 +17,7 @@ import { tokenFacts } from "./access-tokens.ts";
  * access token stops working on its next use. Unknown tokens, and tokens of
  * other clients, get the same 200 so that nothing can be learnt by probing.
  */
-export function revokeRoute(deps: AppDeps): Hono<AppEnv> {
+export function revokeRoute(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.post(
     OAUTH_PATHS.revoke,

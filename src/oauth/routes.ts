@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { authorizeRoutes, type AuthorizeViews } from "./authorize/routes.ts";
 import { discoveryRoutes } from "./discovery.ts";
 import { jwksRoute } from "./jwks.ts";
@@ -16,7 +17,7 @@ import { userinfoRoute } from "./userinfo.ts";
  * errors) come from src/pages through `views`; `origins` are the browser origins
  * allowed to call the token, revocation and userinfo endpoints.
  */
-export function oauthRoutes(deps: AppDeps, views: AuthorizeViews, origins: AllowedOrigins): Hono<AppEnv> {
+export function oauthRoutes(deps: OAuthDeps, views: AuthorizeViews, origins: AllowedOrigins): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.route("/", discoveryRoutes(deps));
   app.route("/", jwksRoute(deps));

@@ -2,7 +2,8 @@ import { type Context, Hono } from "hono";
 import { sha256 } from "../lib/crypto.ts";
 import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { authenticateClient } from "./client-auth.ts";
 import { noStore, OAuthError, oauthEndpoint, tooManyRequests } from "./errors.ts";
 import { authorizationCodeGrant } from "./grants/authorization-code.ts";
@@ -18,7 +19,7 @@ const GRANTS: Record<string, GrantHandler> = {
 };
 
 /** POST /v1/oauth/token (RFC 6749 §3.2). */
-export function tokenRoute(deps: AppDeps): Hono<AppEnv> {
+export function tokenRoute(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const proxies = new TrustedProxies(deps.config.trustProxy);
   app.post(

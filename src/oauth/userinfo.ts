@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { OAUTH_PATHS } from "./paths.ts";
-import type { AppDeps, AppEnv } from "../context.ts";
+import type { AppEnv } from "../request-env.ts";
+import type { OAuthDeps } from "./deps.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { noStore } from "./errors.ts";
 import { InvalidTokenError } from "./issued-tokens.ts";
@@ -13,7 +14,7 @@ function bearerError(c: Context<AppEnv>, status: 401 | 403, error: string, descr
 }
 
 /** GET/POST /v1/oauth/userinfo (OpenID Connect Core §5.3): claims per the granted scopes. */
-export function userinfoRoute(deps: AppDeps): Hono<AppEnv> {
+export function userinfoRoute(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const handler = async (c: Context<AppEnv>) => {
     const token = bearerTokenOf(c.req.header("authorization"));

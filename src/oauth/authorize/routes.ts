@@ -1,7 +1,8 @@
 import { Hono, type Context } from "hono";
 import { OAUTH_PATHS } from "../paths.ts";
 import type { HtmlEscapedString } from "hono/utils/html";
-import type { AppDeps, AppEnv } from "../../context.ts";
+import type { AppEnv } from "../../request-env.ts";
+import type { OAuthDeps } from "../deps.ts";
 import type { Grant } from "../../generated/prisma/client.ts";
 import type { SignInSession } from "../../accounts/sessions.ts";
 import { CSRF_REFUSAL, checkFormCsrf } from "../../accounts/csrf.ts";
@@ -44,7 +45,7 @@ export interface AuthorizeViews {
   errorPage(input: { title: string; message: string; session: SignInSession | null }): Html;
 }
 
-export function authorizeRoutes(deps: AppDeps, views: AuthorizeViews): Hono<AppEnv> {
+export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
   const issuerOrigin = new URL(issuer).origin;

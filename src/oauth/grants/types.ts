@@ -1,5 +1,6 @@
 import type { Context } from "hono";
-import type { AppDeps, AppEnv } from "../../context.ts";
+import type { AppEnv } from "../../request-env.ts";
+import type { OAuthDeps } from "../deps.ts";
 import type { OAuthClient } from "../../generated/prisma/client.ts";
 import type { IssuedAccessToken } from "../issued-tokens.ts";
 
@@ -14,7 +15,7 @@ export interface TokenResponse {
 
 export interface GrantRequest {
   c: Context<AppEnv>;
-  deps: AppDeps;
+  deps: OAuthDeps;
   client: OAuthClient;
   params: Record<string, string>;
 }
