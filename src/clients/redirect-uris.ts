@@ -9,13 +9,6 @@ import type { OAuthClient } from "../generated/prisma/client.ts";
 
 export const MAX_REDIRECT_URI_LENGTH = 2000;
 
-/**
- * Loopback hosts: a development client may reach them over plain http (a
- * developer's own machine), and so may a public (native) client in production
- * (RFC 8252 §7.3: the app listens on the device's own loopback interface).
- */
-const LOOPBACK_HTTP_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
 /** RFC 8252 §7.1: a private-use scheme is a reverse domain name, e.g. com.example.app */
 const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
 
@@ -24,8 +17,26 @@ const PRIVATE_USE_SCHEME = /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/;
  * [2] the port if written, [3] everything after it. RFC 8252 prefers the IP
  * literals, but many native hosts (AI assistants among them) listen on
  * `localhost`; the browser connects to the user's own machine either way.
+ * Only these spellings, on the string as written: the URL parser also reads
+ * http://127.1, http://0x7f.0.0.1, http://LOCALHOST or http://[0:0:0:0:0:0:0:1]
+ * as loopback, but matching compares strings, so such a URI would be let in
+ * at registration and then denied its port exception. They are plain http
+ * hosts like any other (refused in production, and in development too).
  */
-const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::(\d{1,5}))?([/?#].*)?$/;
+const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\]|localhost)(?::([1-9]\d{0,4}))?([/?#].*)?$/;
+
+/**
+ * Whether `raw` is a loopback redirect URI: the one definition that both
+ * registration (plain http allowed) and matching (any port, for a public
+ * client) use. Returns its host, port (null when not written) and the rest.
+ */
+export function loopbackRedirect(raw: string): { host: string; port: number | null; rest: string } | null {
+  const m = LOOPBACK.exec(raw);
+  if (!m) return null;
+  const port = m[2] === undefined ? null : Number(m[2]);
+  if (port !== null && port > 65535) return null;
+  return { host: m[1]!, port, rest: m[3] ?? "" };
+}
 
 /** What registration needs to know about the client a redirect URI is for. */
 export type RedirectUriOwner = Pick<OAuthClient, "environment" | "type">;
@@ -33,7 +44,7 @@ export type RedirectUriOwner = Pick<OAuthClient, "environment" | "type">;
 /**
  * Why `raw` may not be registered for such a client, or null when it may:
  * - https with a host, for any client;
- * - plain http only to localhost, 127.0.0.1 or [::1], and in production only for public (native) clients;
+ * - plain http only to localhost, 127.0.0.1 or [::1] (spelled so: see LOOPBACK), and in production only for public (native) clients;
  * - a private-use scheme (com.example.app:/cb) only for public (native) clients;
  * never a fragment, credentials or anything that is not an absolute URL.
  * The answer completes "redirect URI <raw> ...".
@@ -50,7 +61,7 @@ export function redirectUriProblem(raw: string, owner: RedirectUriOwner): string
   if (u.username || u.password) return "must not contain credentials";
   if (u.protocol === "https:") return u.hostname ? null : "must name a host";
   if (u.protocol === "http:") {
-    const loopback = LOOPBACK_HTTP_HOSTS.has(u.hostname);
+    const loopback = loopbackRedirect(raw) !== null;
     if (owner.environment === "PRODUCTION") {
       if (owner.type === "PUBLIC") return loopback ? null : "must use https in production (plain http only to a loopback address)";
       return "must use https in production";
@@ -76,12 +87,10 @@ export function redirectUriMatches(client: Pick<OAuthClient, "type" | "redirectU
   if (!URL.canParse(requested)) return false;
   if (client.redirectUris.includes(requested)) return true;
   if (client.type !== "PUBLIC") return false;
-  const want = LOOPBACK.exec(requested);
+  const want = loopbackRedirect(requested);
   if (!want) return false;
-  const port = want[2] === undefined ? 80 : Number(want[2]);
-  if (port < 1 || port > 65535) return false;
   return client.redirectUris.some((registered) => {
-    const have = LOOPBACK.exec(registered);
-    return !!have && have[1] === want[1] && (have[3] ?? "") === (want[3] ?? "");
+    const have = loopbackRedirect(registered);
+    return !!have && have.host === want.host && have.rest === want.rest;
   });
 }

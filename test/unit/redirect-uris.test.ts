@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { redirectUriMatches, redirectUriProblem } from "../../src/clients/redirect-uris.ts";
+import { loopbackRedirect, redirectUriMatches, redirectUriProblem } from "../../src/clients/redirect-uris.ts";
 import { checkRedirectUris } from "../../src/clients/registration.ts";
 import { DomainError } from "../../src/lib/errors.ts";
 
@@ -28,6 +28,29 @@ describe("which redirect URIs a client may register", () => {
       expect(redirectUriProblem(uri, DEV_CONFIDENTIAL), uri).toMatch(/only for localhost or 127\.0\.0\.1/);
       expect(redirectUriProblem(uri, PROD_PUBLIC), uri).toBe("must use https in production (plain http only to a loopback address)");
     }
+  });
+
+  it("loopback only as written 127.0.0.1, [::1] or localhost: other spellings the URL parser reads as loopback are plain http hosts", () => {
+    for (const uri of [
+      "http://127.1:8080/cb",
+      "http://0x7f.0.0.1:8080/cb",
+      "http://2130706433:8080/cb",
+      "http://127.000.000.001:8080/cb",
+      "http://LOCALHOST:8080/cb",
+      "http://LocalHost/cb",
+      "http://[0:0:0:0:0:0:0:1]:8080/cb",
+      "http://[::0001]:8080/cb",
+      "HTTP://localhost:8080/cb",
+      "http://localhost:080/cb",
+    ]) {
+      expect(loopbackRedirect(uri), uri).toBeNull();
+      expect(redirectUriProblem(uri, PROD_PUBLIC), uri).toBe("must use https in production (plain http only to a loopback address)");
+      expect(redirectUriProblem(uri, DEV_PUBLIC), uri).toMatch(/only for localhost or 127\.0\.0\.1/);
+    }
+    expect(loopbackRedirect("http://127.0.0.1:8080/cb?x=1")).toEqual({ host: "127.0.0.1", port: 8080, rest: "/cb?x=1" });
+    expect(loopbackRedirect("http://[::1]/cb")).toEqual({ host: "[::1]", port: null, rest: "/cb" });
+    expect(loopbackRedirect("http://localhost:65535")).toEqual({ host: "localhost", port: 65535, rest: "" });
+    expect(loopbackRedirect("http://localhost:65536/cb")).toBeNull();
   });
 
   it("a private-use scheme (reverse domain name) only for public (native) clients", () => {
@@ -156,6 +179,20 @@ describe("when a requested redirect_uri matches a registered one", () => {
     const conf = confidential(["http://127.0.0.1:8080/cb"]);
     expect(redirectUriMatches(conf, "http://127.0.0.1:8080/cb")).toBe(true);
     expect(redirectUriMatches(conf, "http://127.0.0.1:9090/cb")).toBe(false);
+  });
+
+  it("what registration lets in as loopback gets the port exception, and nothing else does", () => {
+    for (const registered of ["http://127.0.0.1:8080/cb", "http://[::1]:8080/cb", "http://localhost:8080/cb"]) {
+      expect(redirectUriProblem(registered, PROD_PUBLIC), registered).toBeNull();
+      const other = registered.replace(":8080", ":9191");
+      expect(redirectUriMatches(publicClient([registered]), other), other).toBe(true);
+    }
+    // Spellings registration refuses get no exception either, should one be stored from before.
+    for (const registered of ["http://127.1:8080/cb", "http://LOCALHOST:8080/cb", "http://[0:0:0:0:0:0:0:1]:8080/cb"]) {
+      expect(redirectUriProblem(registered, PROD_PUBLIC), registered).not.toBeNull();
+      expect(redirectUriMatches(publicClient([registered]), registered), registered).toBe(true); // exact still matches
+      expect(redirectUriMatches(publicClient([registered]), registered.replace(":8080", ":9191")), registered).toBe(false);
+    }
   });
 
   it("never a string that is not a URL, even if registered as one", () => {
