@@ -20,7 +20,7 @@ import { requireSession } from "./session.ts";
  * creating, rotating and revoking happen in the browser script
  * (developers.client.js), which calls the GraphQL mutations with the account
  * session and the page's CSRF token, so page and API share one code path
- * (oauth/registration.ts, oauth/client-admin.ts).
+ * (clients/registration.ts, clients/client-admin.ts, clients/webhook-endpoints.ts).
  */
 
 export const DEVELOPERS_PATH = "/developers";

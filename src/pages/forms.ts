@@ -13,7 +13,7 @@ type Refusal = (c: Context<AppEnv & FormEnv>, form: Form) => Response | Promise<
 
 /**
  * Every page's form post goes through here: the form is read once (lib/form.ts)
- * and refused with 403 unless it carries this browser's CSRF token (auth/csrf.ts).
+ * and refused with 403 unless it carries this browser's CSRF token (accounts/csrf.ts).
  * `token: "session"` for signed-in forms (the session's own token); "pre-session"
  * for sign-in and sign-up (the double-submit cookie). A refused form gets the one
  * refusal page, unless the route can show its form again with the message.

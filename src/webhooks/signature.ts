@@ -4,7 +4,7 @@ import { hasLoneSurrogate } from "../lib/text.ts";
 
 /**
  * Signing webhook deliveries the Standard Webhooks way
- * (https://www.standardwebhooks.com/, spec/standard-webhooks.md): three
+ * (https://www.standardwebhooks.com/; spec/standard-webhooks.md in its repository): three
  * headers, and `webhook-signature` holds `v1,<base64 HMAC-SHA256>` of
  * `${id}.${timestamp}.${body}` under the base64-decoded secret, once per
  * secret, space-separated. During a secret rotation both the new and the
