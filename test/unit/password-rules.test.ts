@@ -1,7 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  commonCores,
   commonPasswords,
+  coreOf,
   isRepetitive,
   isSequential,
   MAX_PASSWORD_LENGTH,
@@ -25,7 +28,7 @@ describe("passwordProblem (NIST SP 800-63B-4, single-factor)", () => {
     ["at the maximum", `${"plum wagon ".repeat(18)}${"x".repeat(MAX_PASSWORD_LENGTH - 198)}`, null],
     ["a lone surrogate", "river lamp 1234\ud800", M.malformed],
     // Only spaces, or one character over and over.
-    ["ten spaces and more", " ".repeat(16), M.repetitive],
+    ["ten spaces and more", " ".repeat(16), M.onlySpaces],
     ["mixed whitespace only", " \t \n  \t\t \n   \t ", M.onlySpaces],
     ["one letter", "a".repeat(20), M.repetitive],
     ["one letter, full-width", "\uff41".repeat(20), M.repetitive],
@@ -83,6 +86,108 @@ describe("passwordProblem (NIST SP 800-63B-4, single-factor)", () => {
   });
 });
 
+// Issue 12 item 2 / NIST SP 800-63B-4 3.1.1.2: values commonly used, expected or compromised,
+// context-specific words included, are refused whole and not only verbatim.
+describe("passwordProblem refuses whole classes of weak passwords", () => {
+  const ada = { email: "ada.lovelace@example.com", name: "Ada Lovelace" };
+
+  it.each([
+    ["password1234567"],
+    ["iloveyou12345678"],
+    ["letmein123456789"],
+    ["football12345678"],
+    ["welcome12345678"],
+    ["passwordpassword1"],
+    ["Password1234567!"],
+    ["LetMeIn123456789"],
+    ["!!welcome2024!!!"],
+    ["1234567iloveyou"],
+    ["summer2024!!!!!!"],
+    ["monkey12345678!"],
+    ["sunshine1234567"],
+    ["football!!!!!!!!"],
+    ["qwerty123monkey!"],
+    ["p\u200ba\u200bs\u200bs\u200bw\u200bo\u200br\u200bd\u200b1\u200b2\u200b3"],
+  ])("a common password or word with padding: %j", (password) => {
+    expect(passwordProblem(password.replace(/\\u200b/g, "\u200b"), ada)).toBe(M.commonPadded);
+  });
+
+  it.each([
+    ["aaaaaaaaaaaaaab"],
+    ["1111111111111112"],
+    ["0000000000000000001"],
+    ["abababababababc"],
+    ["zzzzzzzzzzzzzzzy1"],
+    ["xxxxxxxxxxxxxxxxxxxxhello"],
+    ["a a a a a a a a b"],
+  ])("too few different characters: %j", (password) => {
+    expect(passwordProblem(password, ada)).toBe(M.fewCharacters);
+  });
+
+  it.each([
+    ["adalovelace12345", M.name],
+    ["ada lovelace ada", M.name],
+    ["AdaLovelace2024!", M.name],
+    ["lovelace.ada.1815", M.name],
+    ["ada.lovelace@example.co", M.email],
+    ["ada.lovelace@example.com!", M.email],
+    ["example ada lovelace com", M.email],
+    ["scopegate2026!!!", M.service],
+    ["ScopeGate 123456789", M.service],
+    ["ada lovelace scopegate", M.context],
+  ])("built from the account's name or email or the service's name: %j", (password, message) => {
+    expect(passwordProblem(password, ada)).toBe(message);
+  });
+
+  it.each([
+    ["14 zero-width spaces then a zero-width non-joiner", `${"\u200b".repeat(14)}\u200c`],
+    ["14 NULs then U+0001", `${"\u0000".repeat(14)}\u0001`],
+    ["format characters", "\u200b\u200c\u200d\u2060".repeat(4)],
+    ["controls", "\u0001\u0002\u0003\u0004\u0005".repeat(3)],
+    ["separators and format characters", "\u2028\u2029\u200b\u3000".repeat(4)],
+  ])("only invisible characters: %s", (_what, password) => {
+    expect(passwordProblem(password, ada)).toBe(M.onlySpaces);
+  });
+
+  it.each([
+    ["correct horse battery staple"],
+    ["Correct Horse Battery Staple 42"],
+    ["correct-horse-battery-staple-1"],
+    ["tbmxa-rggnv-csbrd-2svgf"],
+    ["9vq-72mk-w8rz-4hjd"],
+    ["kq7vpz2mxr9tbw4h"],
+    ["8#4!2@9$7%1^x&3*"],
+    ["my 3 cats like 12 fish"],
+    ["iloveyou more than tea"],
+    ["ada lovelace's orchard"],
+    ["Tr0ub4dor&3 horse battery"],
+    ["password manager for my cats"],
+  ])("a good password passes: %j", (password) => {
+    expect(passwordProblem(password, ada)).toBeNull();
+  });
+
+  it("lets random diceware-style demo passwords and random printable passwords pass", () => {
+    const alphabet = "abcdefghjkmnpqrstuvwxyz23456789";
+    const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
+    for (let n = 0; n < 500; n++) {
+      const chars = [...randomBytes(20)].map((b) => alphabet[b % alphabet.length]);
+      const demo = [0, 5, 10, 15].map((i) => chars.slice(i, i + 5).join("")).join("-");
+      expect(passwordProblem(demo, ada), demo).toBeNull();
+      const random = [...randomBytes(16)].map((b) => printable[b % printable.length]).join("");
+      expect(passwordProblem(random, ada), random).toBeNull();
+    }
+  });
+
+  it("takes off weak padding only: runs, one short digit group and one short symbol group per end", () => {
+    expect(coreOf("password1234567")).toBe("password");
+    expect(coreOf("!!welcome2024!!!")).toBe("welcome");
+    expect(coreOf("passwordpassword1")).toBe("passwordpassword");
+    // Random digits and symbols beyond one short group stay.
+    expect(coreOf("password8274619")).toBe("password8274619");
+    expect(coreOf("8#4!2@9$7%1^x&3*")).toBe("4!2@9$7%1^x&");
+  });
+});
+
 describe("isRepetitive and isSequential", () => {
   it("keep to whole-password patterns", () => {
     expect(isRepetitive("abab")).toBe(true);
@@ -106,6 +211,19 @@ describe("the common-password list", () => {
       .join("\n");
     expect(header).toMatch(/SecLists/);
     expect(header).toMatch(/MIT License/);
+  });
+
+  it("has the most common shorter passwords beside it for the padded-core check, with source and licence", () => {
+    const short = readFileSync(new URL("../../src/accounts/common-passwords-short.txt", import.meta.url), "utf8");
+    expect(short).toMatch(/^# .*SecLists/m);
+    expect(short).toMatch(/^# .*MIT License/m);
+    const entries = short.split("\n").filter((l) => l !== "" && l !== "#" && !l.startsWith("# "));
+    expect(entries.length).toBeGreaterThanOrEqual(2000);
+    expect(entries.slice(0, 3)).toEqual(["123456", "password", "12345678"]);
+    const cores = commonCores();
+    expect(commonCores()).toBe(cores);
+    for (const word of ["password", "iloveyou", "letmein", "football", "welcome", "monkey", "sunshine"])
+      expect(cores.has(word), word).toBe(true);
   });
 
   it("is loaded once into a Set of normalised entries of at least the minimum length", () => {
