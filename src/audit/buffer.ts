@@ -25,7 +25,14 @@ export const AUDIT_BUFFER_MAX = 20_000;
 export class AuditBuffer {
   private events: (AuditEntry & { at: Date })[] = [];
   private grantsUsed = new Map<string, Date>();
+  /**
+   * When each grant's lastUsedAt was last written, to write it at most once a
+   * minute. Entries a minute old throttle nothing any more and are dropped (at
+   * most once a minute, on a flush), so this holds the grants used in the last
+   * minute or two, not every grant seen since the process started.
+   */
   private lastUsedWritten = new Map<string, number>();
+  private lastUsedPrunedAt = 0;
   /** events taken by a write that has not finished: still held, and put back if it fails */
   private writing = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -75,7 +82,21 @@ export class AuditBuffer {
     return this.flushing;
   }
 
+  /** Grants whose last lastUsedAt write is remembered (at most those written in the last two minutes). */
+  lastUsedTracked(): number {
+    return this.lastUsedWritten.size;
+  }
+
+  private forgetOldLastUsed(now: number): void {
+    if (now - this.lastUsedPrunedAt < LAST_USED_RESOLUTION_MS) return;
+    this.lastUsedPrunedAt = now;
+    for (const [grantId, at] of this.lastUsedWritten) {
+      if (now - at >= LAST_USED_RESOLUTION_MS) this.lastUsedWritten.delete(grantId);
+    }
+  }
+
   private async write(): Promise<void> {
+    this.forgetOldLastUsed(Date.now());
     const events = this.events;
     const grants = this.grantsUsed;
     if (!events.length && !grants.size) return;

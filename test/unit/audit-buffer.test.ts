@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { AUDIT_BUFFER_MAX, AuditBuffer } from "../../src/audit/buffer.ts";
 import type { Db, Sql } from "../../src/db/index.ts";
 import { UnavailableError } from "../../src/lib/errors.ts";
@@ -138,5 +138,46 @@ describe("AuditBuffer", () => {
     expect(db.waiting()).toBe(0);
     expect(db.written).toEqual(["e1"]);
     expect(db.lastUsedUpdates).toEqual(["g1"]);
+  });
+
+  describe("remembering when each grant's last use was written", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("writes a grant's last use at most once a minute, and forgets grants whose minute has passed instead of growing with every grant seen", async () => {
+      vi.useFakeTimers({ toFake: ["Date"], now: new Date("2026-12-01T00:00:00Z") });
+      const db = handDatabase();
+      const buffer = new AuditBuffer(db.prisma, db.sql, logger);
+      const grants = Array.from({ length: 1000 }, (_, i) => `g${i}`);
+      for (const g of grants) buffer.grantUsed(g);
+      await buffer.flush();
+      expect(db.lastUsedUpdates).toHaveLength(1000);
+      expect(buffer.lastUsedTracked()).toBe(1000);
+
+      // Within the minute: used again, not written again; the entries still throttle, so they stay.
+      vi.advanceTimersByTime(30_000);
+      for (const g of grants) buffer.grantUsed(g);
+      await buffer.flush();
+      expect(db.lastUsedUpdates).toHaveLength(1000);
+      expect(buffer.lastUsedTracked()).toBe(1000);
+
+      // A minute on, other grants come and go: the old entries are dropped on a flush.
+      vi.advanceTimersByTime(31_000);
+      for (let round = 0; round < 5; round++) {
+        buffer.grantUsed(`new${round}`);
+        await buffer.flush();
+        vi.advanceTimersByTime(61_000);
+      }
+      await buffer.flush();
+      expect(buffer.lastUsedTracked()).toBeLessThanOrEqual(2);
+      expect(db.lastUsedUpdates).toHaveLength(1005);
+
+      // A grant forgotten is written again when next used, as its minute has passed anyway.
+      buffer.grantUsed("g1");
+      await buffer.flush();
+      expect(db.lastUsedUpdates.at(-1)).toBe("g1");
+      expect(db.lastUsedUpdates).toHaveLength(1006);
+    });
   });
 });
