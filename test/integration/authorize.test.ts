@@ -289,6 +289,36 @@ describe("signing in", () => {
     expect(page.html).toContain("Pulse Tracker wants to access your scopegate account");
   });
 
+  // The query is rebuilt before it becomes the sign-in's return path: raw, a backslash or a stray "%"
+  // made the path unsafe, the login form fell back to "/", and the user landed home instead of on consent.
+  it.each([
+    ["a backslash", "a\\b", "a\\b"],
+    ["a stray percent sign", "a%b", "a%b"],
+    ["a percent sign before hex digits", "a%zz%4", "a%zz%4"],
+    ["an encoded backslash and a plus", "a%5Cb+c", "a\\b c"],
+  ])("keeps the flow through sign-in to consent with %s in state", async (_what, raw, state) => {
+    const req = await authorizationUrl(as, app.clientId, REDIRECT, "openid data:read", { state: null });
+    const res = await get(`${req.url.href}&state=${raw}`);
+    expect(res.status).toBe(302);
+    const loc = location(res, server.url);
+    expect(loc.pathname).toBe("/login");
+    const returnTo = loc.searchParams.get("return_to")!;
+    expect(new URL(returnTo, server.url).searchParams.get("state")).toBe(state);
+
+    const { email } = await signedInUser(server, "Grace");
+    const web = new WebClient(server.url);
+    // The login form carries the path as it is (not "/"), and sign-in leads back to it.
+    const form = await web.page(`/login?return_to=${encodeURIComponent(returnTo)}`);
+    expect(hiddenInput(form.html, "return_to")).toBe(returnTo);
+    const signIn = await web.signIn({ email, password: "correct horse battery staple" }, returnTo);
+    expect(signIn.res.status).toBe(303);
+    expect(signIn.res.headers.get("location")).toBe(returnTo);
+    const page = await web.page(returnTo);
+    expect(page.res.status).toBe(200);
+    expect(page.html).toContain("Pulse Tracker wants to access your scopegate account");
+    expect(hiddenInput(page.html, "state")).toBe(state);
+  });
+
   it("prompt=none while signed out → login_required", async () => {
     const req = await authorizationUrl(as, app.clientId, REDIRECT, "data:read", { prompt: "none" });
     expectRedirectError(await get(req.url), req, REDIRECT, "login_required");

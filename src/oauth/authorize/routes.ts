@@ -142,7 +142,9 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
     if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 302);
     const req = result.request;
 
-    const step = signInStep(req, await loadSession(c, deps), now, url.search.slice(1));
+    // The query as URLSearchParams writes it (every value percent-encoded), not as it came: a raw backslash or
+    // a stray "%" (state=a\b, state=a%b) would make the sign-in's return path unsafe, and the user would land home.
+    const step = signInStep(req, await loadSession(c, deps), now, url.searchParams.toString());
     if (step.kind === "refused") return redirectError(c, req, step.error.error, step.error.description, 302);
     if (step.kind === "sign-in") return signIn(c, req, `${url.pathname}?${step.returnQuery}`, step.reauthenticate, 302);
     const session = step.session;
