@@ -28,7 +28,7 @@ export type GraphQLExecutor = (
   viewer: Extract<Viewer, { kind: "token" }>,
   operation: string,
   variables: Record<string, unknown>,
-) => Promise<{ data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
+) => Promise<{ data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
 
 type TokenViewer = Extract<Viewer, { kind: "token" }>;
 

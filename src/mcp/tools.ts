@@ -11,7 +11,8 @@ import { MeasurementType } from "../generated/prisma/enums.ts";
  * endpoint answer with the step-up challenge the MCP specification asks for.
  */
 
-export interface McpTool<Shape extends z.ZodRawShape = z.ZodRawShape> {
+/** `Data` is the shape of the operation's `data`, as each tool's operation selects it. */
+export interface McpTool<Shape extends z.ZodRawShape = z.ZodRawShape, Data = unknown> {
   name: string;
   title: string;
   description: string;
@@ -21,7 +22,7 @@ export interface McpTool<Shape extends z.ZodRawShape = z.ZodRawShape> {
   input: Shape;
   operation: string;
   variables(args: z.infer<z.ZodObject<Shape>>): Record<string, unknown>;
-  result(data: any): unknown;
+  result(data: Data): unknown;
 }
 
 const measurementType = z.enum(Object.values(MeasurementType) as [string, ...string[]]).describe("The kind of measurement.");
@@ -33,8 +34,12 @@ const measurementFields = {
   recordedAt: dateTime.describe("When it was measured (ISO 8601 with offset); not in the future."),
 };
 const MEASUREMENT = "id type value unit recordedAt";
+interface MeasurementPage {
+  edges: { node: unknown }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
 
-const tool = <Shape extends z.ZodRawShape>(t: McpTool<Shape>): McpTool => t as unknown as McpTool;
+const tool = <Shape extends z.ZodRawShape, Data>(t: McpTool<Shape, Data>): McpTool => t as unknown as McpTool;
 
 export const MCP_TOOLS: McpTool[] = [
   tool({
@@ -46,7 +51,7 @@ export const MCP_TOOLS: McpTool[] = [
     input: {},
     operation: "query McpProfile { me { id name email birthDate } }",
     variables: () => ({}),
-    result: (data) => data.me,
+    result: (data: { me: unknown }) => data.me,
   }),
   tool({
     name: "list_measurements",
@@ -67,10 +72,10 @@ export const MCP_TOOLS: McpTool[] = [
       me { measurements(first: $first, after: $after, type: $type, from: $from, to: $to) {
         edges { node { ${MEASUREMENT} } } pageInfo { hasNextPage endCursor } } } }`,
     variables: (a) => ({ first: a.first, after: a.after, type: a.type, from: a.from, to: a.to }),
-    result: (data) => {
+    result: (data: { me: { measurements: MeasurementPage } }) => {
       const page = data.me.measurements;
       return {
-        measurements: page.edges.map((e: { node: unknown }) => e.node),
+        measurements: page.edges.map((e) => e.node),
         nextCursor: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null,
       };
     },
@@ -84,7 +89,7 @@ export const MCP_TOOLS: McpTool[] = [
     input: measurementFields,
     operation: `mutation McpRecord($input: RecordMeasurementInput!) { recordMeasurement(input: $input) { ${MEASUREMENT} } }`,
     variables: (a) => ({ input: { type: a.type, value: a.value, unit: a.unit, recordedAt: a.recordedAt } }),
-    result: (data) => data.recordMeasurement,
+    result: (data: { recordMeasurement: unknown }) => data.recordMeasurement,
   }),
   tool({
     name: "update_measurement",
@@ -95,7 +100,7 @@ export const MCP_TOOLS: McpTool[] = [
     input: { id: z.string().max(100).describe("The measurement's id."), ...measurementFields },
     operation: `mutation McpUpdate($id: ID!, $input: RecordMeasurementInput!) { updateMeasurement(id: $id, input: $input) { ${MEASUREMENT} } }`,
     variables: (a) => ({ id: a.id, input: { type: a.type, value: a.value, unit: a.unit, recordedAt: a.recordedAt } }),
-    result: (data) => data.updateMeasurement,
+    result: (data: { updateMeasurement: unknown }) => data.updateMeasurement,
   }),
   tool({
     name: "delete_measurement",
@@ -107,7 +112,7 @@ export const MCP_TOOLS: McpTool[] = [
     input: { id: z.string().max(100).describe("The measurement's id.") },
     operation: `mutation McpDelete($id: ID!) { deleteMeasurement(id: $id) { ${MEASUREMENT} } }`,
     variables: (a) => ({ id: a.id }),
-    result: (data) => data.deleteMeasurement,
+    result: (data: { deleteMeasurement: unknown }) => data.deleteMeasurement,
   }),
 ];
 
