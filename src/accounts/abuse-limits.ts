@@ -10,6 +10,20 @@ import { bucket, type Held, type RateLimiter, type Reservation } from "../db/rat
  *   parallel cannot all be checked. A successful sign-in gives its own
  *   reservation back and clears the account's failures; so the limits count
  *   failures, exactly.
+ * - every other password check (a signed-in user changing the password or
+ *   deleting the account, src/accounts/password-change.ts and deletion.ts)
+ *   spends the same budget as sign-in, per account and per address: a guess
+ *   is a guess, wherever it is typed, so "at most `perAccount` guesses per
+ *   account per window" holds across all three forms, and a stolen session
+ *   or a self-made account cannot use these forms as an unlimited password
+ *   oracle or to make the server compute hashes without end. The right
+ *   password gives its own reservation back but, unlike a sign-in, does not
+ *   clear the account's earlier failures: the user is signed in already, and
+ *   so a burst of guesses with the right one among them still has at most
+ *   `perAccount` checked. These forms have no known-browser count of their own: an
+ *   attacker who spends the account's guesses keeps the owner from changing
+ *   the password or deleting the account for at most `windowSeconds` (signing
+ *   in from a known browser still works).
  * - sign-up: at most `perAddress` account creations (attempts that reach the
  *   password hash) from one address in any `windowSeconds`.
  *
@@ -68,6 +82,19 @@ export class AccountAbuseLimits {
     if (device) await this.limiter.clear(bucket("sign-in:device", device));
   }
 
+  /**
+   * A signed-in user's password check (password change, account deletion): the
+   * sign-in's per-account and per-address buckets, reserved before the hash.
+   */
+  reservePasswordCheck(email: string, address: string): Promise<Attempt> {
+    return this.reserveSignIn(email, address, null);
+  }
+
+  /** The password checked by reservePasswordCheck was right: that attempt does not count (earlier failures still do). */
+  passwordCheckSucceeded(attempt: { held: Held[] }): Promise<void> {
+    return this.limiter.release(attempt.held);
+  }
+
   async reserveSignUp(address: string): Promise<Attempt> {
     const { perAddress, windowSeconds } = this.config.signUp;
     return refusalOf(await this.limiter.reserve([{ bucket: bucket("sign-up:address", address), max: perAddress, windowSeconds }]), null);
@@ -82,4 +109,14 @@ export class AccountAbuseLimits {
 function refusalOf(r: Reservation, accountBucket: string | null): Attempt {
   if (r.ok) return r;
   return { ok: false, retryAfterSeconds: r.retryAfterSeconds, reason: r.bucket === accountBucket ? "account" : "address" };
+}
+
+/**
+ * What a signed-in password check (password change, account deletion) needs to
+ * reserve its attempt: the limits and the asking address
+ * (addressLimitKey(requestAddress(...)) from src/lib/client-address.ts).
+ */
+export interface PasswordCheckGuard {
+  limits: AccountAbuseLimits;
+  address: string;
 }

@@ -5,7 +5,9 @@ import type { ProviderConnection } from "../generated/prisma/client.ts";
 import { revocationRuleExpiry } from "../lib/lifetimes.ts";
 import { revokeClient } from "../clients/client-admin.ts";
 import { revokeGrant } from "../consent/grants.ts";
-import { dummyPasswordHash, verifyPassword } from "./passwords.ts";
+import type { PasswordCheckGuard, Refusal } from "./abuse-limits.ts";
+import { MAX_PASSWORD_LENGTH } from "./password-rules.ts";
+import { verifyPassword } from "./passwords.ts";
 
 export type AccountDeletionResult =
   | {
@@ -15,7 +17,9 @@ export type AccountDeletionResult =
       /** the links to other providers, deleted here; the caller revokes them at the providers */
       connections: ProviderConnection[];
     }
-  | { ok: false; errors: Partial<Record<"password" | "form", string>> };
+  | { ok: false; errors: Partial<Record<"password" | "form", string>> }
+  /** too many password guesses for this account or from this address (429 with Retry-After) */
+  | { ok: false; limited: Refusal };
 
 /** Not a scrypt hash: verifyPassword() refuses every password against it. */
 const NO_PASSWORD = "deleted";
@@ -38,17 +42,33 @@ const NO_PASSWORD = "deleted";
  *   revocations above, keep pointing at it rather than being deleted or rewritten.
  *   No other user's audit event is touched.
  *
+ * The password is a guess like any sign-in: an attempt is reserved in the
+ * sign-in's per-account and per-address buckets (`guard`,
+ * src/accounts/abuse-limits.ts) before it is hashed, so that no account,
+ * however it was made, can have the server check passwords without limit.
+ *
  * The clients are revoked first, each in its own transaction (revokeClient's);
  * the rest is one transaction. Revocation is idempotent, so a failure in
  * between leaves the account in place with its clients safely switched off,
  * and trying again finishes the job.
  */
-export async function deleteAccount(prisma: Db, input: { userId: string; password: unknown }): Promise<AccountDeletionResult> {
+export async function deleteAccount(
+  prisma: Db,
+  input: { userId: string; password: unknown },
+  guard: PasswordCheckGuard,
+): Promise<AccountDeletionResult> {
   const password = typeof input.password === "string" ? input.password : "";
   if (!password) return { ok: false, errors: { password: "Enter your password to confirm." } };
-  const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { passwordHash: true } });
-  const ok = password.length <= 200 && (await verifyPassword(password, user?.passwordHash ?? (await dummyPasswordHash())));
-  if (!user || !ok) return { ok: false, errors: { password: "That is not your password." } };
+  const wrong = { ok: false as const, errors: { password: "That is not your password." } };
+  // Too long to be anyone's password (sign-up and sign-in refuse it too): no hash, no count.
+  if (password.length > MAX_PASSWORD_LENGTH) return wrong;
+  // The session's own user: it is missing only when deleted meanwhile, and then there is nothing to check.
+  const user = await prisma.user.findUnique({ where: { id: input.userId }, select: { passwordHash: true, email: true } });
+  if (!user) return wrong;
+  const attempt = await guard.limits.reservePasswordCheck(user.email, guard.address);
+  if (!attempt.ok) return { ok: false, limited: attempt };
+  if (!(await verifyPassword(password, user.passwordHash))) return wrong;
+  await guard.limits.passwordCheckSucceeded(attempt);
 
   const owner = await prisma.user.findUniqueOrThrow({ where: { id: input.userId }, select: { id: true, isAdmin: true } });
   const clients = await prisma.oAuthClient.findMany({ where: { ownerId: input.userId, revokedAt: null }, select: { clientId: true } });

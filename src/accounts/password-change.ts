@@ -1,4 +1,5 @@
 import type { Db } from "../db/index.ts";
+import type { PasswordCheckGuard, Refusal } from "./abuse-limits.ts";
 import { MAX_PASSWORD_LENGTH, passwordProblem } from "./password-rules.ts";
 import { hashPassword, verifyPassword } from "./passwords.ts";
 
@@ -6,17 +7,26 @@ export type PasswordChangeErrors = Partial<Record<"currentPassword" | "newPasswo
 
 export type PasswordChangeResult =
   | { ok: true /** how many other sign-ins were ended */; endedSessions: number }
-  | { ok: false; errors: PasswordChangeErrors };
+  | { ok: false; errors: PasswordChangeErrors }
+  /** too many password guesses for this account or from this address (429 with Retry-After) */
+  | { ok: false; limited: Refusal };
 
 /**
  * Changes a user's password after checking the current one, and ends every
  * other account session of the user (other browsers, other devices), keeping
  * `keepSessionId` (the one making the change). OAuth grants are not touched:
  * apps the user connected keep working (they are managed under Connected apps).
+ *
+ * The current password is a guess like any sign-in: an attempt is reserved in
+ * the sign-in's per-account and per-address buckets (`guard`,
+ * src/accounts/abuse-limits.ts) before it is hashed, so a stolen session cannot
+ * guess without limit and then take the account over. Forms refused before the
+ * hash (an empty field, a new password the rules refuse) do not count.
  */
 export async function changePassword(
   prisma: Db,
   input: { userId: string; keepSessionId: string; currentPassword: unknown; newPassword: unknown },
+  guard: PasswordCheckGuard,
 ): Promise<PasswordChangeResult> {
   const current = typeof input.currentPassword === "string" ? input.currentPassword : "";
   const next = typeof input.newPassword === "string" ? input.newPassword : "";
@@ -29,9 +39,12 @@ export async function changePassword(
   // The same rules as at sign-up, before the slow check of the current password.
   const problem = passwordProblem(next, { email: user.email, name: user.name });
   if (problem) return { ok: false, errors: { newPassword: problem } };
+  const attempt = await guard.limits.reservePasswordCheck(user.email, guard.address);
+  if (!attempt.ok) return { ok: false, limited: attempt };
   if (!(await verifyPassword(current, user.passwordHash))) {
     return { ok: false, errors: { currentPassword: "That is not your current password." } };
   }
+  await guard.limits.passwordCheckSucceeded(attempt);
   if (next === current) return { ok: false, errors: { newPassword: "Choose a password different from your current one." } };
 
   const passwordHash = await hashPassword(next);

@@ -1,5 +1,6 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { html } from "hono/html";
+import { AccountAbuseLimits, type PasswordCheckGuard, type Refusal } from "../accounts/abuse-limits.ts";
 import { deleteAccount } from "../accounts/deletion.ts";
 import { revokeDeletedConnections } from "../connectors/connections.ts";
 import { exportAccount } from "../accounts/export.ts";
@@ -7,8 +8,10 @@ import { changePassword, type PasswordChangeErrors } from "../accounts/password-
 import { PASSWORD_HINT } from "../accounts/password-rules.ts";
 import { clearSessionCookie, type SignInSession } from "../accounts/sessions.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
+import { RateLimiter } from "../db/rate-limit.ts";
+import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
 import { field, layout, type Html } from "./layout.ts";
-import { accountLayout, flash, utc } from "./account-ui.ts";
+import { accountLayout, flash, inMinutes, utc } from "./account-ui.ts";
 import { checkedForm } from "./forms.ts";
 import { requireSession } from "./session.ts";
 
@@ -17,7 +20,17 @@ import { requireSession } from "./session.ts";
  * sign-in), download everything as one JSON file, delete the account. Export
  * and deletion each have their own confirmation page; the password change is
  * confirmed by the current password and the new one typed twice.
+ *
+ * The password typed to change the password or delete the account spends the
+ * sign-in's budget of guesses, per account and per address
+ * (src/accounts/abuse-limits.ts): past it, the form comes back with 429, a
+ * Retry-After and how long to wait, and the password is not checked.
  */
+
+/** The form-level message of a 429: one for both limits, as at sign-in. */
+function tooManyGuesses(refusal: Refusal): string {
+  return `Too many wrong passwords. Try again ${inMinutes(refusal.retryAfterSeconds)}.`;
+}
 
 type PasswordFormErrors = PasswordChangeErrors & { confirmPassword?: string };
 
@@ -163,6 +176,10 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const signedIn = requireSession(deps, { formsReturnTo: "/account" });
   const form = checkedForm(deps, { token: "session" });
+  // The sign-in's limits, counted in the database (src/accounts/abuse-limits.ts).
+  const limits = new AccountAbuseLimits(new RateLimiter(deps.prisma), deps.config.abuseLimits);
+  const proxies = new TrustedProxies(deps.config.trustProxy);
+  const guardOf = (c: Context): PasswordCheckGuard => ({ limits, address: addressLimitKey(requestAddress(c, proxies)) });
 
   app.get("/account", signedIn, async (c) => {
     const ended = Number(c.req.query("ended"));
@@ -182,12 +199,24 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
     if (next && next !== (c.var.form.one("confirm_password") ?? "")) {
       return c.html(await overview(deps, session, { errors: { confirmPassword: "The two new passwords differ." } }), 400);
     }
-    const result = await changePassword(deps.prisma, {
-      userId: session.userId,
-      keepSessionId: session.id,
-      currentPassword: c.var.form.one("current_password"),
-      newPassword: next,
-    });
+    const result = await changePassword(
+      deps.prisma,
+      {
+        userId: session.userId,
+        keepSessionId: session.id,
+        currentPassword: c.var.form.one("current_password"),
+        newPassword: next,
+      },
+      guardOf(c),
+    );
+    if (!result.ok && "limited" in result) {
+      c.var.log.warn(
+        { limit: `password check per ${result.limited.reason}`, retryAfter: result.limited.retryAfterSeconds },
+        "password change limited",
+      );
+      c.header("Retry-After", String(result.limited.retryAfterSeconds));
+      return c.html(await overview(deps, session, { errors: { form: tooManyGuesses(result.limited) } }), 429);
+    }
     if (!result.ok) return c.html(await overview(deps, session, { errors: result.errors }), 400);
     c.var.log.info({ userId: session.userId, endedSessions: result.endedSessions }, "password changed");
     return c.redirect(`/account?password=changed&ended=${result.endedSessions}`, 303);
@@ -213,7 +242,15 @@ export function accountSettingsPages(deps: AppDeps): Hono<AppEnv> {
     if (c.var.form.one("confirm") !== "yes") {
       return c.html(await deleteConfirm(deps, session, { confirm: "Tick this box to confirm." }), 400);
     }
-    const result = await deleteAccount(deps.prisma, { userId: session.userId, password: c.var.form.one("password") });
+    const result = await deleteAccount(deps.prisma, { userId: session.userId, password: c.var.form.one("password") }, guardOf(c));
+    if (!result.ok && "limited" in result) {
+      c.var.log.warn(
+        { limit: `password check per ${result.limited.reason}`, retryAfter: result.limited.retryAfterSeconds },
+        "account deletion limited",
+      );
+      c.header("Retry-After", String(result.limited.retryAfterSeconds));
+      return c.html(await deleteConfirm(deps, session, { form: tooManyGuesses(result.limited) }), 429);
+    }
     if (!result.ok) return c.html(await deleteConfirm(deps, session, result.errors), 400);
     c.var.log.info(
       { userId: session.userId, grantsRevoked: result.grantsRevoked, clientsRevoked: result.clientsRevoked },

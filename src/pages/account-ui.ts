@@ -42,6 +42,12 @@ export function when(d: Date): Html {
   return html`<time datetime="${d.toISOString()}" title="${utc(d, true)}">${ago(d)}</time>`;
 }
 
+/** "in 3 minutes", "in 1 minute": how long a refused attempt has to wait (a 429's Retry-After), for the page. */
+export function inMinutes(seconds: number): string {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  return `in ${minutes} minute${minutes === 1 ? "" : "s"}`;
+}
+
 export function flash(message: string | undefined, kind: "ok" | "error" = "ok"): Html | "" {
   if (!message) return "";
   return kind === "ok" ? html`<p class="flash" role="status">${message}</p>` : html`<p class="form-error" role="alert">${message}</p>`;

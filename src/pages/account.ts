@@ -7,6 +7,7 @@ import { clearSessionCookie, createAccountSession, revokeAccountSession, writeSe
 import type { AppDeps, AppEnv } from "../context.ts";
 import { readForm } from "../lib/form.ts";
 import { field, layout, type Html } from "./layout.ts";
+import { inMinutes } from "./account-ui.ts";
 import { checkedForm, csrfRefusal } from "./forms.ts";
 import { seedUserData } from "../seed/demo.ts";
 import { AccountAbuseLimits, type Refusal } from "../accounts/abuse-limits.ts";
@@ -54,12 +55,6 @@ ${e.form ? html`<p class="form-error" role="alert">${e.form}</p>` : ""}
 <p class="muted">New here? <a href="/signup${opts.returnTo !== "/" ? `?return_to=${encodeURIComponent(opts.returnTo)}` : ""}">Create account</a></p>
 </div>`,
   });
-}
-
-/** "in 3 minutes", "in 1 minute": how long a refused attempt has to wait, for the page. */
-function inMinutes(seconds: number): string {
-  const minutes = Math.max(1, Math.ceil(seconds / 60));
-  return `in ${minutes} minute${minutes === 1 ? "" : "s"}`;
 }
 
 export function accountPages(deps: AppDeps): Hono<AppEnv> {

@@ -65,14 +65,28 @@ export function consentPage(p: ConsentPageInput): Html {
       <button type="submit" name="decision" value="deny" class="secondary">Deny</button>
       <button type="submit" name="decision" value="allow">Allow</button>
     </div>
-    <p class="muted fine">Either way, you will go back to <strong>${p.redirectHost}</strong>.</p>
+    ${
+      p.client.registeredFrom
+        ? html`<p class="muted fine">Allow sends you back to <strong>${p.redirectHost}</strong>. Deny keeps you here, with a link back to it that you can choose to follow.</p>`
+        : html`<p class="muted fine">Either way, you will go back to <strong>${p.redirectHost}</strong>.</p>`
+    }
   </form>
 </div>`,
   });
 }
 
-/** An authorization request that cannot go back to the app (or a refused consent form). */
-export function authorizeErrorPage(p: { title: string; message: string; session: SignInSession | null }): Html {
+/**
+ * An authorization request that cannot go back to the app (or a refused consent
+ * form). `back`: for an app scopegate does not send users to on its own (one
+ * that registered itself), a plain link to it carrying the error, which the
+ * user may choose to follow (src/oauth/authorize/refusal.ts).
+ */
+export function authorizeErrorPage(p: {
+  title: string;
+  message: string;
+  session: SignInSession | null;
+  back?: { href: string; host: string };
+}): Html {
   return layout({
     title: p.title,
     signedInAs: p.session?.user.email,
@@ -81,6 +95,12 @@ export function authorizeErrorPage(p: { title: string; message: string; session:
 <h1>${p.title}</h1>
 <p class="form-error" role="alert">${p.message}</p>
 <p class="muted">scopegate did not share anything with the app.</p>
+${
+  p.back
+    ? html`<p><a href="${p.back.href}" rel="noreferrer">Return to ${p.back.host}</a></p>
+<p class="muted fine">Only follow it if you trust ${p.back.host}: it tells the app what happened.</p>`
+    : ""
+}
 </div>`,
   });
 }

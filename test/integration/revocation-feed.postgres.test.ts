@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AccountAbuseLimits } from "../../src/accounts/abuse-limits.ts";
 import { deleteAccount } from "../../src/accounts/deletion.ts";
+import { RateLimiter } from "../../src/db/rate-limit.ts";
 import { signUp } from "../../src/accounts/accounts.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
@@ -208,7 +210,8 @@ describe("revocations across two instances on one PostgreSQL", () => {
     const u = await user();
     const { access } = await connect(c.client, c.basic, u.id, ["data:read"]);
     await expectRevokedEverywhere(access, async () => {
-      expect(await deleteAccount(dbs[0].prisma, { userId: u.id, password: PASSWORD })).toMatchObject({ ok: true });
+      const guard = { limits: new AccountAbuseLimits(new RateLimiter(dbs[0].prisma)), address: "test" };
+      expect(await deleteAccount(dbs[0].prisma, { userId: u.id, password: PASSWORD }, guard)).toMatchObject({ ok: true });
     });
   });
 

@@ -5,7 +5,7 @@ import { AuthorizeError, clientOf, type AuthorizeCheck } from "./context.ts";
  * redirect_uri is one the client registered (rules: clients/redirect-uris.ts).
  * OAuth 2.1 requires it even for a client with a single registered URI.
  * Until this check passes, every error is shown on a page; once it sets
- * ctx.redirectUri, errors go back to the app.
+ * ctx.redirectUri, errors go back to the app if it is verified (refusal.ts).
  */
 export const checkRedirectUri: AuthorizeCheck = (ctx) => {
   const client = clientOf(ctx);

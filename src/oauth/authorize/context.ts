@@ -30,10 +30,11 @@ export type AuthorizeErrorCode =
 
 /**
  * A refused authorization request. Whether it goes back to the app or is shown
- * on a page is not the check's choice: it goes back only once the redirect URI
- * has been matched (ctx.redirectUri is set), so a check before that cannot
- * make scopegate an open redirector. The description is shown to the user on
- * the page, or sent as error_description (printable ASCII, see describable()).
+ * on a page is not the check's choice but refusal.ts's: it goes back only once
+ * the redirect URI has been matched (ctx.redirectUri is set), and only to a
+ * verified client, so no check can make scopegate an open redirector. The
+ * description is shown to the user on the page, or sent as error_description
+ * (printable ASCII, see describable()).
  */
 export class AuthorizeError extends Error {
   constructor(
@@ -55,7 +56,7 @@ export interface AuthorizeContext {
 
   /** set by checkClient */
   client?: OAuthClient;
-  /** set by checkRedirectUri: from then on errors go back to it */
+  /** set by checkRedirectUri: from then on errors go back to it (a verified client's: refusal.ts) */
   redirectUri?: string;
   /** set by readState: only a single, non-empty, not too long state is echoed */
   state?: string;

@@ -14,8 +14,9 @@ import { addressLimitKey, requestAddress, TrustedProxies } from "../../lib/clien
 import { findLiveGrant } from "../../consent/grants.ts";
 import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
 import { readConsentForm } from "./consent-form.ts";
-import { AuthorizeError, collectParams, type AuthorizeErrorCode, type RawParams } from "./context.ts";
+import { AuthorizeError, collectParams, type RawParams } from "./context.ts";
 import { issueCode } from "./issue-code.ts";
+import { refusal, type Refusal } from "./refusal.ts";
 import { authorizationResponseUrl, signInPath } from "./response.ts";
 import { signInReturnQuery, signInStep } from "./sign-in.ts";
 import { validateAuthorizationRequest, type AuthorizationRequest } from "./validate.ts";
@@ -29,7 +30,9 @@ import { validateAuthorizationRequest, type AuthorizationRequest } from "./valid
  *
  * Until the redirect URI is known to belong to the client, every problem is
  * shown on an error page here: redirecting to an unchecked address would make
- * scopegate an open redirector. After that, errors go back to the app.
+ * scopegate an open redirector. After that, errors go back to a verified app;
+ * an app that registered itself gets a page with a link back instead
+ * (RFC 9700 §4.11.2). refusal.ts decides, for every refusal, Deny included.
  */
 
 export const AUTHORIZE_PATH = OAUTH_PATHS.authorize;
@@ -42,7 +45,8 @@ type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
  */
 export interface AuthorizeViews {
   consentPage(input: ConsentPageInput): Html;
-  errorPage(input: { title: string; message: string; session: SignInSession | null }): Html;
+  /** `back`: a link the user may follow to the app, carrying the error (refusal.ts) */
+  errorPage(input: { title: string; message: string; session: SignInSession | null; back?: { href: string; host: string } }): Html;
 }
 
 export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<AppEnv> {
@@ -72,11 +76,17 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
   const validate = (c: Context<AppEnv>, params: RawParams, now: Date) =>
     validateAuthorizationRequest({ params, now, issuer, findClient: (clientId) => findClient(c, clientId) });
 
-  async function errorPage(c: Context<AppEnv>, title: string, message: string, status: 400 | 403) {
+  async function errorPage(
+    c: Context<AppEnv>,
+    title: string,
+    message: string,
+    status: 200 | 400 | 403,
+    back?: { href: string; host: string },
+  ) {
     // Security headers (the "authorization" policy) are set for every page by app.ts.
     noStore(c);
     const session = await loadSession(c, deps);
-    return c.html(views.errorPage({ title, message, session }), status);
+    return c.html(views.errorPage({ title, message, session, ...(back ? { back } : {}) }), status);
   }
 
   function redirectTo(c: Context<AppEnv>, url: string, status: 302 | 303) {
@@ -85,17 +95,23 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
     return c.redirect(url, status);
   }
 
-  function redirectError(
-    c: Context<AppEnv>,
-    r: { redirectUri: string; state: string | undefined },
-    error: AuthorizeErrorCode,
-    description: string,
-    status: 302 | 303,
-  ) {
-    c.var.log.info({ error }, "authorization request refused");
+  /** Answers a refusal as refusal.ts decided: a page (with the link back, if any) or a redirect with `status`. */
+  function refuse(c: Context<AppEnv>, r: Refusal, status: 302 | 303) {
+    c.var.log.info({ error: r.error, answer: r.kind }, "authorization request refused");
+    if (r.kind === "page") {
+      const back = r.back && {
+        href: authorizationResponseUrl(r.back.redirectUri, issuer, {
+          error: r.back.error,
+          error_description: r.back.description,
+          state: r.back.state,
+        }),
+        host: r.back.host,
+      };
+      return errorPage(c, r.title, r.message, r.status, back);
+    }
     return redirectTo(
       c,
-      authorizationResponseUrl(r.redirectUri, issuer, { error, error_description: description, state: r.state }),
+      authorizationResponseUrl(r.redirectUri, issuer, { error: r.error, error_description: r.description, state: r.state }),
       status,
     );
   }
@@ -107,7 +123,13 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
 
   function signIn(c: Context<AppEnv>, req: AuthorizationRequest, returnTo: string, reauthenticate: boolean, status: 302 | 303) {
     const path = signInPath(returnTo, reauthenticate);
-    if (!path) return redirectError(c, req, "invalid_request", "The authorization request is too long to return to after sign-in.", status);
+    if (!path) {
+      return refuse(
+        c,
+        refusal(req, new AuthorizeError("invalid_request", "The authorization request is too long to return to after sign-in.")),
+        status,
+      );
+    }
     return redirectTo(c, path, status);
   }
 
@@ -138,14 +160,13 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
     const url = new URL(c.req.url);
     const now = new Date();
     const result = await validate(c, collectParams(url.searchParams), now);
-    if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
-    if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 302);
+    if (result.kind !== "ok") return refuse(c, result, 302);
     const req = result.request;
 
     // The query as URLSearchParams writes it (every value percent-encoded), not as it came: a raw backslash or
     // a stray "%" (state=a\b, state=a%b) would make the sign-in's return path unsafe, and the user would land home.
     const step = signInStep(req, await loadSession(c, deps), now, url.searchParams.toString());
-    if (step.kind === "refused") return redirectError(c, req, step.error.error, step.error.description, 302);
+    if (step.kind === "refused") return refuse(c, refusal(req, step.error), 302);
     if (step.kind === "sign-in") return signIn(c, req, `${url.pathname}?${step.returnQuery}`, step.reauthenticate, 302);
     const session = step.session;
 
@@ -156,10 +177,7 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
       if (code) return redirectCode(c, req, code, req.scopes, 302);
       // The grant was revoked (or the client changed) while we looked: ask again.
     }
-    if (req.prompt.has("none")) {
-      const error = consentRequired();
-      return redirectError(c, req, error.error, error.description, 302);
-    }
+    if (req.prompt.has("none")) return refuse(c, refusal(req, consentRequired()), 302);
     return showConsent(c, req, session, skip ? await findLiveGrant(deps.prisma, session.userId, req.client.id) : grant);
   });
 
@@ -173,8 +191,7 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
 
     // Validated from scratch: the hidden fields are no more trusted than the original query.
     const result = await validate(c, collectParams(form.params), now);
-    if (result.kind === "page") return errorPage(c, result.title, result.message, 400);
-    if (result.kind === "redirect") return redirectError(c, result, result.error, result.description, 303);
+    if (result.kind !== "ok") return refuse(c, result, 303);
     const req = result.request;
 
     // The sign-in was judged (prompt=login, max_age) when the page was shown to
@@ -192,7 +209,7 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
 
     if (form.decision === "deny") {
       c.var.log.info({ clientId: req.client.clientId }, "consent denied");
-      return redirectError(c, req, "access_denied", "The user denied the request.", 303);
+      return refuse(c, refusal(req, new AuthorizeError("access_denied", "The user denied the request.")), 303);
     }
     if (form.decision !== "allow") {
       return errorPage(c, "Choose Allow or Deny", "Go back to the app and start again.", 400);

@@ -10,20 +10,22 @@ import { checkResponseMode } from "./check-response-mode.ts";
 import { checkResponseType } from "./check-response-type.ts";
 import { checkResource } from "./check-resource.ts";
 import { checkScope } from "./check-scope.ts";
-import { AuthorizeError, newContext, param, type AuthorizeCheck, type AuthorizeContext, type AuthorizeErrorCode } from "./context.ts";
+import { AuthorizeError, newContext, param, type AuthorizeCheck, type AuthorizeContext } from "./context.ts";
 import { readState } from "./read-state.ts";
+import { refusal, type Refusal } from "./refusal.ts";
 import { rejectRepeatedParams } from "./reject-repeated-params.ts";
 import { rejectRequestObjects } from "./reject-request-objects.ts";
 
 /**
  * The authorization request's checks, in the order their errors must be
  * reported. The first two decide whether the app can be trusted with an
- * error at all; each later one can assume the ones before it passed.
+ * error at all (refusal.ts then also asks whether the client is verified);
+ * each later one can assume the ones before it passed.
  */
 export const AUTHORIZE_CHECKS: readonly AuthorizeCheck[] = [
   checkClient,
   checkRedirectUri,
-  // The redirect URI is trusted from here on: errors go back to the app, with its state.
+  // The redirect URI is matched from here on: errors go back to a verified app, with its state (refusal.ts).
   readState,
   rejectRepeatedParams,
   rejectRequestObjects,
@@ -74,17 +76,11 @@ export interface AuthorizationRequest {
   carried: Record<string, string>;
 }
 
-export type ValidationResult =
-  /** the client or its redirect URI cannot be trusted: show a page, never redirect */
-  | { kind: "page"; error: AuthorizeErrorCode; title: string; message: string }
-  /** an error for the (trusted) redirect URI */
-  | { kind: "redirect"; redirectUri: string; state: string | undefined; error: AuthorizeErrorCode; description: string }
-  | { kind: "ok"; request: AuthorizationRequest };
-
-const PAGE = {
-  title: "This app's request can't be used",
-  tail: "Go back to the app and try again; if it keeps happening, tell the app's developer.",
-};
+/**
+ * The outcome of the checks: a refusal (a page or a redirect, decided in
+ * refusal.ts) or a request that passed them all.
+ */
+export type ValidationResult = Refusal | { kind: "ok"; request: AuthorizationRequest };
 
 /**
  * Checks an authorization request from scratch (the query of a GET or the
@@ -101,9 +97,7 @@ export async function validateAuthorizationRequest(
       await check(ctx);
     } catch (err) {
       if (!(err instanceof AuthorizeError)) throw err;
-      return ctx.redirectUri === undefined
-        ? { kind: "page", error: err.error, title: PAGE.title, message: `${err.description} ${PAGE.tail}` }
-        : { kind: "redirect", redirectUri: ctx.redirectUri, state: ctx.state, error: err.error, description: err.description };
+      return refusal(ctx, err);
     }
   }
   return { kind: "ok", request: assemble(ctx) };
