@@ -35,3 +35,23 @@ export function unverifiedBadge(): Html {
 export function envBadge(environment: "DEVELOPMENT" | "PRODUCTION", form: keyof typeof ENVIRONMENT_LABELS = "app"): Html {
   return badge(ENVIRONMENT_LABELS[form][environment], environment === "DEVELOPMENT" ? "dev" : "prod");
 }
+
+/**
+ * A confirmation dialog of the Developers page: its title, what it will do,
+ * the error line the page's script fills, Cancel and the confirming button.
+ * developers.client.js finds it by `<name>-dialog` (confirmWith) and fills
+ * its `data-fill` spans with the row's values.
+ */
+export function confirmDialog(opts: { name: string; title: Html; body: Html; confirm: string; danger?: boolean }): Html {
+  return html`<dialog id="${opts.name}-dialog" aria-labelledby="${opts.name}-title">
+  <form method="dialog" novalidate>
+    <h2 id="${opts.name}-title">${opts.title}</h2>
+    ${opts.body}
+    <p class="form-error" data-dialog-error role="alert" hidden></p>
+    <div class="buttons">
+      <button type="button" class="secondary" data-close>Cancel</button>
+      <button type="submit"${opts.danger ? html` class="danger"` : ""}>${opts.confirm}</button>
+    </div>
+  </form>
+</dialog>`;
+}

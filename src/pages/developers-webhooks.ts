@@ -3,7 +3,7 @@ import type { Db } from "../db/index.ts";
 import type { OAuthClient, WebhookDelivery, WebhookEndpoint } from "../generated/prisma/client.ts";
 import { DEFAULT_ROTATION_OVERLAP_SECONDS } from "../clients/webhook-endpoints.ts";
 import { requiredScope, WEBHOOK_EVENT_TYPES, type WebhookEventType } from "../webhooks/events.ts";
-import { badge } from "./components.ts";
+import { badge, confirmDialog } from "./components.ts";
 import type { Html } from "./layout.ts";
 
 /**
@@ -215,43 +215,29 @@ export function webhooksSection(list: ClientWebhooks[], allowLoopback: boolean):
 </section>`;
 }
 
-export const webhookDialogs = html`<dialog id="webhook-edit-dialog" aria-labelledby="webhook-edit-title">
-  <form method="dialog" novalidate>
-    <h2 id="webhook-edit-title">Edit the endpoint <span data-fill="url"></span></h2>
-    <label for="wh-edit-url">Endpoint URL</label>
+export const webhookDialogs = html`${confirmDialog({
+  name: "webhook-edit",
+  title: html`Edit the endpoint <span data-fill="url"></span>`,
+  body: html`<label for="wh-edit-url">Endpoint URL</label>
     <input id="wh-edit-url" name="url" type="url" maxlength="2000" autocomplete="off" spellcheck="false" data-field="input.url" aria-describedby="wh-edit-err-url">
     <p class="field-error" id="wh-edit-err-url" data-error-for="input.url" role="alert" hidden></p>
     <fieldset data-field="input.eventTypes" aria-describedby="wh-edit-err-events">
       <legend>Events to send</legend>
       <div class="choices">${WEBHOOK_EVENT_TYPES.map((t) => eventChoice(t, "eventTypes", false))}</div>
       <p class="field-error" id="wh-edit-err-events" data-error-for="input.eventTypes" role="alert" hidden></p>
-    </fieldset>
-    <p class="form-error" data-dialog-error role="alert" hidden></p>
-    <div class="buttons">
-      <button type="button" class="secondary" data-close>Cancel</button>
-      <button type="submit">Save changes</button>
-    </div>
-  </form>
-</dialog>
-<dialog id="webhook-rotate-dialog" aria-labelledby="webhook-rotate-title">
-  <form method="dialog" novalidate>
-    <h2 id="webhook-rotate-title">Rotate the signing secret of <span data-fill="url"></span>?</h2>
-    <p>A new signing secret is created and shown once. The current one keeps signing beside it for ${overlap} (each delivery then carries both signatures), so you can update your receiver without missing a delivery.</p>
-    <p class="form-error" data-dialog-error role="alert" hidden></p>
-    <div class="buttons">
-      <button type="button" class="secondary" data-close>Cancel</button>
-      <button type="submit">Rotate secret</button>
-    </div>
-  </form>
-</dialog>
-<dialog id="webhook-delete-dialog" aria-labelledby="webhook-delete-title">
-  <form method="dialog" novalidate>
-    <h2 id="webhook-delete-title">Delete the endpoint <span data-fill="url"></span>?</h2>
-    <p>This cannot be undone. Deliveries still pending are not sent, and the endpoint's delivery history is deleted with it.</p>
-    <p class="form-error" data-dialog-error role="alert" hidden></p>
-    <div class="buttons">
-      <button type="button" class="secondary" data-close>Cancel</button>
-      <button type="submit" class="danger">Delete endpoint</button>
-    </div>
-  </form>
-</dialog>`;
+    </fieldset>`,
+  confirm: "Save changes",
+})}
+${confirmDialog({
+  name: "webhook-rotate",
+  title: html`Rotate the signing secret of <span data-fill="url"></span>?`,
+  body: html`<p>A new signing secret is created and shown once. The current one keeps signing beside it for ${overlap} (each delivery then carries both signatures), so you can update your receiver without missing a delivery.</p>`,
+  confirm: "Rotate secret",
+})}
+${confirmDialog({
+  name: "webhook-delete",
+  title: html`Delete the endpoint <span data-fill="url"></span>?`,
+  body: html`<p>This cannot be undone. Deliveries still pending are not sent, and the endpoint's delivery history is deleted with it.</p>`,
+  confirm: "Delete endpoint",
+  danger: true,
+})}`;

@@ -9,7 +9,7 @@ import { MAX_ACCESS_TOKEN_TTL, MIN_ACCESS_TOKEN_TTL } from "../clients/registrat
 import { DATA_SCOPES, SCOPE_DESCRIPTIONS } from "../consent/scopes.ts";
 import { WELL_KNOWN_PATHS } from "../oauth/paths.ts";
 import { layout, type Html } from "./layout.ts";
-import { badge, envBadge } from "./components.ts";
+import { badge, confirmDialog, envBadge } from "./components.ts";
 import { type ClientWebhooks, loadClientWebhooks, webhookDialogs, webhooksSection } from "./developers-webhooks.ts";
 import { pagePolicy } from "./security-headers.ts";
 import { requireSession } from "./session.ts";
@@ -157,10 +157,10 @@ function createForm(isAdmin: boolean): Html {
 </form>`;
 }
 
-const dialogs = html`<dialog id="rotate-dialog" aria-labelledby="rotate-title">
-  <form method="dialog" id="rotate-form" novalidate>
-    <h2 id="rotate-title">Rotate the secret of <span data-fill="name"></span>?</h2>
-    <p>A new secret is created and shown once. Update your app with it.</p>
+const dialogs = html`${confirmDialog({
+  name: "rotate",
+  title: html`Rotate the secret of <span data-fill="name"></span>?`,
+  body: html`<p>A new secret is created and shown once. Update your app with it.</p>
     <label for="f-grace">Keep the current secret working for</label>
     <select id="f-grace" name="gracePeriodSeconds" aria-describedby="err-gracePeriodSeconds">
       <option value="0" selected>No time: it stops working now</option>
@@ -168,30 +168,21 @@ const dialogs = html`<dialog id="rotate-dialog" aria-labelledby="rotate-title">
       <option value="86400">1 day</option>
       <option value="604800">7 days</option>
     </select>
-    ${errorSlot("gracePeriodSeconds")}
-    <p class="form-error" data-dialog-error role="alert" hidden></p>
-    <div class="buttons">
-      <button type="button" class="secondary" data-close>Cancel</button>
-      <button type="submit">Rotate secret</button>
-    </div>
-  </form>
-</dialog>
-<dialog id="revoke-dialog" aria-labelledby="revoke-title">
-  <form method="dialog" id="revoke-form" novalidate>
-    <h2 id="revoke-title">Revoke <span data-fill="name"></span>?</h2>
-    <p>This cannot be undone.</p>
+    ${errorSlot("gracePeriodSeconds")}`,
+  confirm: "Rotate secret",
+})}
+${confirmDialog({
+  name: "revoke",
+  title: html`Revoke <span data-fill="name"></span>?`,
+  body: html`<p>This cannot be undone.</p>
     <ul>
       <li>Every user's connection to this app ends; all its access and refresh tokens stop working.</li>
       <li>The client can no longer sign in users or get tokens.</li>
       <li>It stays in this list, marked revoked.</li>
-    </ul>
-    <p class="form-error" data-dialog-error role="alert" hidden></p>
-    <div class="buttons">
-      <button type="button" class="secondary" data-close>Cancel</button>
-      <button type="submit" class="danger">Revoke client</button>
-    </div>
-  </form>
-</dialog>`;
+    </ul>`,
+  confirm: "Revoke client",
+  danger: true,
+})}`;
 
 function developersPage(opts: {
   email: string;
