@@ -13,10 +13,10 @@ const LAYERS = [
   ["consent"], // scopes, grants, connected apps
   ["clients"], // client registration and administration, webhook endpoints included
   ["accounts"], // users, sign-in sessions, passwords, export, deletion
-  ["oauth", "connectors"], // the protocols: our authorization server; scopegate as OAuth client of other providers
+  ["oauth", "connectors"], // the protocols: our authorization server; scopegate as OAuth client of other providers (its two HTTP endpoints are a surface: pages/connector-endpoints.ts)
   ["auth"], // request -> viewer
   ["metrics"],
-  ["graphql", "pages", "mcp", "seed"], // the surfaces
+  ["graphql", "pages", "mcp", "seed"], // the surfaces (pages/ also holds the connector endpoints, whose browser side is pages and whose signed-in check is requireSession)
 ];
 
 const folders = (names) => `^src/(${names.join("|")})/`;

@@ -8,8 +8,9 @@ import { describeUnavailable } from "./db/unavailable.ts";
 import { graphqlErrorBody, graphqlRefusal } from "./graphql/errors.ts";
 import { domainErrorOf, errorPage } from "./pages/errors.ts";
 import { OAuthError, oauthErrorFrom, oauthErrorResponse } from "./oauth/errors.ts";
+import { mcpErrorResponse } from "./mcp/errors.ts";
 import { safeEqual } from "./lib/crypto.ts";
-import { invalidInput } from "./lib/errors.ts";
+import { DomainError, invalidInput } from "./lib/errors.ts";
 import { bearerChallenge, viewerFromBearer, type BearerResult } from "./auth/bearer.ts";
 import { createGraphQLServer } from "./graphql/yoga.ts";
 import { graphiqlAssets } from "./graphql/graphiql.ts";
@@ -19,19 +20,20 @@ import { homePage } from "./pages/home.ts";
 import { connectedAppsPages } from "./pages/connected-apps.ts";
 import { activityPages } from "./pages/activity.ts";
 import { accountSettingsPages } from "./pages/account-settings.ts";
-import { connectionsPages, connectorErrorPage } from "./pages/connections.ts";
+import { connectionsPages } from "./pages/connections.ts";
+import { connectorEndpoints, connectorErrorResponse } from "./pages/connector-endpoints.ts";
 import { pageAssets } from "./pages/assets.ts";
 import { brandAssets } from "./pages/brand.ts";
 import { pagePolicy, pageSecurityHeaders } from "./pages/security-headers.ts";
 import { loadSession } from "./accounts/request-session.ts";
 import { authorizeErrorPage, consentPage } from "./pages/consent.ts";
 import { oauthRoutes } from "./oauth/routes.ts";
-import { connectorRoutes } from "./connectors/routes.ts";
 import { AUTHORIZE_PATH } from "./oauth/authorize/routes.ts";
 import { AllowedOrigins, corsForPublicClients } from "./oauth/cors.ts";
 import { requestMetrics } from "./metrics/middleware.ts";
 import { metricsRoute } from "./metrics/route.ts";
-import { type GraphQLExecutor, mcpRoutes } from "./mcp/routes.ts";
+import { type GraphQLExecutor, MCP_PATH, mcpRoutes } from "./mcp/routes.ts";
+import { CONNECTORS_PREFIX } from "./connectors/providers.ts";
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
@@ -78,7 +80,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.use(pageSecurityHeaders());
 
   // The rest of an oversized body is never read, so the connection cannot be reused.
-  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => tooLarge(c) }));
+  app.use(bodyLimit({ maxSize: 1024 * 1024, onError: (c) => tooLarge(c, deps) }));
   // Likewise a body refused unread (for its content type, say): past a few hundred KB the
   // connection was dropped under the client's next request; this way the client knows.
   app.use(async (c, next) => {
@@ -127,7 +129,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   app.use(AUTHORIZE_PATH, pagePolicy("authorization"));
   app.route("/", oauthRoutes(deps, { consentPage, errorPage: authorizeErrorPage }, origins));
   // scopegate as OAuth client of the providers in CONNECTORS_FILE.
-  app.route("/", connectorRoutes(deps, { errorPage: connectorErrorPage }));
+  app.route("/", connectorEndpoints(deps));
 
   // GraphiQL, when a browser asks /graphql for HTML.
   app.use("/graphql", pagePolicy("graphiql"));
@@ -205,7 +207,14 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   };
   app.route("/", mcpRoutes(deps, executeAsToken));
 
-  app.notFound((c) => c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404));
+  // A page path gets a page; the API keeps its JSON; /mcp and the connector endpoints their own forms.
+  app.notFound((c) => {
+    const surface = surfaceOf(c.req.path);
+    if (surface === "api" || surface === "graphql")
+      return c.json({ error: "not_found", error_description: `No route for ${c.req.method} ${c.req.path}` }, 404);
+    const message = surface === "page" ? "There is no page at this address." : `No route for ${c.req.method} ${c.req.path}.`;
+    return errorAnswer(c, deps, new DomainError("not_found", message));
+  });
 
   // One place where an error that no route answered becomes an answer, in the
   // error form of the surface it reached (issue 11 item 3): GraphQL's on
@@ -216,16 +225,7 @@ export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
     const domain = domainErrorOf(err);
     if (domain?.code === "unavailable") log.warn({ reason: describeUnavailable(err) }, "unavailable");
     else if (!domain) log.error({ err }, "unhandled error");
-    switch (surfaceOf(c.req.path)) {
-      case "graphql": {
-        const answer = graphqlErrorBody(err);
-        return c.json(answer.body, answer.status as 500, answer.headers);
-      }
-      case "api":
-        return oauthErrorResponse(c, oauthErrorFrom(err) ?? new OAuthError("server_error", "Something went wrong on our side.", 500));
-      case "page":
-        return errorPage(c, err);
-    }
+    return errorAnswer(c, deps, err);
   });
 
   return app;
@@ -247,24 +247,44 @@ function graphqlRateLimited(c: Context<AppEnv>, retryAfterSeconds: number, who: 
   );
 }
 
-/** 413 for a body over the limit, in the error form of the surface it was sent to; the connection closes. */
-function tooLarge(c: Context<AppEnv>): Response | Promise<Response> {
-  c.header("Connection", "close");
-  const message = "The request body is over 1 MiB.";
+/** An error as the answer of the surface its path belongs to, through that surface's one mapping. */
+function errorAnswer(c: Context<AppEnv>, deps: AppDeps, err: unknown): Response | Promise<Response> {
   switch (surfaceOf(c.req.path)) {
-    case "graphql":
-      return graphqlRefusal(c.req.header("accept"), 413, "REQUEST_TOO_LARGE", message, { Connection: "close" });
+    case "graphql": {
+      const answer = graphqlErrorBody(err);
+      return c.json(answer.body, answer.status as 500, answer.headers);
+    }
     case "api":
-      return c.json({ error: "request_too_large", error_description: message }, 413);
+      return oauthErrorResponse(c, oauthErrorFrom(err) ?? new OAuthError("server_error", "Something went wrong on our side.", 500));
+    case "mcp":
+      return mcpErrorResponse(c, err);
+    case "connector":
+      return connectorErrorResponse(c, deps, err);
     case "page":
-      return errorPage(c, invalidInput(undefined, message), 413);
+      return errorPage(c, err);
   }
 }
 
-/** Which error form a path answers in: the API's (JSON) or a page's (HTML; the authorization endpoint is a page). */
-function surfaceOf(path: string): "graphql" | "api" | "page" {
+/** 413 for a body over the limit, in the error form of the surface it was sent to; the connection closes. */
+function tooLarge(c: Context<AppEnv>, deps: AppDeps): Response | Promise<Response> {
+  c.header("Connection", "close");
+  const message = "The request body is over 1 MiB.";
+  // GraphQL's in the media type the client accepts (GraphQL over HTTP), as its other refusals before execution.
+  if (surfaceOf(c.req.path) === "graphql")
+    return graphqlRefusal(c.req.header("accept"), 413, "REQUEST_TOO_LARGE", message, { Connection: "close" });
+  return errorAnswer(c, deps, new DomainError("too_large", message));
+}
+
+/**
+ * Which error form a path answers in: GraphQL's, the API's (RFC 6749 JSON),
+ * the MCP endpoint's (JSON-RPC), the connector endpoints' ({"detail"}, or a
+ * page for a browser), or a page's (HTML; the authorization endpoint is a page).
+ */
+function surfaceOf(path: string): "graphql" | "api" | "mcp" | "connector" | "page" {
   if (path === "/graphql") return "graphql";
+  if (path === MCP_PATH) return "mcp";
   if (path === AUTHORIZE_PATH) return "page";
+  if (path.startsWith(`${CONNECTORS_PREFIX}/`)) return "connector";
   if (path.startsWith("/v1/") || path.startsWith("/.well-known/") || path === "/metrics" || path === "/healthz") return "api";
   return "page";
 }

@@ -1,6 +1,7 @@
 import { InvalidTokenError } from "../oauth/issued-tokens.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
+import { DEFAULT_RESOURCE, type ResourceName } from "../oauth/resources.ts";
 import type { AccessTokenChecker } from "../oauth/access-tokens.ts";
 import type { Viewer } from "./viewer.ts";
 
@@ -45,11 +46,19 @@ export async function viewerFromBearer(
   }
 }
 
-/** The WWW-Authenticate value for /graphql (RFC 6750 §3, RFC 9728 §5.1). */
-export function bearerChallenge(issuer: string, error?: { code: string; description?: string; scope?: string }): string {
+/**
+ * The WWW-Authenticate value of a protected resource (RFC 6750 §3, RFC 9728
+ * §5.1): /graphql by default, /mcp for the MCP endpoint. The one builder of
+ * Bearer challenges for the resources, so they escape and name their metadata alike.
+ */
+export function bearerChallenge(
+  issuer: string,
+  error?: { code: string; description?: string; scope?: string },
+  resource: ResourceName = DEFAULT_RESOURCE,
+): string {
   return wwwAuthenticate("Bearer", {
     realm: "scopegate",
-    resource_metadata: protectedResourceMetadataUrl(issuer, "graphql"),
+    resource_metadata: protectedResourceMetadataUrl(issuer, resource),
     error: error?.code,
     error_description: error?.description || undefined,
     scope: error?.scope || undefined,

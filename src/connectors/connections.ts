@@ -5,7 +5,7 @@ import { DomainError, notFound } from "../lib/errors.ts";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
 import type { Logger } from "../lib/log.ts";
 import { KEY_ENCRYPTION_LABEL, sealContext } from "./flow.ts";
-import { type ProviderClient, ProviderError } from "./provider-client.ts";
+import type { ProviderClient } from "./provider-client.ts";
 
 /**
  * Users' connections to providers, for the importers to come and for the
@@ -111,7 +111,7 @@ async function refreshRow(db: DbTx, connectors: Connectors, client: ProviderClie
     tokens = await client.refresh(refreshToken);
   } catch (err) {
     // Only a refusal means the grant is gone; a provider that is down may answer later.
-    if (err instanceof ProviderError && err.kind === "refused") {
+    if (err instanceof DomainError && err.reason === "provider_refused") {
       await markNeedsReconnect(db, row, client, err.message);
       return { kind: "reconnect" };
     }

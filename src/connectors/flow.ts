@@ -2,6 +2,7 @@ import * as oauth from "oauth4webapi";
 import { recordAudit } from "../audit/audit.ts";
 import type { Db } from "../db/index.ts";
 import { randomToken, safeEqual, sha256 } from "../lib/crypto.ts";
+import { DomainError, invalidInput } from "../lib/errors.ts";
 import type { KeyEncryption } from "../lib/key-encryption.ts";
 import { CONNECTOR_STATE_TTL_MS } from "../lib/lifetimes.ts";
 import type { ProviderClient } from "./provider-client.ts";
@@ -10,6 +11,9 @@ import type { ProviderClient } from "./provider-client.ts";
  * Connecting a user's account at a provider: start() makes a one-time `state`
  * bound to the user and to the browser (a cookie), and the authorization URL;
  * complete() checks the callback against it and stores the tokens sealed.
+ * A flow that cannot go on throws a DomainError, and nothing is stored:
+ * invalid_input (start again), forbidden (not this browser or account), or a
+ * provider's failure (provider-client.ts providerError).
  */
 
 export const KEY_ENCRYPTION_LABEL = "connectors";
@@ -22,17 +26,6 @@ export interface ConnectionTags {
   spaceId?: string | null;
   connectorId?: string | null;
   tenantId?: string | null;
-}
-
-/** A callback that cannot complete; `status` is what the endpoint answers. Nothing was stored. */
-export class ConnectFlowError extends Error {
-  constructor(
-    readonly status: 400 | 403 | 502,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ConnectFlowError";
-  }
 }
 
 export const sealContext = (userId: string, provider: string) => `${userId}:${provider}`;
@@ -101,15 +94,15 @@ export async function completeConnection(
   const now = input.now ?? new Date();
   const stateHash = sha256(input.state);
   const row = await db.connectorState.findUnique({ where: { stateHash } });
-  const unknown = () => new ConnectFlowError(400, "This connection request is unknown or was already used. Start connecting again.");
+  const unknown = () => invalidInput("state", "This connection request is unknown or was already used. Start connecting again.");
   if (!row || row.provider !== client.provider.slug) throw unknown();
   if (row.usedAt) throw unknown();
-  if (row.expiresAt <= now) throw new ConnectFlowError(400, "This connection request has expired. Start connecting again.");
+  if (row.expiresAt <= now) throw invalidInput("state", "This connection request has expired. Start connecting again.");
   if (!input.browserToken || !safeEqual(sha256(input.browserToken), row.browserHash)) {
-    throw new ConnectFlowError(403, "This connection must be completed in the browser that started it.");
+    throw new DomainError("forbidden", "This connection must be completed in the browser that started it.");
   }
   if (input.sessionUserId && input.sessionUserId !== row.userId) {
-    throw new ConnectFlowError(403, "This connection was started by another account.");
+    throw new DomainError("forbidden", "This connection was started by another account.");
   }
   // One-time: whoever marks it used first goes on.
   const { count } = await db.connectorState.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: now } });

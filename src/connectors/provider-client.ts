@@ -1,4 +1,5 @@
 import * as oauth from "oauth4webapi";
+import { DomainError } from "../lib/errors.ts";
 import type { ConnectorProvider } from "./providers.ts";
 
 /**
@@ -6,31 +7,28 @@ import type { ConnectorProvider } from "./providers.ts";
  * Connect, then RFC 8414), the authorization URL, the code exchange with PKCE
  * (and the id_token's checks when the provider sends one), refresh and RFC 7009
  * revocation. Every request has a timeout; every failure becomes a
- * ProviderError that says which side was at fault.
+ * DomainError (providerError) that says which side was at fault.
  */
 
 const REQUEST_TIMEOUT_MS = 10_000;
 /** How long discovered metadata is used before it is fetched again. */
 const METADATA_TTL_MS = 3_600_000;
 
-export type ProviderErrorKind =
-  /** the provider did not answer, or not in time */
-  | "unavailable"
-  /** it answered something that is not a valid OAuth answer */
-  | "invalid_response"
-  /** it answered with an OAuth error (the user denied, the grant is gone, ...) */
-  | "refused";
+/**
+ * Why a request to a provider failed, as the DomainError's `reason`: the
+ * caller of a refresh must tell a refusal (the grant is gone) from a provider
+ * that is down (it may answer later). The surfaces answer by the code alone.
+ */
+export type ProviderFailure =
+  /** it answered with an OAuth error (the user denied, the grant is gone, ...): invalid_input */
+  | "provider_refused"
+  /** it did not answer, or not in time: upstream */
+  | "provider_unavailable"
+  /** it answered something that is not a valid OAuth answer: upstream */
+  | "provider_invalid_response";
 
-export class ProviderError extends Error {
-  constructor(
-    readonly kind: ProviderErrorKind,
-    message: string,
-    /** the provider's OAuth error code, for "refused" */
-    readonly code?: string,
-  ) {
-    super(message);
-    this.name = "ProviderError";
-  }
+export function providerError(reason: ProviderFailure, message: string): DomainError {
+  return new DomainError(reason === "provider_refused" ? "invalid_input" : "upstream", message, undefined, reason);
 }
 
 export interface ProviderTokens {
@@ -74,7 +72,7 @@ export class ProviderClient {
         const res = await oauth.discoveryRequest(issuer, { ...this.options(), algorithm });
         const as = await oauth.processDiscoveryResponse(issuer, res);
         if (!as.authorization_endpoint || !as.token_endpoint) {
-          throw new ProviderError("invalid_response", `${this.provider.name}'s metadata names no authorization or token endpoint.`);
+          throw providerError("provider_invalid_response", `${this.provider.name}'s metadata names no authorization or token endpoint.`);
         }
         this.metadata = { as, at: Date.now() };
         return as;
@@ -112,11 +110,7 @@ export class ProviderClient {
     } catch (err) {
       if (err instanceof oauth.AuthorizationResponseError) {
         const description = err.error_description ? `: ${err.error_description}` : "";
-        throw new ProviderError(
-          "refused",
-          `${this.provider.name} did not authorize the connection (${err.error}${description}).`,
-          err.error,
-        );
+        throw providerError("provider_refused", `${this.provider.name} did not authorize the connection (${err.error}${description}).`);
       }
       throw this.wrap(err, "callback");
     }
@@ -181,24 +175,24 @@ export class ProviderClient {
   }
 
   /** What went wrong, in words that name the provider and the step, never a token. */
-  private wrap(err: unknown, step: string): ProviderError {
+  private wrap(err: unknown, step: string): DomainError {
     const name = this.provider.name;
-    if (err instanceof ProviderError) return err;
+    if (err instanceof DomainError) return err;
     if (err instanceof oauth.ResponseBodyError) {
       const description = err.error_description ? `: ${err.error_description}` : "";
-      return new ProviderError("refused", `${name} refused the ${step} (${err.error}${description}).`, err.error);
+      return providerError("provider_refused", `${name} refused the ${step} (${err.error}${description}).`);
     }
     if (err instanceof oauth.WWWAuthenticateChallengeError) {
-      return new ProviderError("refused", `${name} refused the ${step} (HTTP ${err.status}).`, "invalid_client");
+      return providerError("provider_refused", `${name} refused the ${step} (HTTP ${err.status}).`);
     }
     if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-      return new ProviderError("invalid_response", `${name} gave an invalid answer during the ${step}: ${err.message}`);
+      return providerError("provider_invalid_response", `${name} gave an invalid answer during the ${step}: ${err.message}`);
     }
     const e = err as { name?: string; cause?: { code?: string } };
     const why =
       e?.name === "TimeoutError" || e?.name === "AbortError"
         ? "did not answer in time"
         : `could not be reached${e?.cause?.code ? ` (${e.cause.code})` : ""}`;
-    return new ProviderError("unavailable", `${name} ${why} during the ${step}.`);
+    return providerError("provider_unavailable", `${name} ${why} during the ${step}.`);
   }
 }

@@ -8,6 +8,9 @@ import { z } from "zod";
  * is built in: endpoints come from the issuer's discovery document.
  */
 
+/** Where the connector endpoints are (src/pages/connector-endpoints.ts): {prefix}/{slug}/authorize and .../callback. */
+export const CONNECTORS_PREFIX = "/v1/connectors/oauth";
+
 export interface ConnectorProvider {
   /** in the paths: /v1/connectors/oauth/{slug}/... */
   slug: string;
@@ -124,7 +127,7 @@ export function parseConnectors(json: unknown, issuer: string, source = "connect
       ...(p.clientSecret ? { clientSecret: p.clientSecret } : {}),
       tokenEndpointAuthMethod: p.tokenEndpointAuthMethod ?? (p.clientSecret ? "client_secret_basic" : "none"),
       scopes: p.scopes,
-      redirectUri: p.redirectUri ?? `${issuer}/v1/connectors/oauth/${p.slug}/callback`,
+      redirectUri: p.redirectUri ?? `${issuer}${CONNECTORS_PREFIX}/${p.slug}/callback`,
       allowInsecureLoopback: p.allowInsecureLoopback && isLoopbackHttp(p.issuer),
     };
   });

@@ -8,7 +8,10 @@ import type { Logger } from "../lib/log.ts";
 const GRAPHQL_CODES: Record<DomainErrorCode, string> = {
   invalid_input: "BAD_USER_INPUT",
   not_found: "NOT_FOUND",
+  forbidden: "FORBIDDEN",
+  too_large: "REQUEST_TOO_LARGE",
   unavailable: "SERVICE_UNAVAILABLE",
+  upstream: "BAD_GATEWAY",
 };
 
 /**
@@ -54,7 +57,14 @@ function located(error: unknown) {
 }
 
 /** HTTP status of a GraphQL answer that carries only this error (an error outside execution). */
-const GRAPHQL_STATUS: Record<string, number> = { BAD_USER_INPUT: 400, NOT_FOUND: 404, SERVICE_UNAVAILABLE: 503 };
+const GRAPHQL_STATUS: Record<string, number> = {
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  FORBIDDEN: 403,
+  REQUEST_TOO_LARGE: 413,
+  SERVICE_UNAVAILABLE: 503,
+  BAD_GATEWAY: 502,
+};
 
 /**
  * An error raised on /graphql before Yoga answered (the bearer check, the body

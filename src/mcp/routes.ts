@@ -1,12 +1,12 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { Hono } from "hono";
-import { viewerFromBearer } from "../auth/bearer.ts";
+import { bearerChallenge, viewerFromBearer } from "../auth/bearer.ts";
 import type { Viewer } from "../auth/viewer.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
-import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
-import { protectedResourceMetadataUrl } from "../oauth/discovery.ts";
+import { bearerTokenOf } from "../lib/www-authenticate.ts";
 import { RESOURCE_PATHS, resourceUrl } from "../oauth/resources.ts";
+import { JSON_RPC, jsonRpcErrorResponse } from "./errors.ts";
 import { findTool, MCP_TOOLS, type McpTool } from "./tools.ts";
 
 /**
@@ -31,10 +31,6 @@ export type GraphQLExecutor = (
 ) => Promise<{ data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
 
 type TokenViewer = Extract<Viewer, { kind: "token" }>;
-
-function jsonRpcError(id: unknown, code: number, message: string) {
-  return { jsonrpc: "2.0", id: id ?? null, error: { code, message } };
-}
 
 /** The scopes a tool needs that the token does not carry. */
 function missingScopes(tool: McpTool, viewer: TokenViewer): string[] {
@@ -79,18 +75,11 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
   const issuer = deps.config.issuer;
   const ourOrigin = new URL(issuer).origin;
   const audience = resourceUrl(issuer, "mcp");
-  const challenge = (error?: { code: string; description?: string; scope?: string }) =>
-    wwwAuthenticate("Bearer", {
-      realm: "scopegate",
-      resource_metadata: protectedResourceMetadataUrl(issuer, "mcp"),
-      error: error?.code,
-      error_description: error?.description || undefined,
-      scope: error?.scope || undefined,
-    });
+  const challenge = (error?: { code: string; description?: string; scope?: string }) => bearerChallenge(issuer, error, "mcp");
 
   // Stateless: no server-to-client stream, no session to delete.
   app.on(["GET", "DELETE"], MCP_PATH, (c) =>
-    c.json(jsonRpcError(null, -32000, "Method not allowed: POST JSON-RPC messages."), 405, { Allow: "POST" }),
+    jsonRpcErrorResponse(c, 405, JSON_RPC.serverError, "Method not allowed: POST JSON-RPC messages.", { Allow: "POST" }),
   );
 
   app.post(MCP_PATH, async (c) => {
@@ -98,13 +87,13 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
     // A page on another site that a browser lets reach us (DNS rebinding): refused before anything else.
     const origin = c.req.header("origin");
     if (origin && origin !== ourOrigin)
-      return c.json(jsonRpcError(null, -32000, "Forbidden: this Origin may not call the MCP endpoint."), 403);
+      return jsonRpcErrorResponse(c, 403, JSON_RPC.serverError, "Forbidden: this Origin may not call the MCP endpoint.");
 
     const bearer = await viewerFromBearer(deps, c.req.header("authorization"), audience);
     if (bearer.kind !== "ok") {
       c.set("refusal", "invalid_token");
       const message = bearer.kind === "none" ? "an access token for this MCP server is required." : bearer.description;
-      return c.json(jsonRpcError(null, -32001, `Unauthorized: ${message}`), 401, {
+      return jsonRpcErrorResponse(c, 401, JSON_RPC.unauthorized, `Unauthorized: ${message}`, {
         "WWW-Authenticate": challenge(bearer.kind === "none" ? undefined : { code: "invalid_token", description: bearer.description }),
       });
     }
@@ -113,13 +102,15 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
     // The same per-grant budget as /graphql: the tools are GraphQL operations.
     const wait = deps.rateLimits.graphqlPerToken.take(viewer.grantId ?? `client:${viewer.clientRowId}`);
     if (wait)
-      return c.json(jsonRpcError(null, -32000, `Too many requests; retry in ${wait} seconds.`), 429, { "Retry-After": String(wait) });
+      return jsonRpcErrorResponse(c, 429, JSON_RPC.serverError, `Too many requests; retry in ${wait} seconds.`, {
+        "Retry-After": String(wait),
+      });
 
     let body: unknown;
     try {
       body = await c.req.json();
     } catch {
-      return c.json(jsonRpcError(null, -32700, "Parse error: the body is not JSON."), 400);
+      return jsonRpcErrorResponse(c, 400, JSON_RPC.parseError, "Parse error: the body is not JSON.");
     }
     // Step-up (MCP authorization, scope challenge): a tool call beyond the token's scopes is 403, naming what to ask for.
     for (const message of Array.isArray(body) ? body : [body]) {
@@ -131,13 +122,20 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
       if (missing.length) {
         c.set("refusal", "insufficient_scope");
         const scope = [...new Set([...viewer.scopes, ...missing])].join(" ");
-        return c.json(jsonRpcError(msg.id, -32003, `Forbidden: the tool ${tool.name} needs the scope ${missing.join(" ")}.`), 403, {
-          "WWW-Authenticate": challenge({
-            code: "insufficient_scope",
-            description: `The tool ${tool.name} needs ${missing.join(" ")}.`,
-            scope,
-          }),
-        });
+        return jsonRpcErrorResponse(
+          c,
+          403,
+          JSON_RPC.forbidden,
+          `Forbidden: the tool ${tool.name} needs the scope ${missing.join(" ")}.`,
+          {
+            "WWW-Authenticate": challenge({
+              code: "insufficient_scope",
+              description: `The tool ${tool.name} needs ${missing.join(" ")}.`,
+              scope,
+            }),
+          },
+          msg.id,
+        );
       }
     }
 

@@ -2,7 +2,7 @@ import type { Context, Handler } from "hono";
 import type { AppEnv } from "../request-env.ts";
 import { wwwAuthenticate } from "../lib/www-authenticate.ts";
 import { asUnavailable, describeUnavailable } from "../db/unavailable.ts";
-import { DomainError } from "../lib/errors.ts";
+import { DomainError, type DomainErrorCode } from "../lib/errors.ts";
 
 export type OAuthErrorCode =
   | "invalid_request"
@@ -26,7 +26,9 @@ export type OAuthErrorCode =
   /** RFC 7591 §3.2.2: client registration refusals */
   | "invalid_redirect_uri"
   | "invalid_client_metadata"
-  | "too_many_requests";
+  | "too_many_requests"
+  /** a body over the HTTP layer's limit (413); like too_many_requests, not RFC 6749's */
+  | "request_too_large";
 
 /** An RFC 6749 error: `error` and a human-readable `error_description`. */
 export class OAuthError extends Error {
@@ -75,29 +77,56 @@ export function invalidClient(description: string, usedBasic: boolean): OAuthErr
   );
 }
 
+/** An endpoint's own codes for input it refuses, by the field at fault (RFC 7591 registration's, say). */
+export interface OAuthErrorCodes {
+  byField?: Record<string, OAuthErrorCode>;
+  otherwise: OAuthErrorCode;
+}
+
+/** A DomainError's code as an RFC 6749 error and its status (unavailable is handled first, with Retry-After). */
+const OAUTH_ERRORS: Record<DomainErrorCode, [OAuthErrorCode, number]> = {
+  invalid_input: ["invalid_request", 400],
+  not_found: ["invalid_request", 404],
+  forbidden: ["access_denied", 403],
+  too_large: ["request_too_large", 413],
+  unavailable: ["temporarily_unavailable", 503],
+  upstream: ["server_error", 502],
+};
+
 /**
  * The one mapping of errors to RFC 6749 error answers: an OAuthError as it is;
- * a DomainError as invalid_request (its message the description), or, when
- * the server is unavailable (a saturated database counts), 503
- * temporarily_unavailable with Retry-After, never 500. Null for anything else.
+ * a DomainError by its code (OAUTH_ERRORS; invalid_request for input, its
+ * message the description), or, when the server is unavailable (a saturated
+ * database counts), 503 temporarily_unavailable with Retry-After, never 500.
+ * Null for anything else. An endpoint whose specification names other codes
+ * for input refusals (RFC 7591 registration) passes them as `inputCodes`, by
+ * the field at fault; the rest of the mapping is the same.
  */
-export function oauthErrorFrom(err: unknown): OAuthError | null {
+export function oauthErrorFrom(err: unknown, inputCodes?: OAuthErrorCodes): OAuthError | null {
   if (err instanceof OAuthError) return err;
   const unavailable = asUnavailable(err);
   if (unavailable) {
     return new OAuthError("temporarily_unavailable", unavailable.message, 503, { "Retry-After": String(unavailable.retryAfterSeconds) });
   }
-  if (err instanceof DomainError) return new OAuthError("invalid_request", err.message, err.code === "not_found" ? 404 : 400);
-  return null;
+  if (!(err instanceof DomainError)) return null;
+  if (err.code === "invalid_input" && inputCodes) {
+    return new OAuthError((err.field && inputCodes.byField?.[err.field]) || inputCodes.otherwise, err.message, 400);
+  }
+  const [error, status] = OAUTH_ERRORS[err.code];
+  return new OAuthError(error, err.message, status);
 }
 
-/** A POST endpoint whose refusals are OAuthErrors: they become RFC 6749 JSON answers; anything else propagates. */
-export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>): Handler<AppEnv> {
+/**
+ * An endpoint whose refusals are OAuthErrors or DomainErrors: they become RFC
+ * 6749 JSON answers through oauthErrorFrom (with the endpoint's own codes for
+ * input, when it has them); anything else propagates.
+ */
+export function oauthEndpoint(handler: (c: Context<AppEnv>) => Promise<Response>, inputCodes?: OAuthErrorCodes): Handler<AppEnv> {
   return async (c) => {
     try {
       return await handler(c);
     } catch (err) {
-      const refusal = oauthErrorFrom(err);
+      const refusal = oauthErrorFrom(err, inputCodes);
       if (!refusal) throw err;
       if (refusal.error === "temporarily_unavailable") c.get("log")?.warn({ reason: describeUnavailable(err) }, "unavailable");
       c.set("refusal", refusal.error);

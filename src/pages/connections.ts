@@ -2,15 +2,14 @@ import { Hono } from "hono";
 import { html } from "hono/html";
 import type { SignInSession } from "../accounts/sessions.ts";
 import { disconnectProvider, listConnections } from "../connectors/connections.ts";
-import type { ConnectorProvider } from "../connectors/providers.ts";
-import { CONNECTIONS_PAGE, CONNECTORS_PREFIX } from "../connectors/routes.ts";
+import { type ConnectorProvider, CONNECTORS_PREFIX } from "../connectors/providers.ts";
 import type { AppDeps, AppEnv } from "../context.ts";
 import type { ProviderConnection } from "../generated/prisma/client.ts";
 import { accountLayout, flash, when } from "./account-ui.ts";
 import { appMark, badge } from "./components.ts";
 import { domainErrorOf } from "./errors.ts";
 import { checkedForm } from "./forms.ts";
-import { layout, type Html } from "./layout.ts";
+import type { Html } from "./layout.ts";
 import { requireSession } from "./session.ts";
 
 /**
@@ -19,6 +18,8 @@ import { requireSession } from "./session.ts";
  * plain link to the connector's authorize endpoint, which comes back here) and
  * Disconnect (a form; the same service function as the GraphQL mutation).
  */
+
+export const CONNECTIONS_PAGE = "/account/connections";
 
 /** A provider's slug, as CONNECTORS_FILE allows it (src/connectors/providers.ts). */
 const SLUG = /^[a-z0-9][a-z0-9-]{0,39}$/;
@@ -117,20 +118,6 @@ ${
 ${list.map((r) => providerCard(r, session.csrfToken))}
 </div>`,
   });
-}
-
-/**
- * The connector endpoints' error page for a browser (src/connectors/routes.ts
- * ConnectorViews): what went wrong, and the way back to this page.
- */
-export function connectorErrorPage(p: { title: string; message: string; session: SignInSession | null }): Html {
-  const body = html`<div class="card">
-<h1>${p.title}</h1>
-<p class="form-error" role="alert">${p.message}</p>
-<p class="muted">Nothing was connected.</p>
-<p><a href="${p.session ? CONNECTIONS_PAGE : "/"}">${p.session ? "Back to linked accounts" : "Back to scopegate"}</a></p>
-</div>`;
-  return p.session ? accountLayout({ title: p.title, session: p.session, tab: "connections", body }) : layout({ title: p.title, body });
 }
 
 export function connectionsPages(deps: AppDeps): Hono<AppEnv> {

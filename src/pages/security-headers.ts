@@ -84,6 +84,12 @@ export const PAGE_POLICIES = {
     referrerPolicy: "no-referrer",
     crossOriginOpenerPolicy: false,
   },
+
+  /** The connector callback's pages (its errors): its URL carries the provider's authorization code. no-referrer, nothing else. */
+  connectorCallback: {
+    ...STRICT,
+    referrerPolicy: "no-referrer",
+  },
 } satisfies Record<string, SecureHeadersOptions>;
 
 export type PagePolicy = keyof typeof PAGE_POLICIES;

@@ -15,7 +15,10 @@ export type SignedInEnv = AppEnv & { Variables: { accountSession: SignInSession 
  * that comes back here (for a form post, to `formsReturnTo`, the page that
  * holds the form, since a post cannot be replayed by a redirect).
  */
-export function requireSession(deps: AppDeps, opts: { formsReturnTo?: string } = {}): MiddlewareHandler<SignedInEnv> {
+export function requireSession<E extends SignedInEnv = SignedInEnv>(
+  deps: AppDeps,
+  opts: { formsReturnTo?: string } = {},
+): MiddlewareHandler<E> {
   return async (c, next) => {
     const session = await loadSession(c, deps);
     if (session) {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accessTokenFor, type Connectors, ReconnectNeededError, resealConnectorSecrets } from "../../src/connectors/connections.ts";
 import { ProviderClient } from "../../src/connectors/provider-client.ts";
-import { browserCookieName } from "../../src/connectors/routes.ts";
+import { browserCookieName } from "../../src/pages/connector-endpoints.ts";
 import type { ConnectorProvider } from "../../src/connectors/providers.ts";
 import { KeyEncryption } from "../../src/lib/key-encryption.ts";
 import type { WebClient } from "../helpers/http.ts";

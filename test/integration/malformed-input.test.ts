@@ -131,12 +131,53 @@ describe("refusals at the door", () => {
       status: 400,
       body: { errors: [{ message: "NUL characters are not allowed in requests.", extensions: { code: "BAD_USER_INPUT" } }] },
     });
+    // An MCP client reads a JSON-RPC error object (as the SDK's transport answers), never an HTML page.
+    const mcp = await fetch(`${server.url}/mcp`, {
+      method: "POST",
+      headers: { ...JSON_CT, accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "a\u0000b" } }),
+    });
+    expect({ status: mcp.status, type: mcp.headers.get("content-type"), body: await mcp.json() }).toEqual({
+      status: 400,
+      type: expect.stringMatching(/^application\/json/),
+      body: { jsonrpc: "2.0", error: { code: -32600, message: "NUL characters are not allowed in requests." }, id: null },
+    });
+    // The connector endpoints: their own {"detail"} form.
+    const connector = await fetch(`${server.url}/v1/connectors/oauth/acme/callback?state=%00`, { headers: { accept: "application/json" } });
+    expect({ status: connector.status, body: await connector.json() }).toEqual({
+      status: 400,
+      body: { detail: "NUL characters are not allowed in requests." },
+    });
+  });
+
+  it("a path with no route: a page for a page path, JSON for the API, each endpoint's own form for /mcp and the connectors", async () => {
+    const page = await fetch(`${server.url}/account/nope`, { headers: { accept: "text/html" } });
+    expect({ status: page.status, type: page.headers.get("content-type") }).toEqual({
+      status: 404,
+      type: expect.stringMatching(/^text\/html/),
+    });
+    expect(await page.text()).toContain("There is no page at this address.");
+    const api = await fetch(`${server.url}/v1/oauth/nope`, { headers: { accept: "text/html" } });
+    expect({ status: api.status, body: await api.json() }).toEqual({
+      status: 404,
+      body: { error: "not_found", error_description: "No route for GET /v1/oauth/nope" },
+    });
+    const mcp = await fetch(`${server.url}/mcp`, { method: "PUT", headers: JSON_CT, body: "{}" });
+    expect({ status: mcp.status, body: await mcp.json() }).toEqual({
+      status: 404,
+      body: { jsonrpc: "2.0", error: { code: -32000, message: "No route for PUT /mcp." }, id: null },
+    });
+    const connector = await fetch(`${server.url}/v1/connectors/oauth/acme/nope`, { headers: { accept: "application/json" } });
+    expect({ status: connector.status, body: await connector.json() }).toEqual({
+      status: 404,
+      body: { detail: "No route for GET /v1/connectors/oauth/acme/nope." },
+    });
   });
 
   it("a body over 1 MiB is 413 in the form of the surface it was sent to, and closes the connection", async () => {
     const body = `a=${"x".repeat(1024 * 1024)}`;
     const answers: Record<string, { status: number; type: string | null; connection: string | null; text: string }> = {};
-    for (const path of ["/login", "/v1/oauth/authorize", "/v1/oauth/token", "/graphql"]) {
+    for (const path of ["/login", "/v1/oauth/authorize", "/v1/oauth/token", "/graphql", "/mcp"]) {
       const res = await fetch(`${server.url}${path}`, { method: "POST", headers: FORM, body });
       answers[path] = {
         status: res.status,
@@ -156,6 +197,11 @@ describe("refusals at the door", () => {
     });
     expect(JSON.parse(answers["/graphql"]!.text)).toEqual({
       errors: [{ message: "The request body is over 1 MiB.", extensions: { code: "REQUEST_TOO_LARGE" } }],
+    });
+    expect(JSON.parse(answers["/mcp"]!.text)).toEqual({
+      jsonrpc: "2.0",
+      error: { code: -32000, message: "The request body is over 1 MiB." },
+      id: null,
     });
   });
 

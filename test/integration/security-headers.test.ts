@@ -46,6 +46,13 @@ const ADDITIONS: Record<string, "scripts" | "graphiql" | "authorization"> = {
   "/signup": "authorization",
 };
 
+/** The connector callback's pages: their URL carries the provider's authorization code. */
+const CONNECTOR_CALLBACK = /^\/v1\/connectors\/oauth\/[^/]+\/callback$/;
+
+function additionOf(path: string): (typeof ADDITIONS)[string] | "connectorCallback" | undefined {
+  return ADDITIONS[path] ?? (CONNECTOR_CALLBACK.test(path) ? "connectorCallback" : undefined);
+}
+
 function directives(csp: string | null): Record<string, string[]> {
   if (!csp) return {};
   return Object.fromEntries(
@@ -67,7 +74,7 @@ interface Answer {
 /** The headers every HTML answer must carry, with its page's named addition. */
 function expectPageHeaders({ what, path, res, body }: Answer) {
   const h = res.headers;
-  const addition = ADDITIONS[path];
+  const addition = additionOf(path);
   const csp = directives(h.get("content-security-policy"));
   expect(csp["frame-ancestors"], what).toEqual(["'none'"]);
   expect(csp["default-src"], what).toEqual(["'none'"]);
@@ -75,7 +82,9 @@ function expectPageHeaders({ what, path, res, body }: Answer) {
   expect(h.get("x-frame-options"), what).toBe("DENY");
   expect(h.get("x-content-type-options"), what).toBe("nosniff");
   expect(h.get("cache-control"), what).toBe("no-store");
-  expect(h.get("referrer-policy"), what).toBe(addition === "authorization" ? "no-referrer" : "same-origin");
+  expect(h.get("referrer-policy"), what).toBe(
+    addition === "authorization" || addition === "connectorCallback" ? "no-referrer" : "same-origin",
+  );
   // Scripts only where named, from our origin only, never inline or eval.
   expect(csp["script-src"], what).toEqual(addition === "scripts" || addition === "graphiql" ? ["'self'"] : undefined);
   expect(csp["style-src"], what).toEqual(addition === "graphiql" ? ["'self'", "'unsafe-inline'"] : ["'self'"]);
@@ -165,6 +174,9 @@ describe("security headers", () => {
       "403 POST /account/delete",
       `403 POST /account/apps/${SOME_ID}/revoke`,
       `403 POST /account/apps/${SOME_ID}/scopes`,
+      // An unknown path is a page too; the connector callback's page is no-referrer.
+      "404 GET /no-such-page",
+      `404 GET /v1/connectors/oauth/${SOME_ID}/callback`,
     ]) {
       expect(pages, expected).toContain(expected);
     }
