@@ -49,7 +49,7 @@ export interface AppHooks {
 
 export function createApp(deps: AppDeps, hooks: AppHooks = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const yoga = createGraphQLServer(deps.logger, deps.metrics);
+  const yoga = createGraphQLServer(deps.logger, deps.metrics, deps.rateLimits);
   /** What a GraphQL operation made with an access token runs with (on /graphql and as an MCP tool): reads are audited. */
   const tokenContext = (viewer: Extract<Viewer, { kind: "token" }>) => ({
     viewer,

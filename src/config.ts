@@ -268,19 +268,20 @@ const envSchema = z.object({
     DEFAULT_HOT_PATH_LIMITS.tokenPerClient,
     " of requests per minute",
   ),
+  // Cost units per minute (each GraphQL request spends its query's cost, at least 50); 0 turns the limit off.
   GRAPHQL_RATE_LIMIT_PER_TOKEN: wholeNumber(
     "GRAPHQL_RATE_LIMIT_PER_TOKEN",
     0,
     1_000_000_000,
     DEFAULT_HOT_PATH_LIMITS.graphqlPerToken,
-    " of requests per minute",
+    " of cost units per minute",
   ),
   GRAPHQL_RATE_LIMIT_PER_SESSION: wholeNumber(
     "GRAPHQL_RATE_LIMIT_PER_SESSION",
     0,
     1_000_000_000,
     DEFAULT_HOT_PATH_LIMITS.graphqlPerSession,
-    " of requests per minute",
+    " of cost units per minute",
   ),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   KEY_ENCRYPTION_SECRET: keySecret("KEY_ENCRYPTION_SECRET"),

@@ -5,14 +5,15 @@ import type { Sql } from "./index.ts";
 /**
  * The hot paths' rate limits (issue 12 item 2), each counted in memory by a
  * WindowLimiter and summed over instances in RateLimitWindow by
- * RateLimitSync. Requests per minute; 0 turns a limit off.
+ * RateLimitSync. Per minute: requests at the token endpoint, cost units for
+ * GraphQL (each request spends its query's cost); 0 turns a limit off.
  */
 export interface HotPathLimitsConfig {
   /** POST /v1/oauth/token per authenticated client */
   tokenPerClient: number;
-  /** /graphql per bearer token: the tokens of one grant count together, as do a client's client_credentials tokens */
+  /** /graphql (and /mcp) per bearer token, in cost units: the tokens of one grant count together, as do a client's client_credentials tokens */
   graphqlPerToken: number;
-  /** /graphql per account session (the first-party cookie) */
+  /** /graphql per account session (the first-party cookie), in cost units */
   graphqlPerSession: number;
 }
 
@@ -24,8 +25,12 @@ export interface HotPathLimitsConfig {
  */
 export const DEFAULT_HOT_PATH_LIMITS: HotPathLimitsConfig = {
   tokenPerClient: 3000,
-  graphqlPerToken: 3000,
-  graphqlPerSession: 1200,
+  // GraphQL's are budgets of cost units a minute (src/graphql/limits.ts, limitCost): a page of
+  // 100 measurements (cost 1,202) every second spends under half of the token's; the worst
+  // query one request may ask (about 10,000) fits 15 times a minute; 3,000 requests of the
+  // smallest charge (REQUEST_COST_FLOOR, 50), as many as the former request limit.
+  graphqlPerToken: 150_000,
+  graphqlPerSession: 60_000,
 };
 
 export interface HotPathLimits {

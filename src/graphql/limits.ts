@@ -4,6 +4,8 @@ import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import { complexityFromQuery } from "@pothos/plugin-complexity";
 import { Kind, type DocumentNode, type GraphQLError, type GraphQLSchema, type OperationDefinitionNode } from "graphql";
 import { createGraphQLError, type Plugin } from "graphql-yoga";
+import type { HotPathLimits } from "../db/rate-limit-windows.ts";
+import type { GraphQLContext } from "./builder.ts";
 
 /**
  * What one GraphQL request may ask of us, checked before anything executes
@@ -156,11 +158,57 @@ export function costOf(
 }
 
 /**
+ * What a request spends of its credential's GraphQL rate limit (a budget of
+ * cost units a minute, GRAPHQL_RATE_LIMIT_PER_TOKEN and _PER_SESSION): its
+ * cost, and at least this much, the fixed part of any request (HTTP, the
+ * credential check, its audit event). At the default budgets that is as many
+ * requests a minute, however cheap, as the former request-count limits
+ * allowed (150,000 / 50 = 3,000 per token; 60,000 / 50 = 1,200 per session).
+ */
+export const REQUEST_COST_FLOOR = 50;
+
+/**
+ * The HTTP layer (app.ts for /graphql, mcp/routes.ts for /mcp) takes this
+ * much of the credential's budget before the request reaches Yoga, so that a
+ * credential over its budget is refused before anything is parsed; the cost
+ * plugin charges the rest.
+ */
+export const ADMITTED_AT_THE_DOOR = 1;
+
+/** The credential a request spends the budget of: the grant (or client_credentials client) of a token, or the account session. */
+function budgetOf(
+  viewer: GraphQLContext["viewer"],
+  limits: HotPathLimits,
+): { limiter: HotPathLimits["graphqlPerToken"]; subject: string; who: string; setting: string } | null {
+  if (viewer.kind === "token") {
+    // As app.ts counts at the door: per grant, so that refreshing for a new token does not reset the count.
+    return {
+      limiter: limits.graphqlPerToken,
+      subject: viewer.grantId ?? `client:${viewer.clientRowId}`,
+      who: "this token",
+      setting: "GRAPHQL_RATE_LIMIT_PER_TOKEN",
+    };
+  }
+  if (viewer.kind === "account")
+    return {
+      limiter: limits.graphqlPerSession,
+      subject: viewer.session.id,
+      who: "this session",
+      setting: "GRAPHQL_RATE_LIMIT_PER_SESSION",
+    };
+  return null;
+}
+
+/**
  * Refuses, after validation and before anything executes, an operation that
  * costs more than LIMITS.cost: a few hundred aliases of a large list were
- * seconds of database time, which everyone else waited for.
+ * seconds of database time, which everyone else waited for. Then, with
+ * `rateLimits`, spends the operation's cost (at least REQUEST_COST_FLOOR) of
+ * its credential's budget a minute, or refuses it with 429 and Retry-After
+ * when the budget cannot pay for it: one credential cannot make the database
+ * work more than its budget allows, however it shapes its queries.
  */
-export function limitCost(): Plugin {
+export function limitCost(rateLimits?: HotPathLimits): Plugin {
   return {
     onExecute({ args }) {
       const operation = selectedOperation(args.document, args.operationName);
@@ -169,6 +217,22 @@ export function limitCost(): Plugin {
       if (cost !== null && cost > LIMITS.cost) {
         throw limitError("cost", `Query cost limit of ${LIMITS.cost} exceeded, found ${cost}.`, { cost });
       }
+      const budget = rateLimits && budgetOf((args.contextValue as unknown as GraphQLContext).viewer, rateLimits);
+      if (!budget) return;
+      const charge = Math.max(cost ?? 0, REQUEST_COST_FLOOR);
+      const wait = budget.limiter.take(budget.subject, charge - ADMITTED_AT_THE_DOOR);
+      if (wait === 0) return;
+      throw createGraphQLError(
+        `Too many requests with ${budget.who}: this query costs ${charge} of a budget of ${budget.limiter.limit} a minute (${budget.setting}); retry in ${wait} seconds.`,
+        {
+          extensions: {
+            code: "RATE_LIMITED",
+            cost: charge,
+            budget: budget.limiter.limit,
+            http: { status: 429, headers: { "Retry-After": String(wait), "Cache-Control": "no-store" } },
+          },
+        },
+      );
     },
   };
 }

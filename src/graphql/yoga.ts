@@ -6,6 +6,7 @@ import { graphqlMetrics } from "../metrics/graphql.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditBuffer } from "../audit/buffer.ts";
+import type { HotPathLimits } from "../db/rate-limit-windows.ts";
 import type { GraphQLContext } from "./builder.ts";
 import { armorPlugins, limitCost, limitError, LIMITS, nestingOf } from "./limits.ts";
 import { getSchema } from "./schema.ts";
@@ -185,7 +186,8 @@ function requireCredentials(): Plugin<GraphQLServerContext> {
   };
 }
 
-export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
+/** `rateLimits`: the GraphQL rate limits, which each request spends its cost of (limits.ts, limitCost); none, no budget is spent. */
+export function createGraphQLServer(logger: Logger, metrics?: Metrics, rateLimits?: HotPathLimits) {
   return createYoga<GraphQLServerContext>({
     schema: getSchema(),
     graphqlEndpoint: "/graphql",
@@ -194,7 +196,8 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
     // graphqlMetrics first: it must see the operation before requireCredentials may refuse it.
     // Then reading the request (refusals in our own form), and the limits, cheapest first: length,
     // variable depth and what is not text before parsing, tokens while parsing, depth and aliases
-    // while validating, cost (after the credential check) before execution.
+    // while validating, cost (after the credential check) before execution, and then the
+    // credential's rate limit, which spends the cost.
     plugins: [
       ...(metrics ? [graphqlMetrics(metrics)] : []),
       refuseUnreadableRequests(),
@@ -202,7 +205,7 @@ export function createGraphQLServer(logger: Logger, metrics?: Metrics) {
       rejectAbusiveRequests(),
       ...armorPlugins(),
       requireCredentials(),
-      limitCost(),
+      limitCost(rateLimits),
       auditTokenUse(),
     ],
     maskedErrors: { maskError: (error, message, isDev) => toGraphQLError(error, message, isDev, logger) },

@@ -14,6 +14,11 @@
  * at the start of the next. Refused requests are not counted: a client that
  * keeps knocking does not push its own wait further out.
  *
+ * A request may weigh more than 1 (GraphQL spends its query's cost, see
+ * src/graphql/limits.ts): the limit is then a budget of units per window, and
+ * a request is admitted when its weight still fits. A weight above the whole
+ * budget counts as the budget (such a request fits only into an empty window).
+ *
  * Memory is bounded: a key is forgotten once its window and the one before
  * have passed (at the next sync), and past `maxKeys` the key whose window
  * started longest ago is dropped (that key's count starts again: fail open,
@@ -23,7 +28,7 @@
 export interface WindowLimiterOptions {
   /** names the limit in the shared table ("token:client"); keys there are `${name}:${subject}` */
   name: string;
-  /** requests admitted per window, summed over instances; 0 turns the limit off */
+  /** units (requests, or their weights) admitted per window, summed over instances; 0 turns the limit off */
   limit: number;
   /** the window, in milliseconds (a whole number of seconds; a minute by default) */
   windowMs?: number;
@@ -89,13 +94,15 @@ export class WindowLimiter {
   }
 
   /**
-   * Counts one request for `subject` and returns 0 when it is within the
-   * limit; otherwise counts nothing and returns the whole seconds (at least
-   * 1) until it would be admitted if nobody sent anything meanwhile: the
-   * value for Retry-After.
+   * Counts one request of `weight` units (a positive whole number; 1 by
+   * default) for `subject` and returns 0 when it is within the limit;
+   * otherwise counts nothing and returns the whole seconds (at least 1) until
+   * it would be admitted if nobody sent anything meanwhile: the value for
+   * Retry-After.
    */
-  take(subject: string): number {
+  take(subject: string, weight = 1): number {
     if (this.limit === 0) return 0;
+    const w = Math.min(weight, this.limit);
     const now = this.now();
     const windowStart = now - (now % this.windowMs);
     let e = this.entries.get(subject);
@@ -104,21 +111,21 @@ export class WindowLimiter {
     const elapsed = now - windowStart;
     const current = e.synced + e.inflight + e.pending;
     const previous = e.prevSynced + e.prevInflight + e.prevPending;
-    if (previous * (1 - elapsed / this.windowMs) + current + 1 <= this.limit) {
-      e.pending++;
+    if (previous * (1 - elapsed / this.windowMs) + current + w <= this.limit) {
+      e.pending += w;
       return 0;
     }
-    return this.retryAfterSeconds(elapsed, previous, current);
+    return this.retryAfterSeconds(elapsed, previous, current, w);
   }
 
   /**
-   * Smallest wait after which one more request fits, assuming no more are
-   * admitted meanwhile. Within this window the previous one's weight falls
+   * Smallest wait after which one more request of weight `w` fits, assuming
+   * no more are admitted meanwhile. Within this window the previous one's weight falls
    * linearly; when this window alone is full, the wait runs into the next
    * one, where this window's count becomes the weighted previous.
    */
-  private retryAfterSeconds(elapsed: number, previous: number, current: number): number {
-    const room = this.limit - 1;
+  private retryAfterSeconds(elapsed: number, previous: number, current: number, w: number): number {
+    const room = this.limit - w;
     const waitMs =
       current <= room && previous > 0
         ? this.windowMs * (1 - (room - current) / previous) - elapsed

@@ -105,22 +105,22 @@ describe("GraphQL limits", () => {
   });
 
   it("cost: first multiplies, as a literal and as a variable alike, with the default page size when absent", async () => {
-    // nine pages of 100 fit; ten do not
-    const nine = await bearer(aliases(9, `me { measurements(first: 100) { ${PAGE} } }`));
-    expect(nine.status).toBe(200);
-    expect(nine.body.data.a8.measurements.edges).toHaveLength(100);
-    const literal = await expectRefused("cost", aliases(10, `me { measurements(first: 100) { ${PAGE} } }`));
+    // six pages of 100 fit (each page's statement counts too); seven do not
+    const six = await bearer(aliases(6, `me { measurements(first: 100) { ${PAGE} } }`));
+    expect(six.status).toBe(200);
+    expect(six.body.data.a5.measurements.edges).toHaveLength(100);
+    const literal = await expectRefused("cost", aliases(7, `me { measurements(first: 100) { ${PAGE} } }`));
     expect(literal.message).toMatch(/^Query cost limit of 10000 exceeded, found \d+\.$/);
     expect(literal.extensions!.cost).toBeGreaterThan(LIMITS.cost);
     // first: $n is counted with the value sent (graphql-armor's cost limit would count it once)
-    const viaVariable = `query Pages($n: Int) ${aliases(10, `me { measurements(first: $n) { ${PAGE} } }`)}`;
+    const viaVariable = `query Pages($n: Int) ${aliases(7, `me { measurements(first: $n) { ${PAGE} } }`)}`;
     const refused = await expectRefused("cost", viaVariable, { n: 100 });
     expect(refused.extensions!.cost).toBe(literal.extensions!.cost);
     const small = await bearer(viaVariable, { n: 5 });
     expect(small.status).toBe(200);
-    expect(small.body.data.a9.measurements.edges).toHaveLength(5);
+    expect(small.body.data.a6.measurements.edges).toHaveLength(5);
     // without first, a page is 20 long and costs as much
-    const defaults = await bearer(aliases(30, `me { measurements { ${PAGE} } }`));
+    const defaults = await bearer(aliases(13, `me { measurements { ${PAGE} } }`));
     expect(defaults.status).toBe(200);
     expect(defaults.body.data.a0.measurements.edges).toHaveLength(20);
   });
@@ -133,6 +133,8 @@ describe("GraphQL limits", () => {
     // within the alias limit, the cost limit holds
     await expectRefused("cost", aliases(30, `me { measurements(first: 100) { ${PAGE} } }`));
     await expectRefused("cost", aliases(30, "me { locations { id latitude longitude recordedAt } }"));
+    // thirty one-row pages are thirty statements: over the limit too
+    await expectRefused("cost", aliases(30, "me { measurements(first: 1) { edges { node { id } } } }"));
     statements.length = 0;
     const session = await web.graphql(aliases(30, `viewer { user { measurements(first: 100) { ${PAGE} } } }`), { csrf });
     expect(session.res.status).toBe(400);

@@ -3,15 +3,20 @@
 // and synced to the database. Small limits here; each surface answers 429
 // with Retry-After in its own error form, and requests under the limit are
 // unaffected. (Two instances sharing a limit: rate-limits.postgres.test.ts;
-// the counting itself, with a clock: test/unit/window-limiter.test.ts.)
+// the counting itself, with a clock: test/unit/window-limiter.test.ts; GraphQL's
+// budgets spent by cost: rate-limits-cost.test.ts.)
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { insertClient } from "../../src/clients/clients.ts";
 import { randomToken, sha256 } from "../../src/lib/crypto.ts";
+import { REQUEST_COST_FLOOR } from "../../src/graphql/limits.ts";
 import { insecure, signedInUser } from "../helpers/oauth.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 const LIMIT = 3;
+// GraphQL's limits are budgets of cost units; the small queries here cost less than the
+// floor every request spends (REQUEST_COST_FLOOR), so LIMIT of them fit, as before.
+const GRAPHQL_BUDGET = LIMIT * REQUEST_COST_FLOOR;
 let server: TestServer;
 let as: oauth.AuthorizationServer;
 let ownerId: string;
@@ -19,8 +24,8 @@ let ownerId: string;
 beforeAll(async () => {
   server = await startTestServer({
     TOKEN_RATE_LIMIT_PER_CLIENT: String(LIMIT),
-    GRAPHQL_RATE_LIMIT_PER_TOKEN: String(LIMIT),
-    GRAPHQL_RATE_LIMIT_PER_SESSION: String(LIMIT),
+    GRAPHQL_RATE_LIMIT_PER_TOKEN: String(GRAPHQL_BUDGET),
+    GRAPHQL_RATE_LIMIT_PER_SESSION: String(GRAPHQL_BUDGET),
   });
   ownerId = (await signedInUser(server, "Owner")).user.id;
   const issuer = new URL(server.issuer);

@@ -1,7 +1,7 @@
 // What a GraphQL operation costs (src/graphql/limits.ts), with its variables applied.
 import { parse } from "graphql";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "../../src/graphql/connection.ts";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PAGE_STATEMENT_COST } from "../../src/graphql/connection.ts";
 import { costOf, LIMITS, selectedOperation } from "../../src/graphql/limits.ts";
 import { getSchema } from "../../src/graphql/schema.ts";
 
@@ -38,7 +38,7 @@ describe("query cost", () => {
     expect(cost(`query($n: Int) { me { measurements(first: $n) { ${PAGE} } } }`, { n: "many" })).toBeNull();
   });
 
-  it("admits every query the docs and the tests send, and measurements(first: 100) nine times over", () => {
+  it("admits every query the docs and the tests send, and measurements(first: 100) six times over", () => {
     const used = [
       "{ me { measurements(first: 20) { edges { node { id type value unit recordedAt } } } } }",
       measurements("(first: 100)"),
@@ -46,7 +46,7 @@ describe("query cost", () => {
       "{ me { id name email birthDate sessions { id activity startedAt endedAt distanceMeters calories locations { id latitude longitude recordedAt } } locations { id latitude longitude recordedAt } } }",
       `query Log($first: Int) { viewer { auditLog(first: $first) { edges { cursor node { id at action grantId detail client { clientId name } } } pageInfo { hasNextPage endCursor } } } }`,
       "{ viewer { oauthClients { clientId name redirectUris scopes secretHint createdAt } connectedApps { id scopes permissions { scope description } client { clientId name } } } }",
-      aliases(9, `me { measurements(first: 100) { ${PAGE} } }`),
+      aliases(6, `me { measurements(first: 100) { ${PAGE} } }`),
     ];
     for (const query of used) expect(cost(query, { first: 100 }), query).toBeLessThanOrEqual(LIMITS.cost);
   });
@@ -57,5 +57,13 @@ describe("query cost", () => {
     // fragments count once per use
     const viaFragment = `{ ${Array.from({ length: 10 }, (_, i) => `a${i}: me { ...Page }`).join(" ")} } fragment Page on User { measurements(first: 100) { ${PAGE} } }`;
     expect(cost(viaFragment)).toBeGreaterThan(LIMITS.cost);
+  });
+
+  it("counts each page's statement (PAGE_STATEMENT_COST), so that many small pages cost what they take", () => {
+    expect(cost(measurements("(first: 1)"))! - cost("{ me { id } }")!).toBeGreaterThan(PAGE_STATEMENT_COST);
+    // thirty one-row pages were 121 without it, and took longer than nine full pages
+    expect(cost(aliases(30, "me { measurements(first: 1) { edges { node { id } } } }"))).toBeGreaterThan(LIMITS.cost);
+    expect(cost(aliases(19, "me { measurements(first: 1) { edges { node { id } } } }"))).toBeLessThanOrEqual(LIMITS.cost);
+    expect(cost(aliases(20, "me { measurements(first: 1) { edges { node { id } } } }"))).toBeGreaterThan(LIMITS.cost);
   });
 });

@@ -57,6 +57,51 @@ describe("WindowLimiter", () => {
     expect(takeMany(l, "a", 10)).toBe(7);
   });
 
+  it("weighted: a request spends its weight of the budget, and is refused when the weight no longer fits", () => {
+    const { l, at } = limiter(100);
+    at(30_000);
+    expect(l.take("a", 60)).toBe(0);
+    expect(l.take("a", 30)).toBe(0);
+    // 90 spent: a request of 20 does not fit, one of 10 does; a refused weight is not counted
+    const wait = l.take("a", 20);
+    expect(wait).toBeGreaterThan(0);
+    expect(l.take("a", 10)).toBe(0);
+    expect(l.take("a", 1)).toBeGreaterThan(0);
+    expect(l.take("b", 100)).toBe(0); // keys apart
+    // Retry-After for the heavier request: 30 s left in this window, then until 100 × (1 − t/60) + 20 ≤ 100: 12 s
+    expect(l.take("a", 20)).toBe(42);
+    at(30_000 + 41_000);
+    expect(l.take("a", 20)).toBeGreaterThan(0);
+    at(30_000 + 42_000);
+    expect(l.take("a", 20)).toBe(0);
+  });
+
+  it("weighted: Retry-After grows with the weight, and a weight over the whole budget counts as the budget", () => {
+    const { l, at } = limiter(100);
+    expect(l.take("a", 100)).toBe(0);
+    at(MINUTE); // previous 100, weight 1: a request of w fits once 100 × (1 − t/60) + w ≤ 100
+    expect(l.take("a", 10)).toBe(6);
+    expect(l.take("a", 50)).toBe(30);
+    // Over the budget: admitted only into an empty window, and then it fills it.
+    at(3 * MINUTE);
+    expect(l.take("a", 1_000)).toBe(0);
+    expect(l.take("a", 1)).toBeGreaterThan(0);
+  });
+
+  it("weighted counts are what the sync sends and settles", () => {
+    const { l, at } = limiter(1000);
+    at(5_000);
+    l.take("a", 400);
+    l.take("a", 1);
+    const rows: SyncRow[] = [];
+    l.collect(rows);
+    const current = rows.find((r) => r.windowStart === T0)!;
+    expect(current.sent).toBe(401);
+    l.settle(current, 900); // another instance spent 499 meanwhile
+    expect(l.take("a", 100)).toBe(0);
+    expect(l.take("a", 1)).toBeGreaterThan(0);
+  });
+
   it("forgets a key's counts once a whole window has passed without it", () => {
     const { l, at } = limiter(4);
     expect(takeMany(l, "a", 4)).toBe(4);
