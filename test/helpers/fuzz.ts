@@ -57,6 +57,7 @@ export function resolve(value: unknown, fixtures: Fixtures): unknown {
     return v + value.suffix;
   }
   if (Array.isArray(value)) return value.map((v) => resolve(v, fixtures));
+  if (value instanceof JsonEntries) return new JsonEntries(value.entries.map(([k, v]) => [k, resolve(v, fixtures)]));
   if (value && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, fixtures)]));
   }
@@ -419,9 +420,57 @@ export function graphqlProblem(a: Answer, allowHtml: boolean): string | null {
   return null;
 }
 
-/** The oracle common to every surface: no 5xx, answered in time, nothing internal shown; then the surface's own check. */
-export function problem(a: Answer, surface: string | null, timeoutMs: number): string | null {
-  if (a.status >= 500) return `status ${a.status}`;
+/**
+ * What is wrong with an answer of the MCP endpoint (JSON-RPC 2.0: a response
+ * with `result` or an `error` with a code and message, or a batch of them;
+ * 202 with no body for notifications), or null.
+ */
+export function jsonRpcProblem(a: Answer): string | null {
+  if (a.status === 202 && !a.text) return null;
+  const type = a.headers.get("content-type") ?? "";
+  if (!/json/i.test(type)) return `an answer in ${type || "no content type"}`;
+  const body = jsonOf(a);
+  const messages = Array.isArray(body) ? body : [body];
+  if (!messages.length) return "an empty batch";
+  for (const m of messages as { jsonrpc?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown } }[]) {
+    if (!m || typeof m !== "object") return "not a JSON-RPC message";
+    if (m.jsonrpc !== "2.0") return "a message without jsonrpc 2.0";
+    if ("error" in m) {
+      if (!Number.isInteger(m.error?.code) || typeof m.error?.message !== "string") return "an error without an integer code and a message";
+    } else if (!("result" in m)) return "neither result nor error";
+    else if (a.status >= 400) return `${a.status} with a result`;
+  }
+  return null;
+}
+
+/**
+ * What is wrong with an answer of the connector routes, or null: an error as
+ * JSON (`error`, or the `detail` these routes have answered with) or, for a
+ * browser, as a page; a redirect to a path on this site or to one of
+ * `providers` (their authorization endpoints).
+ */
+export function connectorProblem(a: Answer, providers: string[]): string | null {
+  if (a.status >= 300 && a.status < 400) {
+    const location = a.headers.get("location") ?? "";
+    if (isLocalPath(location) || providers.some((p) => location.startsWith(p))) return null;
+    return `a redirect to ${location}`;
+  }
+  const type = a.headers.get("content-type") ?? "";
+  if (a.status < 400) return /json/i.test(type) && jsonOf(a) !== undefined ? null : `a success in ${type}`;
+  if (/^text\/html/i.test(type)) return null;
+  if (!/json/i.test(type)) return `an error that is neither JSON nor a page (${type})`;
+  const body = jsonOf(a) as { error?: unknown; detail?: unknown } | undefined;
+  if (typeof body?.error === "string" || typeof body?.detail === "string" || Array.isArray(body?.detail)) return null;
+  return "an error without `error` or `detail`";
+}
+
+/**
+ * The oracle common to every surface: no 5xx (unless `documented`: an answer
+ * the documentation gives for this case, such as 502 for a provider that does
+ * not answer), answered in time, nothing internal shown; then the surface's own check.
+ */
+export function problem(a: Answer, surface: string | null, timeoutMs: number, documented = false): string | null {
+  if (a.status >= 500 && !documented) return `status ${a.status}`;
   if (a.ms > timeoutMs) return `answered after ${Math.round(a.ms)} ms`;
   const leak = leaks(a.text);
   if (leak) return `the body shows ${JSON.stringify(leak)}`;
