@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { invalidInput } from "../lib/errors.ts";
+import { Form, mediaTypeOf, readJsonObject } from "../lib/form.ts";
 import { textProblem } from "../lib/text.ts";
 import { OAuthError } from "./errors.ts";
 
@@ -11,30 +12,27 @@ const MAX_PARAM_LENGTH = 4096;
  * and text (no NUL, no lone surrogate: lib/text.ts).
  */
 export async function readOAuthParams(c: Context): Promise<Record<string, string>> {
-  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const type = mediaTypeOf(c);
   // No prototype: a parameter named constructor or __proto__ is a parameter like any other.
   const out: Record<string, string> = Object.create(null);
   if (type === "application/x-www-form-urlencoded") {
-    const text = await c.req.text();
-    for (const [key, value] of new URLSearchParams(text)) {
-      if (Object.hasOwn(out, key)) {
-        // RFC 8707 allows several resources; a token of ours is for one.
-        if (key === "resource") throw new OAuthError("invalid_target", "Ask for one resource per token.");
-        throw new OAuthError("invalid_request", `Parameter ${key} is included more than once.`);
-      }
-      out[key] = value;
+    const form = Form.fromUrlEncoded(await c.req.text());
+    const repeated = form.repeated()[0];
+    if (repeated !== undefined) {
+      // RFC 8707 allows several resources; a token of ours is for one.
+      if (repeated === "resource") throw new OAuthError("invalid_target", "Ask for one resource per token.");
+      throw new OAuthError("invalid_request", `Parameter ${repeated} is included more than once.`);
     }
+    for (const [key, value] of form.entries()) out[key] = value;
   } else if (type === "application/json") {
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new OAuthError("invalid_request", "The request body is not valid JSON.");
+    const body = await readJsonObject(c);
+    if (!body.ok) {
+      throw new OAuthError(
+        "invalid_request",
+        body.problem === "not_json" ? "The request body is not valid JSON." : "The request body must be a JSON object.",
+      );
     }
-    if (!body || typeof body !== "object" || Array.isArray(body)) {
-      throw new OAuthError("invalid_request", "The request body must be a JSON object.");
-    }
-    for (const [key, value] of Object.entries(body)) {
+    for (const [key, value] of Object.entries(body.value)) {
       if (value === null || value === undefined) continue;
       if (typeof value !== "string") throw new OAuthError("invalid_request", `Parameter ${key} must be a string.`);
       out[key] = value;

@@ -5,7 +5,6 @@ import type { OAuthDeps } from "./deps.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { PROTOCOL_SCOPES } from "../consent/scopes.ts";
 import {
-  type ClientMetadata,
   checkClientMetadata,
   deleteDynamicClient,
   findRegistration,
@@ -16,9 +15,9 @@ import {
 } from "../clients/dynamic-registration.ts";
 import { RateLimiter } from "../db/rate-limit.ts";
 import { addressLimitKey, requestAddress, TrustedProxies } from "../lib/client-address.ts";
-import { DomainError } from "../lib/errors.ts";
+import { mediaTypeOf, readJsonObject } from "../lib/form.ts";
 import { bearerTokenOf, wwwAuthenticate } from "../lib/www-authenticate.ts";
-import { noStore, OAuthError, oauthEndpoint, tooManyRequests } from "./errors.ts";
+import { noStore, OAuthError, type OAuthErrorCodes, oauthEndpoint, tooManyRequests } from "./errors.ts";
 import { OAUTH_PATHS } from "./paths.ts";
 
 /**
@@ -31,6 +30,17 @@ import { OAUTH_PATHS } from "./paths.ts";
  * Open to any origin: no cookie is ever read here, and management needs the
  * registration access token, which only the app holds.
  */
+/**
+ * RFC 7591 §3.2.2 names its own codes for metadata that breaks a rule:
+ * invalid_redirect_uri for the redirect URIs, invalid_client_metadata for the
+ * rest (where RFC 6749's endpoints say invalid_request). The rest of the
+ * mapping (unavailable, not found) is the shared one (oauthErrorFrom).
+ */
+const REGISTRATION_CODES: OAuthErrorCodes = {
+  byField: { [REDIRECT_URIS_FIELD]: "invalid_redirect_uri" },
+  otherwise: "invalid_client_metadata",
+};
+
 export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const issuer = deps.config.issuer;
@@ -52,7 +62,7 @@ export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
   app.post(
     OAUTH_PATHS.register,
     oauthEndpoint(async (c) => {
-      const metadata = checked(await readMetadata(c));
+      const metadata = checkClientMetadata(await readMetadata(c));
       // Counted once the metadata is good: a refused request writes nothing, so only registrations count.
       const reservation = await reserveRegistration(limiter, config, addressLimitKey(requestAddress(c, proxies)));
       if (!reservation.ok) {
@@ -65,7 +75,7 @@ export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
       c.var.log.info({ clientId: client.clientId, registeredFrom: client.registeredFrom }, "client registered itself");
       noStore(c);
       return c.json(clientInformation(issuer, client, registrationAccessToken), 201);
-    }),
+    }, REGISTRATION_CODES),
   );
 
   app.get(
@@ -76,7 +86,7 @@ export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
       if (!client || !token) throw invalidToken();
       noStore(c);
       return c.json(clientInformation(issuer, client, token));
-    }),
+    }, REGISTRATION_CODES),
   );
 
   app.put(
@@ -92,11 +102,11 @@ export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
         throw new OAuthError("invalid_client_metadata", "client_id in the body must be this client's client_id.");
       if (raw.client_secret != null)
         throw new OAuthError("invalid_client_metadata", "Self-registered clients are public: they have no client_secret.");
-      const client = await updateDynamicClient(deps.prisma, clientId, token, checked(raw));
+      const client = await updateDynamicClient(deps.prisma, clientId, token, checkClientMetadata(raw));
       if (!client) throw invalidToken();
       noStore(c);
       return c.json(clientInformation(issuer, client, token));
-    }),
+    }, REGISTRATION_CODES),
   );
 
   app.delete(
@@ -107,7 +117,7 @@ export function registerRoutes(deps: OAuthDeps): Hono<AppEnv> {
       c.var.log.info({ clientId: clientIdOf(c) }, "self-registered client deleted itself");
       noStore(c);
       return c.body(null, 204);
-    }),
+    }, REGISTRATION_CODES),
   );
 
   return app;
@@ -133,30 +143,16 @@ function clientInformation(issuer: string, client: OAuthClient, registrationAcce
 
 /** The request's JSON object (RFC 7591 §3.1: the metadata is sent as application/json). */
 async function readMetadata(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type !== "application/json") throw new OAuthError("invalid_client_metadata", "Send the client metadata as application/json.");
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw new OAuthError("invalid_client_metadata", "The request body is not valid JSON.");
+  if (mediaTypeOf(c) !== "application/json")
+    throw new OAuthError("invalid_client_metadata", "Send the client metadata as application/json.");
+  const body = await readJsonObject(c);
+  if (!body.ok) {
+    throw new OAuthError(
+      "invalid_client_metadata",
+      body.problem === "not_json" ? "The request body is not valid JSON." : "The client metadata must be a JSON object.",
+    );
   }
-  if (!body || typeof body !== "object" || Array.isArray(body)) {
-    throw new OAuthError("invalid_client_metadata", "The client metadata must be a JSON object.");
-  }
-  return body as Record<string, unknown>;
-}
-
-/** The metadata checked, its refusals in RFC 7591 §3.2.2's terms. */
-function checked(raw: Record<string, unknown>): ClientMetadata {
-  try {
-    return checkClientMetadata(raw);
-  } catch (err) {
-    if (err instanceof DomainError && err.code === "invalid_input") {
-      throw new OAuthError(err.field === REDIRECT_URIS_FIELD ? "invalid_redirect_uri" : "invalid_client_metadata", err.message);
-    }
-    throw err;
-  }
+  return body.value;
 }
 
 /** The registration access token from `Authorization: Bearer` (RFC 6750 §2.1), or null. */

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { readForm } from "../../src/lib/form.ts";
+import { Form, readForm } from "../../src/lib/form.ts";
 
 /** What readForm makes of a request body, through a real Hono request. */
 async function read(body: BodyInit, contentType?: string) {
@@ -41,5 +41,12 @@ describe("readForm", () => {
   it("reads anything else as an empty form", async () => {
     expect(await read(JSON.stringify({ csrf: "t" }), "application/json")).toEqual({ csrf: null, keep: [], missing: [] });
     expect(await read("csrf=t", "text/plain")).toEqual({ csrf: null, keep: [], missing: [] });
+  });
+});
+
+describe("Form.repeated", () => {
+  it("lists the fields sent more than once, in the order their second value came", () => {
+    expect(Form.fromUrlEncoded("a=1&b=1&b=2&a=2&a=3&c=1").repeated()).toEqual(["b", "a"]);
+    expect(Form.fromUrlEncoded("a=1&b=2").repeated()).toEqual([]);
   });
 });

@@ -74,6 +74,30 @@ describe("readOAuthParams", () => {
   });
 });
 
+describe("repeated parameters (RFC 6749 §3.1), read through the shared form reader", () => {
+  const form = (body: string) => ({ method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+
+  it("names the first parameter sent a second time; a second resource is invalid_target", async () => {
+    let res = await app.request("/params", form("a=1&b=1&b=2&a=2"));
+    expect(await res.json()).toEqual({ error: "invalid_request", error_description: "Parameter b is included more than once." });
+    res = await app.request("/params", form("resource=x&scope=a&scope=b&resource=y"));
+    expect(await res.json()).toEqual({ error: "invalid_request", error_description: "Parameter scope is included more than once." });
+    res = await app.request("/params", form("resource=x&resource=y&scope=a&scope=b"));
+    expect(await res.json()).toEqual({ error: "invalid_target", error_description: "Ask for one resource per token." });
+  });
+
+  it("refuses JSON that is not an object, and a body that is not JSON", async () => {
+    for (const [body, description] of [
+      ["[]", "The request body must be a JSON object."],
+      ["null", "The request body must be a JSON object."],
+      ["{", "The request body is not valid JSON."],
+    ]) {
+      const res = await app.request("/params", json(body!));
+      expect(await res.json()).toEqual({ error: "invalid_request", error_description: description });
+    }
+  });
+});
+
 describe("Basic client credentials", () => {
   it("are malformed (invalid_client, 401) when the id or secret holds a NUL or a lone surrogate, and nothing is looked up", async () => {
     lookedUp.length = 0;

@@ -153,6 +153,20 @@ describe("connector endpoints: one mapping of errors", () => {
   });
 });
 
+describe("one OAuth mapping, with an endpoint's own codes for input (RFC 7591 registration)", () => {
+  const registration = { byField: { redirect_uris: "invalid_redirect_uri" as const }, otherwise: "invalid_client_metadata" as const };
+
+  it("input refusals take the endpoint's codes by field; the rest of the mapping is the shared one", () => {
+    expect(oauthErrorFrom(invalidInput("redirect_uris", "bad uri"), registration)).toMatchObject({
+      error: "invalid_redirect_uri",
+      status: 400,
+    });
+    expect(oauthErrorFrom(invalidInput("scope", "bad scope"), registration)).toMatchObject({ error: "invalid_client_metadata" });
+    expect(oauthErrorFrom(invalidInput("scope", "bad scope"))).toMatchObject({ error: "invalid_request" });
+    expect(oauthErrorFrom(new UnavailableError("busy", 2), registration)).toMatchObject({ error: "temporarily_unavailable", status: 503 });
+  });
+});
+
 describe("provider failures are DomainErrors: the status is the surfaces' to decide", () => {
   it("a refusal is invalid_input with its reason; a provider down or answering garbage is upstream", () => {
     expect(providerError("provider_refused", "x")).toMatchObject({ code: "invalid_input", reason: "provider_refused" });
