@@ -3,19 +3,11 @@ import type { Db } from "../db/index.ts";
 import type { OAuthClient } from "../generated/prisma/client.ts";
 import { recordAudit } from "../audit/audit.ts";
 import { transaction } from "../db/changes.ts";
-import { RateLimiter } from "../db/rate-limit.ts";
-import { DomainError } from "../lib/errors.ts";
+import { DomainError, invalidInput } from "../lib/errors.ts";
 import { guardedFetch, type Lookup, OutboundRefusedError } from "../lib/guarded-fetch.ts";
 import { DEFAULT_ACCESS_TOKEN_TTL_S } from "../lib/lifetimes.ts";
 import { recordClientUpdate } from "./client-admin.ts";
-import {
-  type ClientMetadata,
-  type ClientRegistrationConfig,
-  checkClientMetadata,
-  columnsOf,
-  METADATA_DOCUMENT_REGISTRATION,
-  reserveRegistration,
-} from "./dynamic-registration.ts";
+import { type ClientMetadata, checkClientMetadata, columnsOf, METADATA_DOCUMENT_REGISTRATION } from "./dynamic-registration.ts";
 
 /**
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document,
@@ -54,8 +46,6 @@ export interface ClientMetadataDocumentsConfig {
 export const DEFAULT_CLIENT_METADATA_DOCUMENTS: ClientMetadataDocumentsConfig = { enabled: true, allowLoopback: false };
 
 export interface MetadataDocumentOptions extends ClientMetadataDocumentsConfig {
-  /** each fetch counts against the requesting address, in the same buckets as RFC 7591 registrations */
-  registration: Pick<ClientRegistrationConfig, "perAddress" | "windowSeconds">;
   /** the whole fetch, from the lookup to the last byte */
   timeoutMs?: number;
   maxBytes?: number;
@@ -75,28 +65,15 @@ export const MIN_CACHE_MS = 5 * 60_000;
 export const MAX_CACHE_MS = 24 * 3_600_000;
 export const DEFAULT_CACHE_MS = 3_600_000;
 
-export type MetadataDocumentRefusal =
-  /** the client_id is not a URL a document may have */
-  | "invalid_url"
-  /** refused by the guarded fetch, or no complete answer (see OutboundRefusal) */
-  | "fetch_failed"
-  /** an answer other than 200 (a redirect included: never followed) */
-  | "bad_status"
-  /** not a JSON object, a client_id other than the URL, a secret, or metadata that breaks a rule */
-  | "invalid_document"
-  /** too many fetches from the requesting address */
-  | "rate_limited";
+/**
+ * The field a refusal names. Every reason a metadata document client_id cannot
+ * be used (not a URL a document may have, a failed fetch, an answer other than
+ * 200, a document that is not usable) is a DomainError invalid_input on it,
+ * whose message is for the person at the authorization endpoint's error page.
+ */
+export const CLIENT_ID_FIELD = "client_id";
 
-/** Why a metadata document client_id cannot be used; the message is for the person at the authorization endpoint's error page. */
-export class MetadataDocumentError extends Error {
-  constructor(
-    readonly reason: MetadataDocumentRefusal,
-    message: string,
-  ) {
-    super(message);
-    this.name = "MetadataDocumentError";
-  }
-}
+const refused = (message: string) => invalidInput(CLIENT_ID_FIELD, message);
 
 /**
  * Whether a client_id is meant as a metadata document URL (http or https:
@@ -152,28 +129,24 @@ export function checkDocument(url: string, body: string): ClientMetadata {
   try {
     raw = JSON.parse(body);
   } catch {
-    throw new MetadataDocumentError("invalid_document", `${where} is not JSON.`);
+    throw refused(`${where} is not JSON.`);
   }
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new MetadataDocumentError("invalid_document", `${where} is not a JSON object.`);
+    throw refused(`${where} is not a JSON object.`);
   }
   const doc = raw as Record<string, unknown>;
   if (doc.client_id !== url) {
-    throw new MetadataDocumentError(
-      "invalid_document",
+    throw refused(
       `${where} ${doc.client_id === undefined ? "has no client_id" : "names another client_id"}: it must be exactly the document's URL.`,
     );
   }
   if (doc.client_secret !== undefined || doc.client_secret_expires_at !== undefined) {
-    throw new MetadataDocumentError(
-      "invalid_document",
-      `${where} holds a client_secret: an app that publishes its metadata is a public client and has no secret.`,
-    );
+    throw refused(`${where} holds a client_secret: an app that publishes its metadata is a public client and has no secret.`);
   }
   try {
     return checkClientMetadata(doc, { from: new URL(url).host });
   } catch (err) {
-    if (err instanceof DomainError) throw new MetadataDocumentError("invalid_document", `${where} cannot be used: ${err.message}`);
+    if (err instanceof DomainError) throw refused(`${where} cannot be used: ${err.message}`);
     throw err;
   }
 }
@@ -186,47 +159,41 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
  */
 export class MetadataDocumentClients {
   private readonly inflight = new Map<string, Promise<OAuthClient>>();
-  private readonly limiter: RateLimiter;
 
   constructor(
     private readonly prisma: Db,
     private readonly options: MetadataDocumentOptions,
-  ) {
-    this.limiter = new RateLimiter(prisma);
-  }
+  ) {}
 
   /**
    * The client whose client_id is this document URL, fetched and stored (or
    * refreshed) when the stored copy is missing or stale; null when metadata
    * documents are switched off (the URL is then just an unknown client_id).
-   * A revoked row is returned as it is, unfetched. Throws
-   * MetadataDocumentError. `address`: the requester's, for the per-address
-   * limit (addressLimitKey).
+   * A revoked row is returned as it is, unfetched. Throws a DomainError
+   * (invalid_input on CLIENT_ID_FIELD) when the document cannot be used.
+   * `beforeFetch` runs once before the document is fetched, never for a fresh
+   * stored copy: the caller's per-address limit (the authorization endpoint
+   * counts fetches in the RFC 7591 registration buckets and answers 429),
+   * which refuses by throwing; nothing is fetched then.
    */
-  async find(clientId: string, address: string): Promise<OAuthClient | null> {
+  async find(clientId: string, beforeFetch: () => Promise<void>): Promise<OAuthClient | null> {
     if (!this.options.enabled) return null;
     const problem = documentUrlProblem(clientId);
-    if (problem) throw new MetadataDocumentError("invalid_url", `The app's client_id ${problem}.`);
+    if (problem) throw refused(`The app's client_id ${problem}.`);
     const row = await this.prisma.oAuthClient.findUnique({ where: { clientId } });
     // A row of another kind with this client_id would have been put there on purpose (pre-registered): used as it is.
     if (row && (row.registration !== METADATA_DOCUMENT_REGISTRATION || row.revokedAt)) return row;
     if (row?.metadataExpiresAt && row.metadataExpiresAt > new Date()) return row;
     let pending = this.inflight.get(clientId);
     if (!pending) {
-      pending = this.fetchAndStore(clientId, address).finally(() => this.inflight.delete(clientId));
+      pending = this.fetchAndStore(clientId, beforeFetch).finally(() => this.inflight.delete(clientId));
       this.inflight.set(clientId, pending);
     }
     return pending;
   }
 
-  private async fetchAndStore(url: string, address: string): Promise<OAuthClient> {
-    const reservation = await reserveRegistration(this.limiter, { open: true, ...this.options.registration }, address);
-    if (!reservation.ok) {
-      throw new MetadataDocumentError(
-        "rate_limited",
-        `Too many apps were looked up from your network address; try again in ${reservation.retryAfterSeconds} seconds.`,
-      );
-    }
+  private async fetchAndStore(url: string, beforeFetch: () => Promise<void>): Promise<OAuthClient> {
+    await beforeFetch();
     const fetchedAt = new Date();
     let res: Awaited<ReturnType<typeof guardedFetch>>;
     try {
@@ -243,15 +210,11 @@ export class MetadataDocumentClients {
       );
     } catch (err) {
       if (!(err instanceof OutboundRefusedError)) throw err;
-      throw new MetadataDocumentError(
-        "fetch_failed",
-        `scopegate could not fetch the app's client metadata document at ${url}. ${err.message}`,
-      );
+      throw refused(`scopegate could not fetch the app's client metadata document at ${url}. ${err.message}`);
     }
     if (res.status !== 200) {
       const redirect = res.status >= 300 && res.status < 400;
-      throw new MetadataDocumentError(
-        "bad_status",
+      throw refused(
         `The app's client metadata document at ${url} answered HTTP ${res.status}${redirect ? " (a redirect, which scopegate does not follow)" : ""}, not 200.`,
       );
     }

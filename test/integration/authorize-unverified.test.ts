@@ -8,7 +8,8 @@
 // request, and the user's Deny. Each ends on scopegate's error page naming the
 // app's host, with a plain link back that the user may follow; the code still
 // goes back after the user signed in and chose Allow. A developer's own client
-// keeps its redirects. The decision is src/oauth/authorize/refusal.ts.
+// keeps its redirects. The decision is src/oauth/authorize/refusal.ts. Last,
+// the per-address limit on fetching metadata documents: 429 with Retry-After.
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OAuthClient } from "../../src/generated/prisma/client.ts";
@@ -277,5 +278,40 @@ describe("a developer's own (verified) client keeps its redirects", () => {
     expect(decodeEntities(await page.clone().text())).toContain("Either way, you will go back to <strong>partner.example</strong>.");
     const { res } = await submitConsent(web, await page.text(), { decision: "deny" });
     expectRedirectError(res, req.state, "access_denied", 303);
+  });
+});
+describe("the per-address limit on fetching metadata documents", () => {
+  it("answers the authorization request with 429 and Retry-After, on the error page", async () => {
+    const limited = await startTestServer({ CLIENT_REGISTRATION_MAX_PER_ADDRESS: "1", CLIENT_REGISTRATION_WINDOW_SECONDS: "3600" });
+    try {
+      // The one allowed for this address: a self-registration (the same buckets).
+      const reg = await fetch(`${limited.url}/v1/oauth/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ redirect_uris: ["http://127.0.0.1/callback"], token_endpoint_auth_method: "none" }),
+      });
+      expect(reg.status).toBe(201);
+      const url = new URL(`${limited.url}/v1/oauth/authorize`);
+      for (const [k, v] of Object.entries({
+        client_id: "https://cimd.example/client.json",
+        redirect_uri: "http://127.0.0.1/callback",
+        response_type: "code",
+        scope: "data:read",
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method: "S256",
+      })) {
+        url.searchParams.set(k, v);
+      }
+      const res = await fetch(url, { redirect: "manual" });
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(res.headers.get("location")).toBeNull();
+      expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+      const said = pageErrors(await res.text()).join(" ");
+      expect(said).toMatch(/Too many apps were looked up from your network address; try again in \d+ seconds\./);
+      expect(await limited.db.prisma.oAuthClient.count({ where: { clientId: "https://cimd.example/client.json" } })).toBe(0);
+    } finally {
+      await limited.stop();
+    }
   });
 });

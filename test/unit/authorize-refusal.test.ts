@@ -41,6 +41,12 @@ describe("refusal: page or redirect", () => {
     }
   });
 
+  it("a limit met before the client is known: 429 with Retry-After, nothing to go back to", () => {
+    const r = refusal({}, new AuthorizeError("too_many_requests", "Too many apps were looked up.", 42));
+    expect(r).toMatchObject({ kind: "page", error: "too_many_requests", status: 429, retryAfterSeconds: 42 });
+    expect(r).not.toHaveProperty("back");
+  });
+
   it("a verified client: every error goes back to its redirect URI, with the state", () => {
     for (const [error, description] of ERRORS) {
       const r = refusal({ client: verified, redirectUri: EVIL, state: "st" }, new AuthorizeError(error as never, description));

@@ -3,25 +3,28 @@
 // document is kept, and the checks on its content.
 import { describe, expect, it } from "vitest";
 import {
+  CLIENT_ID_FIELD,
   cacheLifetimeMs,
   checkDocument,
   DEFAULT_CACHE_MS,
   documentUrlProblem,
   looksLikeDocumentUrl,
   MAX_CACHE_MS,
-  MetadataDocumentError,
   MIN_CACHE_MS,
 } from "../../src/clients/metadata-documents.ts";
+import { DomainError } from "../../src/lib/errors.ts";
 import { authorizationServerMetadata } from "../../src/oauth/discovery.ts";
 
 const URL_ = "https://assistant.example/oauth/client.json";
 
-function refusal(body: string, url = URL_): MetadataDocumentError {
+/** The refusal of a document: the one domain error type, invalid input on client_id. */
+function refusal(body: string, url = URL_): DomainError {
   try {
     checkDocument(url, body);
   } catch (err) {
-    expect(err).toBeInstanceOf(MetadataDocumentError);
-    return err as MetadataDocumentError;
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err).toMatchObject({ code: "invalid_input", field: CLIENT_ID_FIELD });
+    return err as DomainError;
   }
   throw new Error(`accepted ${body}`);
 }
@@ -132,7 +135,6 @@ describe("checkDocument", () => {
     ["an unknown scope", doc({ scope: "admin" }), "scope may hold only"],
   ])("refuses a document with %s", (_what, body, message) => {
     const err = refusal(body);
-    expect(err.reason).toBe("invalid_document");
     expect(err.message).toContain(`The app's client metadata document at ${URL_}`);
     expect(err.message).toContain(message);
   });

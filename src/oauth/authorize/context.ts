@@ -40,6 +40,8 @@ export class AuthorizeError extends Error {
   constructor(
     readonly error: AuthorizeErrorCode,
     readonly description: string,
+    /** too_many_requests: when to try again (the page answers 429 with Retry-After) */
+    readonly retryAfterSeconds?: number,
   ) {
     super(description);
   }

@@ -9,7 +9,8 @@ import type { AuthorizeError, AuthorizeErrorCode } from "./context.ts";
  * consent_required, and the user's Deny (routes.ts).
  *
  * 1. The redirect URI is not yet matched to the client: a page, and nothing to
- *    go back to (RFC 6749 §4.1.2.1: never redirect to an unchecked URI).
+ *    go back to (RFC 6749 §4.1.2.1: never redirect to an unchecked URI); 429
+ *    with Retry-After when the client could not be looked up for a limit.
  * 2. The client is unverified (it registered itself: RFC 7591 or a Client ID
  *    Metadata Document; `registeredFrom` is set, as the consent page marks it):
  *    a page that says what went wrong and names the app and the host it would
@@ -51,8 +52,16 @@ export interface BackLink {
 }
 
 export type Refusal =
-  /** shown at scopegate: 400 for an error, 200 for the user's own Deny */
-  | { kind: "page"; error: AuthorizeErrorCode; title: string; message: string; status: 200 | 400; back?: BackLink }
+  /** shown at scopegate: 400 for an error (429 with Retry-After for a limit), 200 for the user's own Deny */
+  | {
+      kind: "page";
+      error: AuthorizeErrorCode;
+      title: string;
+      message: string;
+      status: 200 | 400 | 429;
+      retryAfterSeconds?: number;
+      back?: BackLink;
+    }
   /** an error for the (trusted) redirect URI */
   | { kind: "redirect"; redirectUri: string; state: string | undefined; error: AuthorizeErrorCode; description: string };
 
@@ -70,7 +79,11 @@ export function redirectTrusted(client: Pick<OAuthClient, "registeredFrom"> | un
 
 export function refusal(at: RefusalContext, err: AuthorizeError): Refusal {
   if (at.redirectUri === undefined) {
-    return { kind: "page", error: err.error, title: PAGE_TITLE, message: `${err.description} ${PAGE_TAIL}`, status: 400 };
+    const message = `${err.description} ${PAGE_TAIL}`;
+    if (err.error === "too_many_requests") {
+      return { kind: "page", error: err.error, title: PAGE_TITLE, message, status: 429, retryAfterSeconds: err.retryAfterSeconds ?? 1 };
+    }
+    return { kind: "page", error: err.error, title: PAGE_TITLE, message, status: 400 };
   }
   if (!at.client || redirectTrusted(at.client)) {
     return { kind: "redirect", redirectUri: at.redirectUri, state: at.state, error: err.error, description: err.description };

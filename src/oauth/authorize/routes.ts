@@ -9,7 +9,10 @@ import { CSRF_REFUSAL, checkFormCsrf } from "../../accounts/csrf.ts";
 import { readForm } from "../../lib/form.ts";
 import { noStore } from "../errors.ts";
 import { loadSession } from "../../accounts/request-session.ts";
-import { looksLikeDocumentUrl, MetadataDocumentClients, MetadataDocumentError } from "../../clients/metadata-documents.ts";
+import { reserveRegistration } from "../../clients/dynamic-registration.ts";
+import { CLIENT_ID_FIELD, looksLikeDocumentUrl, MetadataDocumentClients } from "../../clients/metadata-documents.ts";
+import { RateLimiter } from "../../db/rate-limit.ts";
+import { DomainError } from "../../lib/errors.ts";
 import { addressLimitKey, requestAddress, TrustedProxies } from "../../lib/client-address.ts";
 import { findLiveGrant } from "../../consent/grants.ts";
 import { allowedScopes, consentRequired, consentScopes, maySkipConsent, type ConsentPageInput } from "./consent.ts";
@@ -56,19 +59,38 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
   const secure = deps.config.secureCookies;
 
   const proxies = new TrustedProxies(deps.config.trustProxy);
-  const documents = new MetadataDocumentClients(deps.prisma, {
-    ...deps.config.clientMetadataDocuments,
-    registration: deps.config.clientRegistration,
-  });
+  const documents = new MetadataDocumentClients(deps.prisma, deps.config.clientMetadataDocuments);
+  const limiter = new RateLimiter(deps.prisma);
+
+  /**
+   * Each fetch of a metadata document counts against the requesting address, in
+   * the same buckets as RFC 7591 registrations; over the limit, nothing is
+   * fetched and the error page answers 429 with Retry-After.
+   */
+  async function reserveFetch(c: Context<AppEnv>) {
+    const address = addressLimitKey(requestAddress(c, proxies));
+    const reservation = await reserveRegistration(limiter, deps.config.clientRegistration, address);
+    if (reservation.ok) return;
+    c.var.log.warn(
+      { limit: "client-registration per address", retryAfter: reservation.retryAfterSeconds },
+      "metadata document fetch limited",
+    );
+    const wait = reservation.retryAfterSeconds;
+    throw new AuthorizeError(
+      "too_many_requests",
+      `Too many apps were looked up from your network address; try again in ${wait} seconds.`,
+      wait,
+    );
+  }
 
   /** A client_id that is a metadata document URL is resolved by fetching it (src/clients/metadata-documents.ts); its problems are shown on the error page. */
   async function findClient(c: Context<AppEnv>, clientId: string) {
     if (!looksLikeDocumentUrl(clientId)) return deps.prisma.oAuthClient.findUnique({ where: { clientId } });
     try {
-      return await documents.find(clientId, addressLimitKey(requestAddress(c, proxies)));
+      return await documents.find(clientId, () => reserveFetch(c));
     } catch (err) {
-      if (!(err instanceof MetadataDocumentError)) throw err;
-      c.var.log.info({ clientId, reason: err.reason, detail: err.message }, "client metadata document refused");
+      if (!(err instanceof DomainError && err.field === CLIENT_ID_FIELD)) throw err;
+      c.var.log.info({ clientId, detail: err.message }, "client metadata document refused");
       throw new AuthorizeError("invalid_client", err.message);
     }
   }
@@ -80,7 +102,7 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
     c: Context<AppEnv>,
     title: string,
     message: string,
-    status: 200 | 400 | 403,
+    status: 200 | 400 | 403 | 429,
     back?: { href: string; host: string },
   ) {
     // Security headers (the "authorization" policy) are set for every page by app.ts.
@@ -107,6 +129,7 @@ export function authorizeRoutes(deps: OAuthDeps, views: AuthorizeViews): Hono<Ap
         }),
         host: r.back.host,
       };
+      if (r.retryAfterSeconds !== undefined) c.header("Retry-After", String(r.retryAfterSeconds));
       return errorPage(c, r.title, r.message, r.status, back);
     }
     return redirectTo(
