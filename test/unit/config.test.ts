@@ -27,7 +27,7 @@ describe("loadConfig defaults", () => {
       secureCookies: false,
       trustProxy: [],
       abuseLimits: { signIn: { perAccount: 10, perAddress: 50, windowSeconds: 300 }, signUp: { perAddress: 10, windowSeconds: 3600 } },
-      hotPathLimits: { tokenPerClient: 3000, graphqlPerToken: 3000, graphqlPerSession: 1200 },
+      hotPathLimits: { tokenPerClient: 3000, graphqlPerToken: 150_000, graphqlPerSession: 60_000 },
       keyEncryption: {},
       signingKeys: { rotateAfterMs: 90 * 86_400_000, publishBeforeUseMs: 86_400_000 },
       webhooks: {
@@ -364,7 +364,7 @@ describe("SIGNING_KEY_ROTATE_AFTER, SIGNING_KEY_PUBLISH_BEFORE_USE", () => {
 });
 
 describe("TOKEN_RATE_LIMIT_PER_CLIENT, GRAPHQL_RATE_LIMIT_PER_TOKEN, GRAPHQL_RATE_LIMIT_PER_SESSION", () => {
-  it("are requests per minute; 0 turns a limit off", () => {
+  it("are requests (token endpoint) and cost units (GraphQL) per minute; 0 turns a limit off", () => {
     expect(
       loadConfig({ TOKEN_RATE_LIMIT_PER_CLIENT: "0", GRAPHQL_RATE_LIMIT_PER_TOKEN: "60", GRAPHQL_RATE_LIMIT_PER_SESSION: "1000000000" })
         .hotPathLimits,
@@ -372,13 +372,13 @@ describe("TOKEN_RATE_LIMIT_PER_CLIENT, GRAPHQL_RATE_LIMIT_PER_TOKEN, GRAPHQL_RAT
   });
 
   it.each([
-    ["TOKEN_RATE_LIMIT_PER_CLIENT", "-1"],
-    ["GRAPHQL_RATE_LIMIT_PER_TOKEN", "1.5"],
-    ["GRAPHQL_RATE_LIMIT_PER_SESSION", "1000000001"],
-    ["GRAPHQL_RATE_LIMIT_PER_SESSION", "lots"],
-  ])("%s=%s is refused, naming the variable, the unit and the value", (name, value) => {
+    ["TOKEN_RATE_LIMIT_PER_CLIENT", "-1", "requests"],
+    ["GRAPHQL_RATE_LIMIT_PER_TOKEN", "1.5", "cost units"],
+    ["GRAPHQL_RATE_LIMIT_PER_SESSION", "1000000001", "cost units"],
+    ["GRAPHQL_RATE_LIMIT_PER_SESSION", "lots", "cost units"],
+  ])("%s=%s is refused, naming the variable, the unit and the value", (name, value, unit) => {
     const message = configError({ [name]: value }).message;
-    expect(message).toBe(`${name} must be a whole number of requests per minute from 0 to 1000000000 (got "${value}")`);
+    expect(message).toBe(`${name} must be a whole number of ${unit} per minute from 0 to 1000000000 (got "${value}")`);
   });
 });
 
