@@ -193,6 +193,31 @@ describe("the authorization endpoint's error page", () => {
   });
 });
 
+describe("an app known only by its document is unverified (RFC 9700 §4.11.2)", () => {
+  it("its errors before the user chose are the page with a link back, never a redirect to its own redirect URI", async () => {
+    const { web } = await newUser("Cy");
+    const clientId = docs.document("/lure.json", { client_name: "Lure", redirect_uris: [REDIRECT] });
+    for (const [params, error] of [
+      [{ scope: "openid bogus" }, "invalid_scope"],
+      [{ scope: "data:read", prompt: "none" }, "consent_required"],
+    ] as const) {
+      const answer = await authorize(web, { ...PKCE, client_id: clientId, redirect_uri: REDIRECT, state: "s-1", ...params });
+      expect(answer.status).toBe(400);
+      expect(answer.location).toBeNull();
+      expect(answer.text).toContain("scopegate has not verified Lure");
+      expect(answer.text).toContain(`its details came from ${new URL(clientId).host}`);
+      const link = answer.text.match(/<a href="([^"]*)" rel="noreferrer">Return to 127\.0\.0\.1:7777<\/a>/)?.[1];
+      const back = new URL(link!);
+      expect(`${back.origin}${back.pathname}`).toBe(REDIRECT);
+      expect(back.searchParams.get("error")).toBe(error);
+      expect(back.searchParams.get("state")).toBe("s-1");
+      expect(back.searchParams.get("iss")).toBe(issuer);
+    }
+    // Fetched once, at the first request; the second used the stored copy.
+    expect(docs.hitsOf("/lure.json")).toBe(1);
+  });
+});
+
 describe("the MCP SDK's OAuth client with clientMetadataUrl", () => {
   it("goes from no stored client to connected without registering: the URL is its client_id", async () => {
     const metadataUrl = docs.document("/assistant/oauth-client.json", {
