@@ -210,6 +210,13 @@ export function checkLimitRefusal(body: string): string | null {
   return /"limit":"\w+"/.test(body) || /rate|too many/i.test(body) ? null : `not refused by a limit: ${body.slice(0, 200)}`;
 }
 
+/** An answer with data and no errors, or a 429 RATE_LIMITED (the status is checked by okStatuses). */
+export function checkAnsweredOrRateLimited(body: string): string | null {
+  if (body.includes('"RATE_LIMITED"')) return null;
+  if (body.includes('"errors"')) return `GraphQL errors: ${body.slice(0, 200)}`;
+  return body.startsWith('{"data"') ? null : `neither data nor RATE_LIMITED: ${body.slice(0, 200)}`;
+}
+
 export function checkEdges(n: number): (body: string) => string | null {
   return (body) => {
     if (body.includes('"errors"')) return `GraphQL errors: ${body.slice(0, 200)}`;

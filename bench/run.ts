@@ -73,6 +73,22 @@ const ATTACK_ROUND_S = QUICK ? 1 : 3;
  * the read alone is reported beside it.)
  */
 const ATTACK_LATENCY_GOAL = 1.5;
+/**
+ * The worst query the limits admit (issue 12 item 3, after the audit of the
+ * alias case): one alias under each of the per-request limits' ceilings (cost
+ * 9,613 of 10,000 with a connection's statement counted, see
+ * src/graphql/connection.ts: 12 statements of 101 rows), sent by one token to
+ * the twin server whose GraphQL rate limits are the defaults, faster than they
+ * allow (the 429s happen), at a fixed rate rather than a flood: 50 req/s is
+ * what the former per-token limit (3,000 requests a minute) let through.
+ */
+const WORST_ALIASES = 12;
+/** between two conditions of the alias case */
+const CONDITION_PAUSE_MS = QUICK ? 200 : 1_500;
+const WORST_RATE = 50;
+const WORST_CONNECTIONS = 8;
+/** The goal: a protected read's p50 while one token sends the worst admitted query ≤ this × its p50 alone (its usual value). */
+const WORST_LATENCY_GOAL = 1.5;
 
 /**
  * BENCH_ONLY=key[,key...] runs only these parts on each database: a case key
@@ -222,12 +238,24 @@ const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+/** The median of latencies, where a round with no answer counts as infinitely slow (see unanswered) rather than not at all. */
+const medianLatency = (xs: number[]): number => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => (a === b ? 0 : a < b ? -1 : 1));
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : s[m - 1] === s[m] ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 // (+ 0 turns a -0 from rounding into 0: "-0.00" statements per request reads like a bug)
 const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n)
-    ? (Number(n.toFixed(digits)) + 0).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : "-";
-const fmtRatio = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : "-");
+  n === Number.POSITIVE_INFINITY
+    ? "∞"
+    : Number.isFinite(n)
+      ? (Number(n.toFixed(digits)) + 0).toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })
+      : "-";
+const fmtRatio = (n: number) => (n === Number.POSITIVE_INFINITY ? "∞" : Number.isFinite(n) ? `${n.toFixed(2)}×` : "-");
+/** A protected read that got no answer within its round waited longer than the round: its latency is infinite, not 0 (autocannon's). */
+const unanswered = (r: LoadResult): LoadResult =>
+  r.requests === 0 ? { ...r, p50: Number.POSITIVE_INFINITY, p99: Number.POSITIVE_INFINITY } : r;
 const MB = (n: number) => (n / 1024 / 1024).toFixed(1);
 
 function basic(id: string, secret: string): string {
@@ -319,6 +347,11 @@ interface DbReport {
 interface AttackReport {
   /** what the server answered the attack query with (one sample) */
   refusal: string;
+  /** the worst admitted query's cost and answer size, from a sample on the server without rate limits */
+  worstSample: string;
+  /** per round: the protected read while one token sends the worst admitted query at WORST_RATE, and that token's own run */
+  worsted: LoadResult[];
+  worst: LoadResult[];
   /** per round: the protected read alone, the same read during the attack, and the attack's own run */
   alone: LoadResult[];
   attacked: LoadResult[];
@@ -424,6 +457,14 @@ function aliasAttackQuery(aliases: number): string {
   return `{me{${Array.from({ length: aliases }, (_, i) => one(i)).join(" ")}}}`;
 }
 
+/** `{ me { m0: measurements(first: 100) { edges { node { id } } } } m1: ... } }`: the worst query the limits admit (see WORST_ALIASES). */
+function worstAdmittedQuery(aliases: number): string {
+  const one = (i: number) => `m${i}:measurements(first:100){edges{node{id}}}`;
+  return `{me{${Array.from({ length: aliases }, (_, i) => one(i)).join(" ")}}}`;
+}
+
+type Request = { url: string; headers: Record<string, string>; body: string };
+
 /**
  * Other users' latency while the alias attack runs: a protected read at a
  * fixed rate from this process, alone, while the attacker (another process)
@@ -435,16 +476,26 @@ function aliasAttackQuery(aliases: number): string {
 async function aliasAttack(
   dbName: string,
   victim: LoadSpec,
-  attack: { url: string; headers: Record<string, string>; body: string },
-): Promise<Omit<AttackReport, "refusal">> {
+  attack: Request,
+  worst: Request,
+): Promise<Omit<AttackReport, "refusal" | "worstSample">> {
   console.log(
     `\n[${dbName}] alias attack: a protected read (${VICTIM_ITEMS} items) at ${VICTIM_RATE} req/s over ${VICTIM_CONNECTIONS} connections, ` +
       `alone, while another process sends ${ATTACK_ALIASES} aliases of measurements(first: 100) at full speed over ${ATTACK_CONNECTIONS} connections, ` +
-      `and while it sends { __typename } as fast (at ${fmt(elapsedS())} s)`,
+      `while it sends the worst admitted query (${WORST_ALIASES} aliases of measurements(first: 100) { edges { node { id } } }) at ${WORST_RATE} req/s over ${WORST_CONNECTIONS} connections ` +
+      `to the twin with the default GraphQL rate limits, and while it sends { __typename } at full speed (at ${fmt(elapsedS())} s)`,
   );
   const attacker = await Child.spawn("attacker");
   const victimLimits = { connections: VICTIM_CONNECTIONS, overallRate: VICTIM_RATE };
-  const out: Omit<AttackReport, "refusal"> = { alone: [], attacked: [], attack: [], flooded: [], flood: [] };
+  const out: Omit<AttackReport, "refusal" | "worstSample"> = {
+    alone: [],
+    attacked: [],
+    attack: [],
+    flooded: [],
+    flood: [],
+    worsted: [],
+    worst: [],
+  };
   const describe = (r: LoadResult) =>
     `p50 ${fmt(r.p50, 1)} ms, p99 ${fmt(r.p99, 1)} ms, ${fmt(r.okRps)} req/s${r.errors ? `, ${r.errors} errors (first: ${r.firstError})` : ""}`;
   const flood = { ...attack, body: JSON.stringify({ query: "{ __typename }" }) };
@@ -456,12 +507,12 @@ async function aliasAttack(
         // The other load runs a little longer than the measurement on both sides, so that it covers all of it.
         const other = attacker.call<LoadResult>("attack", {
           ...(refused ? attack : flood),
-          refused,
+          expect: refused ? "refused" : "answered",
           connections: ATTACK_CONNECTIONS,
           durationS: ATTACK_ROUND_S + 1,
         });
         await sleep(500);
-        const r = await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S });
+        const r = unanswered(await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S }));
         const a = await other;
         (refused ? out.attacked : out.flooded).push(r);
         (refused ? out.attack : out.flood).push(a);
@@ -474,31 +525,57 @@ async function aliasAttack(
         );
       };
       const alone = async () => {
-        const r = await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S });
+        const r = unanswered(await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S }));
         out.alone.push(r);
         console.log(`  round ${round}/${ROUNDS}  alone: ${describe(r)}`);
       };
-      const steps = [alone, () => during("the attack"), () => during("the flood")];
-      for (let i = 0; i < steps.length; i++) await steps[(i + round - 1) % steps.length]!();
+      // The worst admitted query at one token's limits: the measurement starts with it (the first
+      // round meets the token's whole budget for a minute, spent at once; later rounds what it regains).
+      const duringWorst = async () => {
+        const other = attacker.call<LoadResult>("attack", {
+          ...worst,
+          expect: "answered or rate-limited",
+          connections: WORST_CONNECTIONS,
+          rate: WORST_RATE,
+          durationS: ATTACK_ROUND_S + 1,
+        });
+        await sleep(100);
+        const r = unanswered(await runLoad(victim, { ...victimLimits, durationS: ATTACK_ROUND_S }));
+        const a = await other;
+        out.worsted.push(r);
+        out.worst.push(a);
+        console.log(`  round ${round}/${ROUNDS}  during the worst admitted query: ${describe(r)}`);
+        console.log(
+          `  round ${round}/${ROUNDS}    the worst admitted query: ${a.statuses[200] ?? 0} answered, ${a.statuses[429] ?? 0} × 429${a.errors ? `, ${a.errors} unexpected (first: ${a.firstError})` : ""}`,
+        );
+      };
+      const steps = [alone, () => during("the attack"), duringWorst, () => during("the flood")];
+      for (let i = 0; i < steps.length; i++) {
+        // What the last condition left queued in the server (on a loaded machine, seconds of it) is not the next one's.
+        await sleep(CONDITION_PAUSE_MS);
+        await steps[(i + round - 1) % steps.length]!();
+      }
     }
   } finally {
     const problem = await attacker.stop();
     if (problem) console.error(`! stopping the attacker: ${problem}`);
   }
   const r = attackRatios(out);
-  const p = (runs: LoadResult[]) => `p50 ${fmt(median(runs.map((x) => x.p50)), 1)} / p99 ${fmt(median(runs.map((x) => x.p99)), 1)} ms`;
+  const p = (runs: LoadResult[]) =>
+    `p50 ${fmt(medianLatency(runs.map((x) => x.p50)), 1)} / p99 ${fmt(medianLatency(runs.map((x) => x.p99)), 1)} ms`;
   console.log(
-    `  protected read (medians over rounds): alone ${p(out.alone)}; during the attack ${p(out.attacked)}; during the { __typename } flood ${p(out.flooded)}`,
+    `  protected read (medians over rounds): alone ${p(out.alone)}; during the attack ${p(out.attacked)}; during the worst admitted query ${p(out.worsted)}; during the { __typename } flood ${p(out.flooded)}`,
   );
   console.log(
-    `  during the attack ÷ alone: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}; during the attack ÷ during the flood: p50 ${fmtRatio(r.p50VsFlood)}, p99 ${fmtRatio(r.p99VsFlood)}`,
+    `  during the attack ÷ alone: p50 ${fmtRatio(r.p50)}, p99 ${fmtRatio(r.p99)}; during the attack ÷ during the flood: p50 ${fmtRatio(r.p50VsFlood)}, p99 ${fmtRatio(r.p99VsFlood)}; ` +
+      `during the worst admitted query ÷ alone: p50 ${fmtRatio(r.worstP50)}, p99 ${fmtRatio(r.worstP99)}`,
   );
   return out;
 }
 
 /** Median p50 and p99 of the protected read during the attack ÷ alone, and ÷ during the flood of the cheapest request. */
-function attackRatios(a: Omit<AttackReport, "refusal">) {
-  const m = (runs: LoadResult[], f: (x: LoadResult) => number) => median(runs.map(f));
+function attackRatios(a: Omit<AttackReport, "refusal" | "worstSample">) {
+  const m = (runs: LoadResult[], f: (x: LoadResult) => number) => medianLatency(runs.map(f));
   const p50 = (x: LoadResult) => x.p50;
   const p99 = (x: LoadResult) => x.p99;
   return {
@@ -506,6 +583,8 @@ function attackRatios(a: Omit<AttackReport, "refusal">) {
     p99: m(a.attacked, p99) / m(a.alone, p99),
     p50VsFlood: m(a.attacked, p50) / m(a.flooded, p50),
     p99VsFlood: m(a.attacked, p99) / m(a.flooded, p99),
+    worstP50: m(a.worsted, p50) / m(a.alone, p50),
+    worstP99: m(a.worsted, p99) / m(a.alone, p99),
   };
 }
 
@@ -727,7 +806,46 @@ async function benchDatabase(
       if (!refused) throw new Error(`the alias attack was not refused by a limit: HTTP ${sample.status} ${sample.body.slice(0, 300)}`);
       const refusal = `HTTP ${sample.status} ${((JSON.parse(sample.body) as { errors: { message: string }[] }).errors[0]?.message ?? "").slice(0, 200)}`;
       console.log(`\nthe alias attack (${attackRequest.body.length} bytes) is answered: ${refusal}`);
-      attack = { refusal, ...(await aliasAttack(dbName, gql(`${sg.url}/graphql`, VICTIM_ITEMS, userToken), attackRequest)) };
+      // The worst admitted query: answered in full by the server without rate limits (its cost read from a refusal of the
+      // same shape one alias longer would be a guess: the sample says it is admitted, and how much it reads).
+      const worstBody = JSON.stringify({ query: worstAdmittedQuery(WORST_ALIASES) });
+      const worstOnce = await requestOnce(`${sg.url}/graphql`, attackRequest.headers, worstBody);
+      if (worstOnce.status !== 200 || worstOnce.body.includes('"errors"'))
+        throw new Error(`the worst admitted query was not answered: HTTP ${worstOnce.status} ${worstOnce.body.slice(0, 300)}`);
+      const oneMore = await requestOnce(
+        `${sg.url}/graphql`,
+        attackRequest.headers,
+        JSON.stringify({ query: worstAdmittedQuery(WORST_ALIASES + 1) }),
+      );
+      const worstSample =
+        `${worstBody.length} bytes, answered 200 with ${worstOnce.body.length} bytes; one alias more: HTTP ${oneMore.status}` +
+        (oneMore.status === 200
+          ? ""
+          : ` ${((JSON.parse(oneMore.body) as { errors: { message: string }[] }).errors[0]?.message ?? "").slice(0, 120)}`);
+      console.log(`the worst admitted query: ${worstSample}`);
+      // The twin is an issuer of its own (its own port): the attacker's token for it comes from its token endpoint (another grant).
+      const [limitedHead] = await sgChild.call<string[]>("mintRefreshTokens", 1);
+      const limitedToken = (
+        JSON.parse(
+          await expect(
+            "scopegate refresh_token (the attacker's token for the twin with the default limits)",
+            `${sg.limitedUrl}/v1/oauth/token`,
+            { "content-type": FORM, authorization: sgAuth },
+            `grant_type=refresh_token&refresh_token=${encodeURIComponent(limitedHead!)}`,
+            checkRefreshAnswer,
+          ),
+        ) as { access_token: string }
+      ).access_token;
+      const worstRequest = {
+        url: `${sg.limitedUrl}/graphql`,
+        headers: { ...attackRequest.headers, authorization: `Bearer ${limitedToken}` },
+        body: worstBody,
+      };
+      attack = {
+        refusal,
+        worstSample,
+        ...(await aliasAttack(dbName, gql(`${sg.url}/graphql`, VICTIM_ITEMS, userToken), attackRequest, worstRequest)),
+      };
     }
 
     // ---------------------------------------------------------- bursts at concurrency 64
@@ -863,6 +981,12 @@ function evaluateGoals(reports: DbReport[], soak: Soak | undefined): Goal[] {
         db: r.db,
         measured: `p50 ${fmtRatio(x.p50VsFlood)} (p99 ${fmtRatio(x.p99VsFlood)}); ÷ alone: p50 ${fmtRatio(x.p50)}, p99 ${fmtRatio(x.p99)}`,
         status: status(x.p50VsFlood <= ATTACK_LATENCY_GOAL),
+      });
+      goals.push({
+        goal: `a protected read's p50 while one token sends the worst admitted query as fast as its limits allow ≤ ${WORST_LATENCY_GOAL}× its p50 alone`,
+        db: r.db,
+        measured: `p50 ${fmtRatio(x.worstP50)} (p99 ${fmtRatio(x.worstP99)})`,
+        status: status(x.worstP50 <= WORST_LATENCY_GOAL),
       });
     }
     const fives = r.bursts.reduce((a, b) => a + b.result.status5xx, 0);
@@ -1012,14 +1136,25 @@ function markdown(
       for (const [label, runs] of [
         ["alone", a.alone],
         ["during the attack", a.attacked],
+        ["during the worst admitted query, one token", a.worsted],
         ["during a `{ __typename }` flood (reference)", a.flooded],
       ] as const) {
         L.push(
-          `| ${label} | ${fmt(median(runs.map((x) => x.p50)), 1)} | ${fmt(median(runs.map((x) => x.p99)), 1)} | ${fmt(median(runs.map((x) => x.okRps)))} | ${runs.reduce((n, x) => n + x.errors, 0)} |`,
+          `| ${label} | ${fmt(medianLatency(runs.map((x) => x.p50)), 1)} | ${fmt(medianLatency(runs.map((x) => x.p99)), 1)} | ${fmt(median(runs.map((x) => x.okRps)))} | ${runs.reduce((n, x) => n + x.errors, 0)} |`,
         );
       }
       L.push(`| during the attack ÷ alone | ${fmtRatio(ratios.p50)} | ${fmtRatio(ratios.p99)} | | |`);
       L.push(`| during the attack ÷ during the flood | ${fmtRatio(ratios.p50VsFlood)} | ${fmtRatio(ratios.p99VsFlood)} | | |`);
+      L.push(`| during the worst admitted query ÷ alone | ${fmtRatio(ratios.worstP50)} | ${fmtRatio(ratios.worstP99)} | | |`);
+      L.push(
+        "",
+        `The worst admitted query (${WORST_ALIASES} aliases of \`measurements(first: 100) { edges { node { id } } }\`; ${a.worstSample}), one token at ${WORST_RATE} req/s over ${WORST_CONNECTIONS} connections ` +
+          `to the twin with the default GraphQL rate limits, per round (answered / 429; the protected read's p50 / p99 ms): ` +
+          a.worst
+            .map((w, i) => `${w.statuses[200] ?? 0} / ${w.statuses[429] ?? 0}; ${fmt(a.worsted[i]!.p50, 1)} / ${fmt(a.worsted[i]!.p99, 1)}`)
+            .join(" — ") +
+          `; alone, per round: ${a.alone.map((x) => `${fmt(x.p50, 1)} / ${fmt(x.p99, 1)}`).join(" — ")}.`,
+      );
     }
     if (r.notes.length) L.push("", ...r.notes.map((n) => `- ${n}`));
     L.push("");

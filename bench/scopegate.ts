@@ -9,6 +9,7 @@ import { signUp } from "../src/accounts/accounts.ts";
 import { randomToken, sha256 } from "../src/lib/crypto.ts";
 import { insertClient } from "../src/clients/clients.ts";
 import { demoMeasurements } from "../src/seed/demo.ts";
+import { DEFAULT_HOT_PATH_LIMITS } from "../src/db/rate-limit-windows.ts";
 
 /** A loopback port nobody listens on right now (the issuer must name the port before the server starts). */
 export function freePort(): Promise<number> {
@@ -29,6 +30,11 @@ export interface BenchScopegate {
   server: RunningServer;
   /** the same app on the same database, with /graphql's credential check replaced by a fixed viewer (null: not started) */
   fixedViewerServer: RunningServer | null;
+  /**
+   * the same app on the same database and in the same process, with the GraphQL rate limits at their
+   * defaults (null: not started): the alias case's attacker talks to it, and meets the limits one token has
+   */
+  limitedServer: RunningServer | null;
   db: Database;
   /** where the data lives, for the report (no password) */
   databaseLabel: string;
@@ -87,6 +93,8 @@ export interface ScopegateOptions {
   fixedViewer?: boolean;
   /** the bench client's registered scopes (default SCOPES) */
   clientScopes?: string[];
+  /** start the twin with the default GraphQL rate limits (default false) */
+  limitedTwin?: boolean;
 }
 
 /**
@@ -121,6 +129,19 @@ export async function startScopegate(databaseUrl: string | undefined, options: S
     if (options.fixedViewer !== false) {
       servers.push(await startServer(await configFor(target, options.env), logger, { db, hooks: { resolveBearer: () => fixed } }));
     }
+    let limited: RunningServer | null = null;
+    if (options.limitedTwin) {
+      limited = await startServer(
+        await configFor(target, {
+          ...options.env,
+          GRAPHQL_RATE_LIMIT_PER_TOKEN: String(DEFAULT_HOT_PATH_LIMITS.graphqlPerToken),
+          GRAPHQL_RATE_LIMIT_PER_SESSION: String(DEFAULT_HOT_PATH_LIMITS.graphqlPerSession),
+        }),
+        logger,
+        { db },
+      );
+      servers.push(limited);
+    }
 
     const signed = await signUp(db.prisma, {
       name: "Bench User",
@@ -146,7 +167,8 @@ export async function startScopegate(databaseUrl: string | undefined, options: S
     let stopping: Promise<string | null> | undefined;
     return {
       server: servers[0]!,
-      fixedViewerServer: servers[1] ?? null,
+      fixedViewerServer: options.fixedViewer !== false ? servers[1]! : null,
+      limitedServer: limited,
       db,
       databaseLabel: describe(target),
       clientId: client.clientId,

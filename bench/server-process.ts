@@ -37,6 +37,8 @@ export interface Stats {
 export interface ScopegateInfo {
   url: string;
   fixedViewerUrl: string;
+  /** the twin with the default GraphQL rate limits (the alias case's attacker) */
+  limitedUrl: string;
   databaseLabel: string;
   clientId: string;
   clientSecret: string;
@@ -72,11 +74,12 @@ if (role === "scopegate") {
   const { startScopegate } = await import("./scopegate.ts");
   let sg: Awaited<ReturnType<typeof startScopegate>> | undefined;
   handlers.start = async (args) => {
-    sg = await startScopegate((args as { databaseUrl?: string }).databaseUrl);
+    sg = await startScopegate((args as { databaseUrl?: string }).databaseUrl, { limitedTwin: true });
     stop = () => sg!.stop();
     const info: ScopegateInfo = {
       url: sg.server.url,
       fixedViewerUrl: sg.fixedViewerServer!.url,
+      limitedUrl: sg.limitedServer!.url,
       databaseLabel: sg.databaseLabel,
       clientId: sg.clientId,
       clientSecret: sg.clientSecret,
@@ -155,21 +158,30 @@ if (role === "scopegate") {
 } else if (role === "attacker") {
   // Load from a process of its own, beside the parent's: the alias attack (or a flood of the
   // cheapest request, for reference) while the parent measures a normal read.
-  const { checkLimitRefusal, runLoad } = await import("./load.ts");
+  const { checkAnsweredOrRateLimited, checkLimitRefusal, runLoad } = await import("./load.ts");
   handlers.attack = (args) => {
-    const { url, headers, body, connections, durationS, refused } = args as {
+    const { url, headers, body, connections, durationS, expect, rate } = args as {
       url: string;
       headers: Record<string, string>;
       body: string;
       connections: number;
       durationS: number;
-      /** true: every answer must be a refusal (400 from the GraphQL limits; 429 if a rate limit answers first); false: any 2xx */
-      refused: boolean;
+      /**
+       * "refused": every answer must be a refusal (400 from the GraphQL limits; 429 if a rate limit answers first);
+       * "answered or rate-limited": a 200 with data and no errors, or a 429 (the worst admitted query at one token's limits);
+       * "answered": any 2xx
+       */
+      expect: "refused" | "answered or rate-limited" | "answered";
+      /** requests per second over all connections; unset: as fast as answers come */
+      rate?: number;
     };
-    const spec = refused
-      ? { url, headers, body, check: checkLimitRefusal, okStatuses: [400, 429] }
-      : { url, headers, body, check: () => null };
-    return runLoad(spec, { connections, durationS });
+    const spec =
+      expect === "refused"
+        ? { url, headers, body, check: checkLimitRefusal, okStatuses: [400, 429] }
+        : expect === "answered or rate-limited"
+          ? { url, headers, body, check: checkAnsweredOrRateLimited, okStatuses: [200, 429] }
+          : { url, headers, body, check: () => null };
+    return runLoad(spec, { connections, durationS, ...(rate ? { overallRate: rate } : {}) });
   };
 } else {
   throw new Error(`bench/server-process.ts: unknown role ${String(role)}`);
