@@ -8,6 +8,13 @@ import type { KeyStore, SigningKey } from "./keys.ts";
 import { ID_TOKEN_TTL_S, REFRESH_ABSOLUTE_TTL_MS, REFRESH_IDLE_TTL_MS } from "../lib/lifetimes.ts";
 import { allAudiences } from "./resources.ts";
 
+/**
+ * The tokens this authorization server issues: RFC 9068 access-token JWTs
+ * (issued here, and their signature and claims checked here; liveness is
+ * access-tokens.ts), ID tokens, and the first refresh token of a family
+ * (rotation is grants/refresh-token.ts). The token endpoint is token.ts.
+ */
+
 export interface AccessTokenClaims extends JWTPayload {
   iss: string;
   sub: string;
