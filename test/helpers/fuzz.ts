@@ -437,6 +437,8 @@ export function jsonRpcProblem(a: Answer): string | null {
     if (m.jsonrpc !== "2.0") return "a message without jsonrpc 2.0";
     if ("error" in m) {
       if (!Number.isInteger(m.error?.code) || typeof m.error?.message !== "string") return "an error without an integer code and a message";
+      // JSON-RPC's "Internal error" is its 500: the server's fault, never the answer to a client's bad input.
+      if (m.error?.code === -32603) return "a JSON-RPC internal error (-32603)";
     } else if (!("result" in m)) return "neither result nor error";
     else if (a.status >= 400) return `${a.status} with a result`;
   }
