@@ -16,6 +16,8 @@ export const JSON_RPC = {
   parseError: -32700,
   /** the request breaks a rule of ours (a NUL, say) */
   invalidRequest: -32600,
+  /** a known method whose params do not fit its schema */
+  invalidParams: -32602,
   /** something on our side went wrong */
   internalError: -32603,
   /** the implementation-defined server error: HTTP-level refusals (403, 405, 413, 429, 503) */

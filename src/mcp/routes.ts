@@ -1,5 +1,6 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { ClientRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { Hono } from "hono";
 import { bearerChallenge, viewerFromBearer } from "../auth/bearer.ts";
 import type { Viewer } from "../auth/viewer.ts";
@@ -31,6 +32,24 @@ export type GraphQLExecutor = (
 ) => Promise<{ data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] }>;
 
 type TokenViewer = Extract<Viewer, { kind: "token" }>;
+
+/** Each MCP client request's schema by method, from the SDK's own union. */
+const REQUEST_SCHEMAS = new Map(ClientRequestSchema.options.map((schema) => [schema.shape.method.value as string, schema]));
+
+/**
+ * The first request whose method MCP defines but whose params do not fit it.
+ * The SDK parses them inside its handler and answers a failure as -32603
+ * Internal error with the raw issue list; a client's bad params are -32602.
+ */
+function invalidParams(messages: unknown[]): { id: unknown; method: string } | null {
+  for (const message of messages) {
+    const msg = message as { method?: unknown; id?: unknown };
+    if (!msg || typeof msg !== "object" || typeof msg.method !== "string" || !("id" in msg)) continue;
+    const schema = REQUEST_SCHEMAS.get(msg.method);
+    if (schema && !schema.safeParse(msg).success) return { id: msg.id, method: msg.method };
+  }
+  return null;
+}
 
 /** The scopes a tool needs that the token does not carry. */
 function missingScopes(tool: McpTool, viewer: TokenViewer): string[] {
@@ -112,8 +131,19 @@ export function mcpRoutes(deps: AppDeps, execute: GraphQLExecutor): Hono<AppEnv>
     } catch {
       return jsonRpcErrorResponse(c, 400, JSON_RPC.parseError, "Parse error: the body is not JSON.");
     }
+    const messages = Array.isArray(body) ? body : [body];
+    const bad = invalidParams(messages);
+    if (bad)
+      return jsonRpcErrorResponse(
+        c,
+        400,
+        JSON_RPC.invalidParams,
+        `Invalid params: the params of ${bad.method} do not fit its MCP schema.`,
+        {},
+        bad.id,
+      );
     // Step-up (MCP authorization, scope challenge): a tool call beyond the token's scopes is 403, naming what to ask for.
-    for (const message of Array.isArray(body) ? body : [body]) {
+    for (const message of messages) {
       const msg = message as { method?: unknown; id?: unknown; params?: { name?: unknown } };
       if (msg?.method !== "tools/call") continue;
       const tool = findTool(msg.params?.name);

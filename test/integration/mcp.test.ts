@@ -104,6 +104,43 @@ describe("/mcp before any token", () => {
     expect(((await ok.json()) as any).result.protocolVersion).toBe("2025-11-25");
     expect((await post(INITIALIZE, { authorization: `Bearer ${mcpToken}`, origin: server.url })).status).toBe(200);
   });
+
+  it("answers params that do not fit a method's MCP schema with -32602 Invalid params, not the SDK's -32603 Internal error", async () => {
+    const dev = await signedInUser(server, "Params developer");
+    const { client, clientSecret } = await registerClient(server, dev.user.id, { type: "CONFIDENTIAL", scopes: ["profile:read"] });
+    const token = (
+      (await fetch(`${server.url}/v1/oauth/token`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          authorization: `Basic ${Buffer.from(`${client.clientId}:${clientSecret}`).toString("base64")}`,
+        },
+        body: `grant_type=client_credentials&scope=profile:read&resource=${encodeURIComponent(`${server.issuer}/mcp`)}`,
+      }).then((r) => r.json())) as { access_token: string }
+    ).access_token;
+    const auth = { authorization: `Bearer ${token}` };
+    for (const params of [
+      { name: "get_profile", arguments: false },
+      { name: "get_profile", arguments: [1] },
+      { name: 42 },
+      "not an object",
+    ]) {
+      const refused = await post({ jsonrpc: "2.0", id: 7, method: "tools/call", params }, auth);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toEqual({
+        jsonrpc: "2.0",
+        error: { code: -32602, message: "Invalid params: the params of tools/call do not fit its MCP schema." },
+        id: 7,
+      });
+    }
+    const badInit = await post({ ...INITIALIZE, params: { protocolVersion: 2025 } }, auth);
+    expect(((await badInit.json()) as any).error.code).toBe(-32602);
+    // Well-formed calls still reach the tools, and an unknown method is still the SDK's -32601.
+    const called = await post({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "get_profile", arguments: {} } }, auth);
+    expect(((await called.json()) as any).result.structuredContent).toMatchObject({ id: dev.user.id });
+    const unknown = await post({ jsonrpc: "2.0", id: 9, method: "tools/frobnicate", params: {} }, auth);
+    expect(((await unknown.json()) as any).error.code).toBe(-32601);
+  });
 });
 
 describe("an assistant with the SDK's OAuth client", () => {
