@@ -21,6 +21,8 @@ beforeAll(async () => {
     WEBHOOKS_POLL_INTERVAL: "50ms",
     WEBHOOKS_RETRY_SCHEDULE: RETRIES.join(","),
     WEBHOOKS_TIMEOUT: "2s",
+    // settled() polls the owner's endpoints and deliveries (cost ~7,000) every 100 ms: the session's cost budget is not under test here.
+    GRAPHQL_RATE_LIMIT_PER_SESSION: "0",
   });
   as = await discover(server);
 });
